@@ -1,0 +1,124 @@
+"""The `agent` command line, with Telegraf's flags: `agent -config FILE [--test|--once]`.
+
+Subcommands: `agent config` prints a sample configuration, `agent version` the version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from agent import __version__, logs
+from agent.config import Config, ConfigError, load
+
+DEFAULT_CONFIG = "/etc/agent/agent.toml"
+
+
+class UsageError(Exception):
+    """A command-line mistake, already phrased for the user."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> None:
+    """Telegraf's flags work with one dash or two: -config and --config."""
+    parser.add_argument(f"-{name}", f"--{name}", **kwargs)  # type: ignore[arg-type]
+
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="agent",
+        description="Gather host metrics and send them to Kafka (a Telegraf-compatible agent).",
+        epilog="Subcommands: 'agent config' prints a sample config; 'agent version'.",
+        allow_abbrev=False,
+    )
+    _flag(parser, "config", metavar="FILE", action="append", help="configuration file")
+    _flag(parser, "config-directory", metavar="DIR", help="also load every *.conf/*.toml in DIR")
+    _flag(parser, "test", action="store_true", help="gather once, print metrics, contact no output")
+    _flag(parser, "once", action="store_true", help="gather once, write to the outputs, exit")
+    _flag(parser, "input-filter", metavar="A:B", help="run only these inputs")
+    _flag(parser, "output-filter", metavar="A:B", help="use only these outputs")
+    _flag(parser, "debug", action="store_true", help="log at debug level")
+    _flag(parser, "quiet", action="store_true", help="log errors only")
+    _flag(parser, "version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def config_files(args: argparse.Namespace) -> list[str]:
+    files = list(args.config or [])
+    if not files:
+        if not os.path.exists(DEFAULT_CONFIG):
+            raise UsageError(f"no config file: pass -config FILE (default {DEFAULT_CONFIG})")
+        files = [DEFAULT_CONFIG]
+    if args.config_directory:
+        directory = args.config_directory
+        if not os.path.isdir(directory):
+            raise UsageError(f"--config-directory {directory}: not a directory")
+        files += sorted(
+            os.path.join(directory, name)
+            for name in os.listdir(directory)
+            if name.endswith((".conf", ".toml"))
+        )
+    return files
+
+
+def apply_plugin_filters(config: Config, inputs: str | None, outputs: str | None) -> None:
+    """--input-filter / --output-filter keep only the named plugins of the config."""
+    if inputs:
+        wanted = set(inputs.split(":"))
+        config.inputs = [entry for entry in config.inputs if entry.name in wanted]
+    if outputs:
+        wanted = set(outputs.split(":"))
+        config.outputs = [entry for entry in config.outputs if entry.name in wanted]
+
+
+def run(argv: Sequence[str]) -> int:
+    from agent.agent import Agent
+
+    args = run_parser().parse_args(argv)
+    if args.version:
+        print(f"agent {__version__}")
+        return 0
+    config = load(config_files(args))
+    apply_plugin_filters(config, args.input_filter, args.output_filter)
+    settings = config.agent
+    logs.setup(
+        debug=args.debug or settings.debug,
+        quiet=args.quiet or settings.quiet,
+        logfile="" if args.test else settings.logfile,
+    )
+    if not config.inputs:
+        raise UsageError(f"no inputs configured in {', '.join(config.files)}")
+    agent = Agent(config)
+    if args.test:
+        return agent.test()
+    if not config.outputs:
+        raise UsageError(f"no outputs configured in {', '.join(config.files)}")
+    if args.once:
+        return agent.once()
+    from agent.daemon import run_daemon
+
+    return run_daemon(agent)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "version":
+            print(f"agent {__version__}")
+            return 0
+        if argv and argv[0] == "config":
+            from agent.sample import main as sample_main
+
+            return sample_main(argv[1:])
+        return run(argv)
+    except (ConfigError, UsageError) as error:
+        print(f"agent: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

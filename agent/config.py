@@ -1,0 +1,318 @@
+"""Telegraf-style TOML configuration: `[global_tags]`, `[agent]`, `[[inputs.X]]`, `[[outputs.X]]`.
+
+Every problem becomes one ConfigError whose text names the file, the line where it can be
+found, the option, and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agent import registry
+from agent.options import Duration, OptionError, build, option_types, unknown_option
+from agent.plugin import Input, Output, Serializer
+from agent.running import InputSettings, OutputSettings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on older interpreters only
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as the one line the user sees."""
+
+
+@dataclass
+class AgentSettings:
+    """The `[agent]` table. Names, meanings and defaults are Telegraf's."""
+
+    interval: Duration = Duration(10)
+    round_interval: bool = True
+    collection_jitter: Duration = Duration(0)
+    collection_offset: Duration = Duration(0)
+    flush_interval: Duration = Duration(10)
+    flush_jitter: Duration = Duration(0)
+    metric_batch_size: int = 1000
+    metric_buffer_limit: int = 10000
+    precision: Duration = Duration(0)
+    hostname: str = ""
+    omit_hostname: bool = False
+    debug: bool = False
+    quiet: bool = False
+    logfile: str = ""
+    logtarget: str = ""
+    buffer_strategy: Literal["memory", "disk"] = "memory"
+    buffer_directory: str = ""
+    # Accepted so that a telegraf.conf made by `telegraf config` loads unchanged; they have no
+    # effect here (log rotation is left to journald or logrotate).
+    logfile_rotation_interval: Duration = Duration(0)
+    logfile_rotation_max_size: str | int = 0
+    logfile_rotation_max_archives: int = 5
+    log_with_timezone: str = ""
+    snmp_translator: str = ""
+    statefile: str = ""
+    always_include_local_tags: bool = False
+    always_include_global_tags: bool = False
+    skip_processors_after_aggregators: bool = False
+
+    def precision_ns(self, interval: float) -> int:
+        """Telegraf's rule: an unset precision follows the interval's order, at most 1s."""
+        if self.precision > 0:
+            return max(1, round(self.precision * 1e9))
+        for unit_ns in (1_000_000_000, 1_000_000, 1_000):
+            if interval * 1e9 >= unit_ns:
+                return unit_ns
+        return 1
+
+
+@dataclass
+class InputConfig:
+    """One `[[inputs.X]]` table: the plugin with its own options, and the shared settings."""
+
+    name: str
+    plugin: Input
+    settings: InputSettings
+    source: str
+
+
+@dataclass
+class OutputConfig:
+    name: str
+    plugin: Output
+    settings: OutputSettings
+    source: str
+
+
+@dataclass
+class Config:
+    """A whole configuration, read from one file or several."""
+
+    files: list[str] = field(default_factory=list)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    global_tags: dict[str, str] = field(default_factory=dict)
+    inputs: list[InputConfig] = field(default_factory=list)
+    outputs: list[OutputConfig] = field(default_factory=list)
+
+    def hostname(self) -> str:
+        return self.agent.hostname or socket.gethostname()
+
+    def default_tags(self) -> dict[str, str]:
+        """Tags every metric gets unless it has them already: global_tags, then host."""
+        tags = dict(self.global_tags)
+        if not self.agent.omit_hostname:
+            tags.setdefault("host", self.hostname())
+        return tags
+
+
+# Short precision names some users write instead of Telegraf's durations.
+_PRECISION_UNITS = {"ns": "1ns", "us": "1us", "ms": "1ms", "s": "1s"}
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_UNSUPPORTED_SECTIONS = ("processors", "aggregators", "secretstores")
+
+
+def load(paths: list[str | Path]) -> Config:
+    """Read and check every file, in order; later files add plugins and override settings."""
+    config = Config()
+    for path in paths:
+        _load_file(Path(path), config)
+    return config
+
+
+def _load_file(path: Path, config: Config) -> None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        message = f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+        raise ConfigError(message) from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        position = _TOML_POSITION.search(message)
+        where = f"{path}:{position.group(1)}:{position.group(2)}" if position else str(path)
+        message = _TOML_POSITION.sub("", message).strip()
+        raise ConfigError(f"{where}: TOML syntax error: {message}") from None
+    config.files.append(str(path))
+    reader = _FileReader(path, text)
+    for section, body in document.items():
+        if section == "agent":
+            config.agent = reader.agent(body, config.agent)
+        elif section == "global_tags":
+            config.global_tags.update(reader.string_table(body, "global_tags"))
+        elif section in ("inputs", "outputs"):
+            reader.plugins(section, body, config)
+        elif section in _UNSUPPORTED_SECTIONS:
+            raise ConfigError(
+                f"{reader.where([section])}: [[{section}.*]] plugins are not supported"
+            )
+        else:
+            raise reader.error(
+                [section],
+                f'unknown section "{section}" (expected agent, global_tags, inputs or outputs)',
+            )
+
+
+class _FileReader:
+    """Turns the tables of one file into typed settings, naming its lines in errors."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def where(self, table: list[str], occurrence: int = 0, key: str | None = None) -> str:
+        line = _find_line(self.lines, table, occurrence, key)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def error(
+        self, table: list[str], message: str, occurrence: int = 0, key: str | None = None
+    ) -> ConfigError:
+        return ConfigError(f"{self.where(table, occurrence, key)}: {message}")
+
+    def option_error(self, table: list[str], occurrence: int, error: OptionError) -> ConfigError:
+        key = error.option.split(".")[0].split("[")[0]
+        name = ".".join(table)
+        return self.error(table, f"{name}: {error.message}", occurrence, key)
+
+    def agent(self, body: Any, current: AgentSettings) -> AgentSettings:
+        if not isinstance(body, dict):
+            raise self.error(["agent"], "[agent] must be a table")
+        body = dict(body)
+        if isinstance(body.get("precision"), str):
+            body["precision"] = _PRECISION_UNITS.get(body["precision"], body["precision"])
+        merged = {**_set_values(current), **body}
+        try:
+            return build(AgentSettings, merged)
+        except OptionError as error:
+            raise self.option_error(["agent"], 0, error) from None
+
+    def string_table(self, body: Any, name: str) -> dict[str, str]:
+        if not isinstance(body, dict):
+            raise self.error([name], f"[{name}] must be a table of strings")
+        for key, value in body.items():
+            if not isinstance(value, str):
+                raise self.error([name], f"{name}.{key}: expected a string, got {value!r}", key=key)
+        return dict(body)
+
+    def plugins(self, kind: str, body: Any, config: Config) -> None:
+        if not isinstance(body, dict):
+            raise self.error([kind], f"{kind} must hold [[{kind}.NAME]] tables")
+        for name, tables in body.items():
+            if isinstance(tables, dict):  # the single-table form [inputs.cpu] is valid too
+                tables = [tables]
+            if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+                raise self.error([kind, name], f"{kind}.{name} must be a [[{kind}.{name}]] table")
+            cls = registry.lookup(kind, name)
+            if cls is None:
+                known = ", ".join(registry.plugins(kind))
+                raise self.error(
+                    [kind, name], f'unknown plugin "{kind}.{name}" (available: {known})'
+                )
+            for occurrence, table in enumerate(tables):
+                source = self.where([kind, name], occurrence)
+                settings_cls = InputSettings if kind == "inputs" else OutputSettings
+                plugin, settings = self._plugin(kind, name, cls, table, occurrence, settings_cls)
+                if kind == "inputs":
+                    config.inputs.append(InputConfig(name, plugin, settings, source))
+                else:
+                    config.outputs.append(OutputConfig(name, plugin, settings, source))
+
+    def _plugin(
+        self,
+        kind: str,
+        name: str,
+        cls: type,
+        table: dict[str, Any],
+        occurrence: int,
+        settings_cls: type,
+    ) -> tuple[Any, Any]:
+        """Split one plugin table among the shared settings, the plugin and its serializer."""
+        path = [kind, name]
+        plugin_options = option_types(cls)
+        settings_options = option_types(settings_cls)
+        serializer_cls = None
+        if "data_format" in plugin_options:
+            data_format = table.get("data_format", cls.__dataclass_fields__["data_format"].default)
+            serializer_cls = (
+                registry.lookup("serializers", data_format)
+                if isinstance(data_format, str)
+                else None
+            )
+            if serializer_cls is None:
+                known = ", ".join(registry.plugins("serializers"))
+                raise self.error(
+                    path,
+                    f'{kind}.{name}: data_format: unknown format "{data_format}" '
+                    f"(available: {known})",
+                    occurrence,
+                    "data_format",
+                )
+        serializer_options = option_types(serializer_cls) if serializer_cls else {}
+        parts: dict[str, dict[str, Any]] = {"settings": {}, "plugin": {}, "serializer": {}}
+        for key, value in table.items():
+            if key in plugin_options:
+                parts["plugin"][key] = value
+            elif key in settings_options:
+                parts["settings"][key] = value
+            elif key in serializer_options:
+                parts["serializer"][key] = value
+            else:
+                known = [*plugin_options, *settings_options, *serializer_options]
+                raise self.option_error(path, occurrence, unknown_option(key, known))
+        try:
+            settings = build(settings_cls, parts["settings"])
+            plugin = build(cls, parts["plugin"])
+            if serializer_cls is not None:
+                serializer: Serializer = build(serializer_cls, parts["serializer"])
+                plugin.serializer = serializer
+        except OptionError as error:
+            raise self.option_error(path, occurrence, error) from None
+        except ValueError as error:  # a plugin's own check of its options (__post_init__)
+            raise self.error(path, f"{kind}.{name}: {error}", occurrence) from None
+        return plugin, settings
+
+
+def _set_values(settings: AgentSettings) -> dict[str, Any]:
+    """The values an earlier file gave, so a later file only overrides what it names."""
+    defaults = AgentSettings()
+    return {key: value for key, value in vars(settings).items() if value != getattr(defaults, key)}
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r'^\s*["\']?([A-Za-z0-9_.-]+)["\']?\s*=')
+
+
+def _find_line(lines: list[str], table: list[str], occurrence: int, key: str | None) -> int | None:
+    """The 1-based line of `key` in the `occurrence`-th table named `table`, or of its header.
+
+    TOML parsers forget positions; this scan finds them again for error messages. It knows
+    headers and `key =` lines, which covers how configs are written in practice.
+    """
+    wanted = ".".join(table)
+    seen = -1
+    header_line = None
+    inside = False
+    for number, line in enumerate(lines, start=1):
+        header = _HEADER.match(line)
+        if header:
+            name = header.group(2).replace(" ", "").replace('"', "")
+            if name == wanted:
+                seen += 1
+                inside = seen == occurrence
+                if inside:
+                    header_line = number
+            elif not name.startswith(wanted + "."):
+                inside = False
+            continue
+        if inside and key is not None:
+            match = _KEY.match(line)
+            if match and match.group(1) == key:
+                return number
+    return header_line

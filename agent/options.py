@@ -1,0 +1,166 @@
+"""Typed plugin options: TOML values checked and converted against dataclass annotations.
+
+A plugin declares its options as a dataclass; `build()` turns one TOML table into an
+instance, or raises OptionError naming the option and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from typing import Any, get_args, get_origin, get_type_hints
+
+
+class OptionError(ValueError):
+    """A config value that does not fit its option; `option` is the dotted key path."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+        self.message = message
+
+
+class Duration(float):
+    """A time span in seconds, written in config as Telegraf does: "10s", "500ms", "1m30s"."""
+
+    __slots__ = ()
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+}  # fmt: skip
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse Go's duration syntax ("1h30m", "500ms"); a bare number is seconds, as in Telegraf."""
+    text = text.strip()
+    if not text:
+        return Duration(0.0)
+    try:
+        return Duration(float(text))
+    except ValueError:
+        pass
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    position, total = 0, 0.0
+    for match in _DURATION_PART.finditer(body):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if not body or position != len(body):
+        raise ValueError(f'"{text}" is not a duration (expected e.g. "10s", "500ms", "1m30s")')
+    return Duration(sign * total)
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is Duration:
+        return 'a duration such as "10s"'
+    origin = get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(annotation) if a is not type(None))
+    if origin is list:
+        return f"a list of {_type_name(get_args(annotation)[0]).removeprefix('a ')}s"
+    if origin is dict:
+        return "a table"
+    if dataclasses.is_dataclass(annotation):
+        return "a table"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(annotation))
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
+        annotation, str(annotation)
+    )
+
+
+def convert(value: Any, annotation: Any, option: str) -> Any:
+    """Convert one TOML value to `annotation`, or raise OptionError."""
+    origin = get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for candidate in get_args(annotation):
+            if candidate is type(None):
+                continue
+            try:
+                return convert(value, candidate, option)
+            except OptionError:
+                continue
+        raise _mismatch(value, annotation, option)
+    if origin is typing.Literal:
+        if value in get_args(annotation):
+            return value
+        raise _mismatch(value, annotation, option)
+    if annotation is Duration:
+        if isinstance(value, bool):
+            raise _mismatch(value, annotation, option)
+        if isinstance(value, int | float):
+            return Duration(value)
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except ValueError as error:
+                raise OptionError(option, f"{option}: {error}") from None
+        raise _mismatch(value, annotation, option)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise _mismatch(value, annotation, option)
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _mismatch(value, annotation, option)
+    if annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise _mismatch(value, annotation, option)
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise _mismatch(value, annotation, option)
+    if origin is list:
+        if not isinstance(value, list):
+            raise _mismatch(value, annotation, option)
+        (item_type,) = get_args(annotation)
+        return [convert(item, item_type, f"{option}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _mismatch(value, annotation, option)
+        _, value_type = get_args(annotation)
+        return {str(k): convert(v, value_type, f"{option}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise _mismatch(value, annotation, option)
+        return build(annotation, value, prefix=f"{option}.")
+    raise TypeError(f"option type {annotation!r} of {option} is not supported")  # a plugin bug
+
+
+def _mismatch(value: Any, annotation: Any, option: str) -> OptionError:
+    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    if isinstance(value, bool):
+        shown = "true" if value else "false"
+    return OptionError(option, f"{option}: expected {_type_name(annotation)}, got {shown}")
+
+
+def option_types(cls: type) -> dict[str, Any]:
+    """The options a dataclass declares, by name, with their resolved annotations."""
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def unknown_option(option: str, known: typing.Iterable[str], prefix: str = "") -> OptionError:
+    close = difflib.get_close_matches(option, list(known), n=1)
+    hint = f' (did you mean "{close[0]}"?)' if close else ""
+    return OptionError(prefix + option, f'unknown option "{prefix}{option}"{hint}')
+
+
+def build(cls: type, table: dict[str, Any], prefix: str = "") -> Any:
+    """An instance of dataclass `cls` from a TOML table; every key must be a declared option."""
+    known = option_types(cls)
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise unknown_option(key, known, prefix)
+        values[key] = convert(value, known[key], prefix + key)
+    return cls(**values)

@@ -1,0 +1,59 @@
+"""The contracts a plugin fulfils. A plugin is a dataclass of its options plus one method.
+
+Everything plugins share (filters, tags, buffering, statistics) lives in agent.running,
+so an input only gathers and an output only writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from agent.metric import Metric
+
+
+class Input:
+    """Gathers metrics. Subclasses are dataclasses whose fields are the plugin's options."""
+
+    plugin_name: ClassVar[str]
+    SAMPLE_CONFIG: ClassVar[str] = ""
+    # An input whose values are rates between two readings (cpu usage) reports nothing on its
+    # first gather; `--test` gathers such inputs twice, half a second apart, as Telegraf does.
+    needs_two_readings: ClassVar[bool] = False
+
+    def start(self) -> None:
+        """Check options and acquire what gathering needs; raise ValueError on a bad option."""
+
+    def gather(self) -> Iterable[Metric]:
+        raise NotImplementedError
+
+
+class Serializer:
+    """Turns metrics into bytes (a `data_format`). Subclasses are dataclasses of options."""
+
+    plugin_name: ClassVar[str]
+
+    def serialize(self, metric: Metric) -> bytes:
+        """One metric; empty bytes if nothing of it can be written (no serializable field)."""
+        raise NotImplementedError
+
+    def serialize_batch(self, metrics: Iterable[Metric]) -> bytes:
+        raise NotImplementedError
+
+
+class Output:
+    """Writes metrics somewhere. `write()` returns only once the destination has them."""
+
+    plugin_name: ClassVar[str]
+    SAMPLE_CONFIG: ClassVar[str] = ""
+    serializer: Serializer | None = None
+
+    def connect(self) -> None:
+        """Open connections; raise ConnectionError if the destination cannot be reached now."""
+
+    def write(self, metrics: list[Metric]) -> None:
+        """Deliver all of `metrics` or raise; the caller keeps them buffered on an exception."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections after the last write."""

@@ -1,0 +1,1 @@
+"""Plugins: inputs, outputs, serializers and parsers."""

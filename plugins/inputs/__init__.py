@@ -1,0 +1,1 @@
+"""Inputs plugins: one module each, registered by name with agent.registry."""

@@ -1,0 +1,1 @@
+"""Outputs plugins: one module each, registered by name with agent.registry."""

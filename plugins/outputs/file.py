@@ -1,0 +1,63 @@
+"""Writes metrics to files or standard output, in any data_format (influx by default)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from agent.metric import Metric
+from agent.plugin import Output
+from agent.registry import output
+
+SAMPLE_CONFIG = """\
+# Send metrics to file(s)
+[[outputs.file]]
+  ## Files to write to, "stdout" is a specially handled file.
+  files = ["stdout"]
+
+  ## Use batch serialization format instead of line based delimiting.
+  # use_batch_format = false
+
+  ## Data format to output: "influx" or "json".
+  data_format = "influx"
+"""
+
+
+@output("file")
+@dataclass
+class File(Output):
+    """Appends serialized metrics to each file in `files`; "stdout" is standard output."""
+
+    SAMPLE_CONFIG = SAMPLE_CONFIG
+
+    files: list[str] = field(default_factory=lambda: ["stdout"])
+    use_batch_format: bool = False
+    data_format: str = "influx"
+    _streams: list[BinaryIO] = field(default_factory=list, init=False, repr=False)
+
+    def connect(self) -> None:
+        for name in self.files:
+            if name == "stdout":
+                self._streams.append(sys.stdout.buffer)
+            else:
+                try:
+                    self._streams.append(open(name, "ab"))  # noqa: SIM115 - kept open
+                except OSError as error:
+                    raise ConnectionError(f"cannot open {name}: {error.strerror}") from None
+
+    def write(self, metrics: list[Metric]) -> None:
+        assert self.serializer is not None
+        if self.use_batch_format:
+            data = self.serializer.serialize_batch(metrics)
+        else:
+            data = b"".join(map(self.serializer.serialize, metrics))
+        for stream in self._streams:
+            stream.write(data)
+            stream.flush()
+
+    def close(self) -> None:
+        for stream in self._streams:
+            if stream is not sys.stdout.buffer:
+                stream.close()
+        self._streams.clear()

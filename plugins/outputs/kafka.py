@@ -1,0 +1,256 @@
+"""Writes metrics to Apache Kafka, one metric per record, with Telegraf's outputs.kafka options.
+
+Safe by default: the producer is idempotent and waits for all in-sync replicas (acks all),
+so a retry after a lost acknowledgement cannot store a record twice in a partition.
+`write()` returns only when Kafka has acknowledged every record of the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agent.metric import Metric
+from agent.plugin import Output
+from agent.registry import output
+
+log = logging.getLogger("outputs.kafka")
+
+SAMPLE_CONFIG = """\
+# Configuration for the Kafka server to send metrics to
+[[outputs.kafka]]
+  ## URLs of kafka brokers
+  ## The brokers listed here are used to connect to collect metadata about a
+  ## cluster. However, once the initial metadata collect is completed, telegraf
+  ## will communicate solely with the kafka leader and not all defined brokers.
+  brokers = ["127.0.0.1:9092"]
+
+  ## Kafka topic for producer messages
+  topic = "metrics"
+
+  ## The value of this tag will be used as the topic.  If not set the 'topic'
+  ## option is used.
+  # topic_tag = ""
+
+  ## If true, the 'topic_tag' will be removed from to the metric.
+  # exclude_topic_tag = false
+
+  ## Optional Client id
+  # client_id = "Telegraf"
+
+  ## Optional topic suffix configuration.
+  ## If the section is omitted, no suffix is used.
+  ## Following topic suffix methods are supported:
+  ##   measurement - suffix equals to separator + measurement's name
+  ##   tags        - suffix equals to separator + specified tags' values
+  ##                 interleaved with separator
+  # [outputs.kafka.topic_suffix]
+  #   method = "measurement"
+  #   separator = "_"
+  # [outputs.kafka.topic_suffix]
+  #   method = "tags"
+  #   keys = ["host"]
+  #   separator = "__"
+
+  ## The routing tag specifies a tagkey on the metric whose value is used as
+  ## the message key.  The message key is used to determine which partition to
+  ## send the message to.  This tag is preferred over the routing_key option.
+  # routing_tag = "host"
+
+  ## The routing key is set as the message key and used to determine which
+  ## partition to send the message to.  This value is only used when no
+  ## routing_tag is set or as a fallback when the tag specified in routing tag
+  ## is not found.
+  ##
+  ## If set to "random", a random value will be generated for each message.
+  # routing_key = ""
+
+  ## Compression codec represents the various compression codecs recognized by
+  ## Kafka in messages.
+  ##  0 : None
+  ##  1 : Gzip
+  ##  2 : Snappy
+  ##  3 : LZ4
+  ##  4 : ZSTD
+  # compression_codec = 0
+
+  ## Idempotent Writes
+  ## If enabled, exactly one copy of each message is written.
+  ## Unlike Telegraf (default false), on by default here.
+  # idempotent_writes = true
+
+  ## RequiredAcks is used in Produce Requests to tell the broker how many
+  ## replica acknowledgements it must see before responding
+  ##  0 : the producer never waits for an acknowledgement from the broker.
+  ##  1 : the producer gets an acknowledgement after the leader replica has
+  ##      received the data.
+  ## -1 : the producer gets an acknowledgement after all in-sync replicas have
+  ##      received the data (the default, and required by idempotent_writes).
+  # required_acks = -1
+
+  ## The maximum number of times to retry sending a metric before failing
+  ## until the next flush.
+  # max_retry = 3
+
+  ## The maximum permitted size of a message. Should be set equal to or
+  ## smaller than the broker's 'message.max.bytes'.
+  # max_message_bytes = 1000000
+
+  ## Set the record timestamp: "metric" (the metric's own time) or "now".
+  # producer_timestamp = "metric"
+
+  ## Producer batching, as the Java producer's linger.ms and batch.size.
+  # linger_ms = 5
+  # batch_size = 1048576
+
+  ## Data format to output: "influx" or "json".
+  data_format = "influx"
+"""
+
+CODECS: dict[int, str | None] = {0: None, 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+CODEC_NAMES = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+@dataclass
+class TopicSuffix:
+    """`[outputs.kafka.topic_suffix]`: per-measurement or per-tag topics."""
+
+    method: Literal["", "measurement", "tags"] = ""
+    keys: list[str] = field(default_factory=list)
+    separator: str = ""
+
+
+@output("kafka")
+@dataclass
+class Kafka(Output):
+    """Produces each metric as one Kafka record on `topic` (plus routing and suffixes)."""
+
+    SAMPLE_CONFIG = SAMPLE_CONFIG
+
+    brokers: list[str] = field(default_factory=lambda: ["localhost:9092"])
+    topic: str = "telegraf"
+    topic_tag: str = ""
+    exclude_topic_tag: bool = False
+    topic_suffix: TopicSuffix = field(default_factory=TopicSuffix)
+    client_id: str = "Telegraf"
+    routing_tag: str = ""
+    routing_key: str = ""
+    compression_codec: int | str = 0
+    idempotent_writes: bool = True
+    required_acks: int = -1
+    max_retry: int = 3
+    max_message_bytes: int = 1000000
+    producer_timestamp: Literal["metric", "now"] = "metric"
+    linger_ms: int = 5
+    batch_size: int = 1048576
+    # Sarama's protocol version in Telegraf; kafka-python negotiates it, so it is only accepted.
+    version: str = ""
+    data_format: str = "influx"
+    _producer: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.compression_codec, str):
+            name = self.compression_codec.lower()
+            if name not in CODEC_NAMES:
+                raise ValueError(
+                    f'compression_codec: unknown codec "{self.compression_codec}" '
+                    "(expected 0-4 or none, gzip, snappy, lz4, zstd)"
+                )
+            self.compression_codec = CODEC_NAMES[name]
+        if self.compression_codec not in CODECS:
+            raise ValueError(
+                f"compression_codec: expected 0 (none), 1 (gzip), 2 (snappy), 3 (lz4) "
+                f"or 4 (zstd), got {self.compression_codec}"
+            )
+        if self.required_acks not in (-1, 0, 1):
+            raise ValueError(f"required_acks: expected -1, 0 or 1, got {self.required_acks}")
+        if self.idempotent_writes and self.required_acks != -1:
+            raise ValueError("idempotent_writes = true needs required_acks = -1")
+        if not self.brokers:
+            raise ValueError("brokers: at least one broker address is needed")
+
+    def producer_config(self) -> dict[str, Any]:
+        """kafka-python settings that carry out the options."""
+        return {
+            "bootstrap_servers": self.brokers,
+            "client_id": self.client_id,
+            "acks": "all" if self.required_acks == -1 else self.required_acks,
+            "enable_idempotence": self.idempotent_writes,
+            "compression_type": CODECS[int(self.compression_codec)],
+            "retries": self.max_retry if not self.idempotent_writes else 2**31 - 1,
+            "max_request_size": max(self.max_message_bytes, 1024),
+            "linger_ms": self.linger_ms,
+            "batch_size": self.batch_size,
+        }
+
+    def connect(self) -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        try:
+            self._producer = KafkaProducer(**self.producer_config())
+        except KafkaError as error:
+            raise ConnectionError(
+                f"cannot reach Kafka at {','.join(self.brokers)}: {error}"
+            ) from None
+
+    def topic_for(self, metric: Metric) -> str:
+        topic = self.topic
+        if self.topic_tag and self.topic_tag in metric.tags:
+            topic = metric.tags[self.topic_tag]
+        suffix = self.topic_suffix
+        if suffix.method == "measurement":
+            topic += suffix.separator + metric.name
+        elif suffix.method == "tags":
+            for key in suffix.keys:
+                if metric.tags.get(key):
+                    topic += suffix.separator + metric.tags[key]
+        return topic
+
+    def key_for(self, metric: Metric) -> bytes | None:
+        if self.routing_tag and self.routing_tag in metric.tags:
+            return metric.tags[self.routing_tag].encode()
+        if self.routing_key == "random":
+            return str(uuid.uuid4()).encode()
+        return self.routing_key.encode() if self.routing_key else None
+
+    def write(self, metrics: list[Metric]) -> None:
+        from kafka.errors import KafkaError
+
+        assert self.serializer is not None and self._producer is not None
+        futures = []
+        for metric in metrics:
+            topic = self.topic_for(metric)
+            if self.exclude_topic_tag and self.topic_tag in metric.tags:
+                metric = metric.copy()
+                del metric.tags[self.topic_tag]
+            value = self.serializer.serialize(metric)
+            if not value:
+                continue
+            if len(value) > self.max_message_bytes:
+                log.error(
+                    "Dropped metric %s of %d bytes: larger than max_message_bytes (%d)",
+                    metric.name, len(value), self.max_message_bytes,
+                )  # fmt: skip
+                continue
+            timestamp_ms = (
+                metric.time_ns // 1_000_000 if self.producer_timestamp == "metric" else None
+            )
+            futures.append(
+                self._producer.send(
+                    topic, value=value, key=self.key_for(metric), timestamp_ms=timestamp_ms
+                )
+            )
+        self._producer.flush()
+        for future in futures:
+            try:
+                future.get(timeout=0)
+            except KafkaError as error:
+                raise ConnectionError(f"Kafka did not accept the batch: {error}") from None
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+            self._producer = None

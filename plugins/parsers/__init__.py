@@ -1,0 +1,1 @@
+"""Parsers plugins: one module each, registered by name with agent.registry."""

@@ -1,0 +1,1 @@
+"""Serializers plugins: one module each, registered by name with agent.registry."""

@@ -1,0 +1,179 @@
+"""Configuration: Telegraf's layout loads; every mistake is one line naming file, line, option."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from agent.config import ConfigError, load
+from agent.options import parse_duration
+from tests.conftest import REPO
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "agent.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(tmp_path, text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load([write(tmp_path, text)])
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_seed_telegraf_conf_loads_unchanged():
+    config = load([REPO / "conf/examples/seed-telegraf.conf"])
+    assert [entry.name for entry in config.inputs] == ["cpu", "mem"]
+    assert config.inputs[0].settings.fielddrop == ["time_*"]
+    kafka = config.outputs[0].plugin
+    assert kafka.brokers == ["127.0.0.1:9092"]
+    assert kafka.topic == "my-computer-metric"
+    assert config.agent.interval == 10.0
+
+
+def test_default_config_loads():
+    config = load([REPO / "conf/agent.toml"])
+    assert [entry.name for entry in config.inputs] == ["cpu", "mem"]
+    assert [entry.name for entry in config.outputs] == ["kafka"]
+    assert config.outputs[0].plugin.topic == "metrics"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10s", 10), ("500ms", 0.5), ("1m", 60), ("1m30s", 90), ("1.5h", 5400), ("2us", 2e-6),
+     ("", 0), ("10", 10)],
+)  # fmt: skip
+def test_durations_are_read_as_telegraf_writes_them(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_agent_settings_take_telegraf_names(tmp_path):
+    config = load([write(tmp_path, """
+        [global_tags]
+          dc = "eu-1"
+        [agent]
+          interval = "1s"
+          round_interval = false
+          flush_interval = "500ms"
+          metric_batch_size = 10
+          metric_buffer_limit = 100
+          precision = "1ms"
+          hostname = "box"
+          omit_hostname = false
+        [[inputs.mem]]
+    """)])  # fmt: skip
+    agent = config.agent
+    assert (agent.interval, agent.flush_interval, agent.precision) == (1.0, 0.5, 0.001)
+    assert (agent.metric_batch_size, agent.metric_buffer_limit) == (10, 100)
+    assert config.default_tags() == {"dc": "eu-1", "host": "box"}
+
+
+def test_omit_hostname_leaves_out_the_host_tag(tmp_path):
+    config = load([write(tmp_path, "[agent]\nomit_hostname = true\n[[inputs.mem]]\n")])
+    assert "host" not in config.default_tags()
+
+
+def test_a_telegraf_generated_agent_section_loads(tmp_path):
+    load([write(tmp_path, """
+        [agent]
+          interval = "10s"
+          round_interval = true
+          metric_batch_size = 1000
+          metric_buffer_limit = 10000
+          collection_jitter = "0s"
+          collection_offset = "0s"
+          flush_interval = "10s"
+          flush_jitter = "0s"
+          precision = "0s"
+          debug = false
+          quiet = false
+          logtarget = "file"
+          logfile = ""
+          logfile_rotation_interval = "0h"
+          logfile_rotation_max_size = "0MB"
+          logfile_rotation_max_archives = 5
+          log_with_timezone = ""
+          hostname = ""
+          omit_hostname = false
+          skip_processors_after_aggregators = false
+        [[inputs.cpu]]
+    """)])  # fmt: skip
+
+
+def test_toml_syntax_error_names_file_line_and_column(tmp_path):
+    message = error_of(tmp_path, '[agent]\ninterval = "10s\n')
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:2:")
+    assert "TOML syntax error" in message
+
+
+def test_unknown_plugin_is_named_with_the_available_ones(tmp_path):
+    message = error_of(tmp_path, "[[inputs.cpu]]\n[[inputs.nope]]\n")
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:2:")
+    assert '"inputs.nope"' in message and "cpu" in message
+
+
+def test_unknown_option_names_line_and_suggests_the_close_one(tmp_path):
+    message = error_of(tmp_path, "[[inputs.mem]]\n\n[[inputs.cpu]]\n  percpuu = true\n")
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:4:")
+    assert 'unknown option "percpuu"' in message
+    assert 'did you mean "percpu"' in message
+
+
+def test_unknown_option_in_the_second_table_of_a_plugin_names_its_line(tmp_path):
+    text = "[[inputs.cpu]]\n  percpu = true\n[[inputs.cpu]]\n  totalcpu = true\n  bogus = 1\n"
+    assert error_of(tmp_path, text).startswith(f"{tmp_path / 'agent.toml'}:5:")
+
+
+def test_wrong_type_says_what_was_expected(tmp_path):
+    message = error_of(tmp_path, '[[inputs.cpu]]\n  percpu = "yes"\n')
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:2:")
+    assert "inputs.cpu: percpu: expected a boolean, got 'yes'" in message
+
+
+def test_bad_duration_names_the_option(tmp_path):
+    message = error_of(tmp_path, '[agent]\n  interval = "10 parsecs"\n[[inputs.cpu]]\n')
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:2:")
+    assert "interval" in message and '"10 parsecs" is not a duration' in message
+
+
+def test_bad_option_value_checked_by_the_plugin(tmp_path):
+    message = error_of(tmp_path, '[[outputs.kafka]]\n  compression_codec = "brotli"\n')
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:1:")
+    assert 'unknown codec "brotli"' in message
+
+
+def test_unknown_data_format_is_named(tmp_path):
+    message = error_of(tmp_path, '[[outputs.file]]\n  data_format = "xml"\n')
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:2:")
+    assert 'unknown format "xml"' in message
+
+
+def test_serializer_options_belong_to_the_chosen_format(tmp_path):
+    config = load([write(tmp_path, '[[outputs.file]]\ndata_format = "json"\n'
+                                   'json_timestamp_units = "1ms"\n')])  # fmt: skip
+    assert config.outputs[0].plugin.serializer.json_timestamp_units == pytest.approx(0.001)
+    message = error_of(tmp_path, '[[outputs.file]]\n  influx_sort_fields = "x"\n')
+    assert "influx_sort_fields: expected a boolean" in message
+
+
+def test_unknown_section_is_refused(tmp_path):
+    assert 'unknown section "nonsense"' in error_of(tmp_path, "[nonsense]\na = 1\n")
+
+
+def test_missing_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load([tmp_path / "absent.toml"])
+
+
+def test_later_files_add_plugins_and_override_agent_settings(tmp_path):
+    first = tmp_path / "a.toml"
+    first.write_text('[agent]\ninterval = "5s"\nhostname = "a"\n[[inputs.cpu]]\n')
+    second = tmp_path / "b.toml"
+    second.write_text('[agent]\nhostname = "b"\n[[inputs.mem]]\n')
+    config = load([first, second])
+    assert (config.agent.interval, config.agent.hostname) == (5.0, "b")
+    assert [entry.name for entry in config.inputs] == ["cpu", "mem"]

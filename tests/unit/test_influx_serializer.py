@@ -1,0 +1,117 @@
+"""Line protocol as Telegraf writes it, read back by an independent parser."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from line_protocol_parser import parse_line
+
+from agent.metric import Metric, UInt
+from plugins.serializers.influx import InfluxSerializer, format_float
+
+T = 1_700_000_000_123_456_789
+
+
+def line(metric: Metric, **options) -> str:
+    return InfluxSerializer(**options).serialize(metric).decode()
+
+
+def test_writes_measurement_sorted_tags_fields_and_nanosecond_timestamp():
+    metric = Metric("cpu", {"host": "h1", "cpu": "cpu0"}, {"usage_idle": 99.5}, T)
+    assert line(metric) == f"cpu,cpu=cpu0,host=h1 usage_idle=99.5 {T}\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1, "1i"),
+        (-9223372036854775808, "-9223372036854775808i"),
+        (UInt(18446744073709551615), "9223372036854775807i"),  # clamped without uint support
+        (True, "true"),
+        (False, "false"),
+        (3.0, "3"),
+        (-0.0, "-0"),
+        (0.1, "0.1"),
+        (1e20, "100000000000000000000"),
+        (1e21, "1000000000000000000000"),
+        (1.5e-7, "0.00000015"),
+        (123456789012345678.0, "123456789012345680"),
+        ('he said "hi" \\o/', '"he said \\"hi\\" \\\\o/"'),
+        ("", '""'),
+    ],
+)
+def test_field_values_are_typed_like_telegraf(value, text):
+    assert line(Metric("m", {}, {"f": value}, 1)) == f"m f={text} 1\n"
+
+
+def test_unsigned_integers_keep_u_with_uint_support():
+    metric = Metric("m", {}, {"f": UInt(18446744073709551615)}, 1)
+    assert line(metric, influx_uint_support=True) == "m f=18446744073709551615u 1\n"
+
+
+def test_floats_round_trip_exactly_without_exponent():
+    for value in (5e-324, 1.7976931348623157e308, 1 / 3, 2.5e-310, 6.02214076e23, -1e-5):
+        text = format_float(value)
+        assert "e" not in text
+        assert float(text) == value
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinite_fields_are_dropped(bad):
+    assert line(Metric("m", {}, {"a": bad, "b": 1}, 1)) == "m b=1i 1\n"
+
+
+def test_metric_with_only_unwritable_fields_is_not_written():
+    assert line(Metric("m", {}, {"a": math.nan}, 1)) == ""
+
+
+def test_escapes_commas_spaces_and_equals_where_line_protocol_needs_it():
+    metric = Metric(
+        "my,meas ure=x",
+        {"tag key": "tag,val=ue", "t=k": "v v"},
+        {"field k,e=y": 1},
+        1,
+    )
+    assert line(metric) == (
+        "my\\,meas\\ ure=x,t\\=k=v\\ v,tag\\ key=tag\\,val\\=ue field\\ k\\,e\\=y=1i 1\n"
+    )
+
+
+def test_control_characters_in_names_are_escaped():
+    metric = Metric("a\tb", {"k": "x\ny"}, {"f\rg": 1}, 1)
+    assert line(metric) == "a\\tb,k=x\\ny f\\rg=1i 1\n"
+
+
+def test_empty_tags_are_left_out_and_trailing_backslashes_trimmed():
+    metric = Metric("m", {"empty": "", "trail": "xyz\\", "": "v"}, {"f": 1}, 1)
+    assert line(metric) == "m,trail=xyz f=1i 1\n"
+
+
+def test_fields_keep_their_order_unless_sorting_is_asked_for():
+    metric = Metric("m", {}, {"z": 1, "a": 2}, 1)
+    assert line(metric) == "m z=1i,a=2i 1\n"
+    assert line(metric, influx_sort_fields=True) == "m a=2i,z=1i 1\n"
+
+
+def test_batch_is_one_line_per_metric():
+    metrics = [Metric("a", {}, {"f": 1}, 1), Metric("b", {}, {"f": math.nan}, 2)]
+    assert InfluxSerializer().serialize_batch(metrics) == b"a f=1i 1\n"
+
+
+TRICKY = [
+    Metric("cpu", {"host": "web 01", "dc": "eu,west"}, {"usage_idle": 99.25, "n": 3}, T),
+    Metric("disk usage", {"path": "/mnt/a=b"}, {"free": UInt(12345), "ok": True}, T),
+    Metric("log", {"app": "x"}, {"msg": 'quote " and \\ backslash', "level": "warn"}, T),
+    Metric("uni", {"città": "Zürich✓"}, {"ключ": "значение", "v": -0.5}, T),
+    Metric("big", {}, {"f": 1e20, "g": 1.5e-7, "i": -(2**63)}, T),
+]
+
+
+@pytest.mark.parametrize("metric", TRICKY, ids=[m.name for m in TRICKY])
+def test_third_party_parser_reads_back_the_same_metric(metric):
+    parsed = parse_line(line(metric, influx_uint_support=True).rstrip("\n"))
+    assert parsed["measurement"] == metric.name
+    assert parsed["tags"] == metric.tags
+    assert parsed["fields"] == metric.fields
+    assert parsed["time"] == metric.time_ns
