@@ -1,0 +1,187 @@
+"""Fixtures for tests that need a real Kafka broker, managed by scripts/kafka.
+
+- ``kafka_bootstrap`` (session): bootstrap string of a running broker. Uses env KAFKA_BOOTSTRAP
+  as is when set; otherwise runs ``scripts/kafka up`` (idempotent). A broker that cannot be
+  started fails the test with the script's output: it is never a silent skip.
+- ``create_topic`` (function): factory making a uniquely named topic and waiting for leaders.
+- ``kafka_cluster`` (session): ``scripts/kafka down`` then ``up --nodes 3``; for tests marked
+  ``cluster``, which are moved to the end of the run so single-node tests come first.
+- ``make_topic`` (session): the same with an explicit bootstrap, for wider-scoped fixtures.
+- ``kafka_script`` (session): ``kafka_script("stop-node", "1") -> CompletedProcess``
+  (keyword ``input="..."`` feeds stdin, e.g. to the console producer).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
+SCRIPT_TIMEOUT_S = 600  # the first `up` may resolve the jars with Maven
+
+KafkaScript = Callable[..., "subprocess.CompletedProcess[str]"]
+CreateTopic = Callable[..., str]
+MakeTopic = Callable[..., str]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kafka: needs a running Kafka broker (scripts/kafka up)")
+    config.addinivalue_line(
+        "markers", "cluster: needs the three-node Kafka cluster (scripts/kafka up --nodes 3)"
+    )
+    config.addinivalue_line(
+        "markers", "disruptive: stops and restarts a broker node; run after the other kafka tests"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order: plain tests, then `disruptive`, then `cluster` (which replaces the single broker).
+
+    sort() is stable, so the order within each group is kept.
+    """
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("cluster"):
+            return 2
+        if item.get_closest_marker("disruptive"):
+            return 1
+        return 0
+
+    items.sort(key=rank)
+
+
+def run_kafka_script(
+    *args: str, input: str | None = None, timeout: float = SCRIPT_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """Run scripts/kafka ARGS; output captured as text; `input` goes to stdin (else /dev/null).
+
+    Never raises on a nonzero exit: callers assert on returncode and show stdout/stderr.
+    """
+    return subprocess.run(
+        [sys.executable, str(KAFKA_SCRIPT), *args],
+        cwd=REPO_ROOT,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _script_failure(result: subprocess.CompletedProcess[str]) -> str:
+    command = " ".join(["scripts/kafka", *result.args[2:]])
+    return (
+        f"`{command}` failed with exit code {result.returncode}\n"
+        f"--- stdout ---\n{result.stdout}--- stderr ---\n{result.stderr}"
+    )
+
+
+def _bootstrap_from(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0 or not lines:
+        pytest.fail(_script_failure(result), pytrace=False)
+    return lines[-1]
+
+
+@pytest.fixture(scope="session")
+def kafka_script() -> KafkaScript:
+    """``kafka_script("stop-node", "1")`` -> CompletedProcess (stdout/stderr as text)."""
+    return run_kafka_script
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """Bootstrap servers of a running broker: $KAFKA_BOOTSTRAP, or `scripts/kafka up`."""
+    external = os.environ.get("KAFKA_BOOTSTRAP")
+    if external:
+        return external
+    return _bootstrap_from(run_kafka_script("up"))
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> str:
+    """Bootstrap servers of a fresh three-node cluster (left running at session end).
+
+    $KAFKA_CLUSTER_BOOTSTRAP, when set, is used as is instead.
+    """
+    external = os.environ.get("KAFKA_CLUSTER_BOOTSTRAP")
+    if external:
+        return external
+    down = run_kafka_script("down")
+    if down.returncode != 0:
+        pytest.fail(_script_failure(down), pytrace=False)
+    return _bootstrap_from(run_kafka_script("up", "--nodes", "3"))
+
+
+def _make_topic(
+    bootstrap: str,
+    partitions: int = 1,
+    replication_factor: int = 1,
+    config: dict[str, str] | None = None,
+    name: str | None = None,
+    timeout: float = 30.0,
+) -> str:
+    """Create a topic (unique name) and wait until metadata shows a leader for every partition."""
+    from kafka.admin import KafkaAdminClient
+
+    topic = f"{name or 'test'}-{uuid.uuid4().hex[:12]}"
+    spec = {
+        "num_partitions": partitions,
+        "replication_factor": replication_factor,
+        "configs": dict(config or {}),
+    }
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="pytest-create-topic")
+    try:
+        admin.create_topics({topic: spec})
+        deadline = time.monotonic() + timeout
+        while True:
+            described = {t.get("name"): t for t in admin.describe_topics([topic])}
+            parts = (described.get(topic) or {}).get("partitions") or []
+            leaders = [p.get("leader_id", -1) for p in parts if p.get("error_code", 0) == 0]
+            if len(leaders) == partitions and min(leaders) >= 0:
+                return topic
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"topic {topic}: no leader for every partition after {timeout}s: {parts}"
+                )
+            time.sleep(0.1)
+    finally:
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def make_topic() -> MakeTopic:
+    """``make_topic(bootstrap, partitions=1, replication_factor=1, config=None, name=None)``:
+    create_topic with an explicit bootstrap, usable from module/session-scoped fixtures.
+    """
+    return _make_topic
+
+
+@pytest.fixture
+def create_topic(request: pytest.FixtureRequest) -> CreateTopic:
+    """Factory: ``create_topic(partitions=1, replication_factor=1, config=None, name=None,
+    bootstrap=None) -> topic name``. The name is `name` (default "test") plus a uuid suffix.
+    ``bootstrap`` defaults to ``kafka_bootstrap`` (only started when first needed); pass
+    ``kafka_cluster`` for cluster tests.
+    """
+
+    def factory(
+        partitions: int = 1,
+        replication_factor: int = 1,
+        config: dict[str, str] | None = None,
+        name: str | None = None,
+        bootstrap: str | None = None,
+    ) -> str:
+        boot = bootstrap or request.getfixturevalue("kafka_bootstrap")
+        return _make_topic(boot, partitions, replication_factor, config, name)
+
+    return factory
