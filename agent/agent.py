@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 
+from agent.buffer import MemoryBuffer
 from agent.config import Config
 from agent.metric import Metric
 from agent.running import RunningInput, RunningOutput
@@ -40,6 +41,7 @@ class Agent:
                 entry.plugin,
                 entry.settings,
                 entry.settings.metric_batch_size or settings.metric_batch_size,
+                MemoryBuffer(entry.settings.metric_buffer_limit or settings.metric_buffer_limit),
             )
             for entry in config.outputs
         ]
@@ -76,16 +78,9 @@ class Agent:
         """`--once`: gather once, write everything to every output, exit."""
         self.start_inputs()
         metrics = self.gather_once()
-        failed = False
+        delivered = True
         for running in self.outputs:
-            try:
-                running.plugin.connect()
-                accepted = [m for m in map(running.accept, metrics) if m is not None]
-                for start in range(0, len(accepted), running.batch_size):
-                    running.write_batch(accepted[start : start + running.batch_size])
-            except (ConnectionError, OSError) as error:
-                running.log.error("Error writing: %s", error)
-                failed = True
-            finally:
-                running.plugin.close()
-        return 1 if failed or any(r.stats.errors for r in self.inputs) else 0
+            running.add(metrics)
+            delivered = running.flush() and delivered
+            running.close()
+        return 0 if delivered and not any(r.stats.errors for r in self.inputs) else 1

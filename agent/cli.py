@@ -84,8 +84,13 @@ def run(argv: Sequence[str]) -> int:
     if args.version:
         print(f"agent {__version__}")
         return 0
-    config = load(config_files(args))
-    apply_plugin_filters(config, args.input_filter, args.output_filter)
+
+    def load_config() -> Config:
+        config = load(config_files(args))
+        apply_plugin_filters(config, args.input_filter, args.output_filter)
+        return config
+
+    config = load_config()
     settings = config.agent
     logs.setup(
         debug=args.debug or settings.debug,
@@ -94,16 +99,15 @@ def run(argv: Sequence[str]) -> int:
     )
     if not config.inputs:
         raise UsageError(f"no inputs configured in {', '.join(config.files)}")
-    agent = Agent(config)
     if args.test:
-        return agent.test()
+        return Agent(config).test()
     if not config.outputs:
         raise UsageError(f"no outputs configured in {', '.join(config.files)}")
     if args.once:
-        return agent.once()
+        return Agent(config).once()
     from agent.daemon import run_daemon
 
-    return run_daemon(agent)
+    return run_daemon(load_config, config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

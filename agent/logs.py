@@ -45,5 +45,5 @@ def setup(debug: bool = False, quiet: bool = False, logfile: str = "") -> None:
     root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO)
     # kafka-python logs every reconnect attempt at WARNING/ERROR; the output plugin reports
     # delivery problems itself, once per flush, so the library only speaks when debugging.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
-    logging.getLogger("apscheduler").setLevel(logging.INFO if debug else logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.WARNING if debug else logging.CRITICAL)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

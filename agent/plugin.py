@@ -41,6 +41,15 @@ class Serializer:
         raise NotImplementedError
 
 
+class WriteError(Exception):
+    """A write that did not deliver everything. `failed` holds the indexes of the metrics to
+    try again (None: all of them); the others were delivered or are beyond saving."""
+
+    def __init__(self, message: str, failed: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
 class Output:
     """Writes metrics somewhere. `write()` returns only once the destination has them."""
 
@@ -52,7 +61,10 @@ class Output:
         """Open connections; raise ConnectionError if the destination cannot be reached now."""
 
     def write(self, metrics: list[Metric]) -> None:
-        """Deliver all of `metrics` or raise; the caller keeps them buffered on an exception."""
+        """Deliver `metrics`; raise WriteError (or ConnectionError) for those to try again.
+
+        A metric the destination can never take (too large, say) is logged and not raised,
+        so it cannot block the buffer."""
         raise NotImplementedError
 
     def close(self) -> None:

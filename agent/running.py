@@ -7,13 +7,15 @@ RunningOutput wraps an output plugin with its own filter and batch writing.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
+from agent.buffer import Batch, MemoryBuffer
 from agent.filters import FilterOptions, MetricFilter
 from agent.metric import Metric
 from agent.options import Duration
-from agent.plugin import Input, Output
+from agent.plugin import Input, Output, WriteError
 
 
 @dataclass
@@ -125,15 +127,25 @@ class OutputStats:
 
 
 class RunningOutput:
-    """An output plugin with its own filter; writes in batches of metric_batch_size."""
+    """An output plugin with its own filter and buffer; writes in batches of metric_batch_size.
 
-    def __init__(self, plugin: Output, settings: OutputSettings, batch_size: int) -> None:
+    `add()` is called by gathers, `flush()` by the flush schedule (or when a batch is ready);
+    a flush writes what the buffer holds, batch by batch, until it is empty or a write fails.
+    """
+
+    def __init__(
+        self, plugin: Output, settings: OutputSettings, batch_size: int, buffer: MemoryBuffer
+    ) -> None:
         self.plugin = plugin
         self.settings = settings
         self.filter = MetricFilter(settings)
         self.batch_size = batch_size
+        self.buffer = buffer
         self.stats = OutputStats()
         self.log = logging.getLogger(self.log_name)
+        self.connected = False
+        self.healthy = True  # False while writes fail: retries then wait for the schedule
+        self._flush_lock = threading.Lock()
 
     @property
     def log_name(self) -> str:
@@ -146,12 +158,8 @@ class RunningOutput:
             self.stats.metrics_filtered += 1
             return None
         settings = self.settings
-        if (
-            self.filter.modifies
-            or settings.name_override
-            or settings.name_prefix
-            or (settings.name_suffix)
-        ):
+        renames = settings.name_override or settings.name_prefix or settings.name_suffix
+        if self.filter.modifies or renames:
             metric = metric.copy()
             rename(metric, settings.name_override, settings.name_prefix, settings.name_suffix)
             self.filter.modify(metric)
@@ -160,16 +168,63 @@ class RunningOutput:
                 return None
         return metric
 
-    def write_batch(self, batch: list[Metric]) -> None:
-        """Write one batch; raises what the plugin raises, so the caller can keep the batch."""
+    def add(self, metrics: list[Metric]) -> bool:
+        """Buffer this output's view of `metrics`; True when a full batch is waiting."""
+        dropped = self.buffer.add(m for m in map(self.accept, metrics) if m is not None)
+        if dropped:
+            self.stats.metrics_dropped += dropped
+            self.log.warning("Metric buffer overflow; %d metrics have been dropped", dropped)
+        return len(self.buffer) >= self.batch_size
+
+    def flush(self) -> bool:
+        """Write the buffer out; True if it was emptied. Never raises: failures are logged
+        once per flush and the metrics stay buffered, in order, for the next flush."""
+        if not self._flush_lock.acquire(blocking=False):
+            return False  # a flush is already writing; it goes on until the buffer is empty
+        try:
+            self.healthy = self._flush()
+            return self.healthy
+        finally:
+            self._flush_lock.release()
+
+    def _flush(self) -> bool:
+        if not len(self.buffer):
+            return True
+        try:
+            if not self.connected:
+                self.plugin.connect()
+                self.connected = True
+            while len(self.buffer):
+                self.write_batch(self.buffer.batch(self.batch_size))
+        except (WriteError, ConnectionError, OSError) as error:
+            self.stats.errors += 1
+            self.log.error(
+                "Error writing: %s; %d metrics kept in the buffer", error, len(self.buffer)
+            )
+            return False
+        return True
+
+    def write_batch(self, batch: Batch) -> None:
+        """Write one batch and remove from the buffer what the destination acknowledged."""
         started = time.perf_counter_ns()
         try:
-            self.plugin.write(batch)
-        except Exception:
-            self.stats.errors += 1
+            self.plugin.write(batch.metrics)
+        except WriteError as error:
+            failed = error.failed if error.failed is not None else range(len(batch.metrics))
+            self.buffer.accept(batch, failed)
+            self.stats.metrics_written += len(batch.metrics) - len(failed)
             raise
+        self.buffer.accept(batch)
         self.stats.write_time_ns = time.perf_counter_ns() - started
-        self.stats.metrics_written += len(batch)
+        self.stats.metrics_written += len(batch.metrics)
         self.log.debug(
-            "Wrote batch of %d metrics in %.3fms", len(batch), self.stats.write_time_ns / 1e6
+            "Wrote batch of %d metrics in %.3fms",
+            len(batch.metrics),
+            self.stats.write_time_ns / 1e6,
         )
+        self.log.debug("Buffer fullness: %d / %d metrics", len(self.buffer), self.buffer.limit)
+
+    def close(self) -> None:
+        if self.connected:
+            self.plugin.close()
+            self.connected = False

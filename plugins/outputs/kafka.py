@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.metric import Metric
-from agent.plugin import Output
+from agent.plugin import Output, WriteError
 from agent.registry import output
 
 log = logging.getLogger("outputs.kafka")
@@ -101,6 +101,9 @@ SAMPLE_CONFIG = """\
   ## Set the record timestamp: "metric" (the metric's own time) or "now".
   # producer_timestamp = "metric"
 
+  ## Kafka protocol version of the brokers, e.g. "3.6.0". Empty: ask the broker.
+  # version = ""
+
   ## Producer batching, as the Java producer's linger.ms and batch.size.
   # linger_ms = 5
   # batch_size = 1048576
@@ -108,6 +111,13 @@ SAMPLE_CONFIG = """\
   ## Data format to output: "influx" or "json".
   data_format = "influx"
 """
+
+# How long one write waits for acknowledgements before it reports the rest as pending.
+WRITE_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 10.0
+SEND_BLOCK_MS = 2_000
+BOOTSTRAP_TIMEOUT_MS = 5_000
+DELIVERY_TIMEOUT_MS = 7 * 24 * 3600 * 1000
 
 CODECS: dict[int, str | None] = {0: None, 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 CODEC_NAMES = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -149,6 +159,8 @@ class Kafka(Output):
     version: str = ""
     data_format: str = "influx"
     _producer: Any = field(default=None, init=False, repr=False)
+    # Records sent and not yet acknowledged, by id() of the metric they carry.
+    _pending: dict[int, tuple[Metric, Any]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.compression_codec, str):
@@ -173,17 +185,26 @@ class Kafka(Output):
 
     def producer_config(self) -> dict[str, Any]:
         """kafka-python settings that carry out the options."""
-        return {
+        config: dict[str, Any] = {
             "bootstrap_servers": self.brokers,
             "client_id": self.client_id,
             "acks": "all" if self.required_acks == -1 else self.required_acks,
             "enable_idempotence": self.idempotent_writes,
             "compression_type": CODECS[int(self.compression_codec)],
-            "retries": self.max_retry if not self.idempotent_writes else 2**31 - 1,
             "max_request_size": max(self.max_message_bytes, 1024),
             "linger_ms": self.linger_ms,
             "batch_size": self.batch_size,
+            # A record is never given up by the producer itself while the agent runs: the
+            # idempotent producer's own retries keep their sequence numbers, so the broker
+            # drops a repeat; a resend by the agent would be a new record (a duplicate).
+            "delivery_timeout_ms": DELIVERY_TIMEOUT_MS,
+            "retries": 2**31 - 1 if self.idempotent_writes else self.max_retry,
+            "max_block_ms": SEND_BLOCK_MS,
+            "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
         }
+        if self.version:
+            config["api_version"] = tuple(int(part) for part in self.version.split(".")[:3])
+        return config
 
     def connect(self) -> None:
         from kafka import KafkaProducer
@@ -216,17 +237,31 @@ class Kafka(Output):
             return str(uuid.uuid4()).encode()
         return self.routing_key.encode() if self.routing_key else None
 
+    def record(self, metric: Metric) -> tuple[str, bytes | None, bytes, int | None]:
+        """Topic, key, value and timestamp of the record that carries one metric."""
+        assert self.serializer is not None
+        topic = self.topic_for(metric)
+        key = self.key_for(metric)
+        if self.exclude_topic_tag and self.topic_tag in metric.tags:
+            metric = metric.copy()
+            del metric.tags[self.topic_tag]
+        timestamp_ms = metric.time_ns // 1_000_000 if self.producer_timestamp == "metric" else None
+        return topic, key, self.serializer.serialize(metric), timestamp_ms
+
     def write(self, metrics: list[Metric]) -> None:
+        """Send each metric once and wait up to WRITE_TIMEOUT_S for the acknowledgements.
+
+        A metric whose record is still on its way from an earlier write is not sent again:
+        its pending acknowledgement is awaited instead."""
         from kafka.errors import KafkaError
 
-        assert self.serializer is not None and self._producer is not None
-        futures = []
-        for metric in metrics:
-            topic = self.topic_for(metric)
-            if self.exclude_topic_tag and self.topic_tag in metric.tags:
-                metric = metric.copy()
-                del metric.tags[self.topic_tag]
-            value = self.serializer.serialize(metric)
+        assert self._producer is not None
+        self._forget_settled_outside(metrics)
+        not_sent: list[int] = []
+        for index, metric in enumerate(metrics):
+            if id(metric) in self._pending:
+                continue
+            topic, key, value, timestamp_ms = self.record(metric)
             if not value:
                 continue
             if len(value) > self.max_message_bytes:
@@ -235,22 +270,55 @@ class Kafka(Output):
                     metric.name, len(value), self.max_message_bytes,
                 )  # fmt: skip
                 continue
-            timestamp_ms = (
-                metric.time_ns // 1_000_000 if self.producer_timestamp == "metric" else None
-            )
-            futures.append(
-                self._producer.send(
-                    topic, value=value, key=self.key_for(metric), timestamp_ms=timestamp_ms
-                )
-            )
-        self._producer.flush()
-        for future in futures:
             try:
-                future.get(timeout=0)
-            except KafkaError as error:
-                raise ConnectionError(f"Kafka did not accept the batch: {error}") from None
+                future = self._producer.send(topic, value=value, key=key, timestamp_ms=timestamp_ms)
+            except KafkaError as error:  # no metadata for the topic: the broker is away
+                not_sent = list(range(index, len(metrics)))
+                log.debug("Send stopped at metric %d of %d: %s", index, len(metrics), error)
+                break
+            self._pending[id(metric)] = (metric, future)
+        try:
+            self._producer.flush(timeout=WRITE_TIMEOUT_S)
+        except KafkaError as error:  # timed out: what is not acknowledged stays pending
+            log.debug("Flush did not complete: %s", error)
+        failed = not_sent + self._unacknowledged(metrics[: len(metrics) - len(not_sent)])
+        if failed:
+            raise WriteError(
+                f"{len(failed)} of {len(metrics)} metrics not acknowledged by Kafka "
+                f"at {','.join(self.brokers)}",
+                sorted(failed),
+            )
+
+    def _forget_settled_outside(self, metrics: list[Metric]) -> None:
+        """Drop pending entries of metrics the buffer no longer holds (dropped on overflow)."""
+        if len(self._pending) <= len(metrics):
+            return
+        current = {id(metric) for metric in metrics}
+        for key, (_, future) in list(self._pending.items()):
+            if key not in current and future.is_done:
+                del self._pending[key]
+
+    def _unacknowledged(self, metrics: list[Metric]) -> list[int]:
+        """Indexes of metrics not yet acknowledged; those that failed for good are forgotten,
+        so the next write sends them again."""
+        failed = []
+        for index, metric in enumerate(metrics):
+            entry = self._pending.get(id(metric))
+            if entry is None:
+                continue
+            future = entry[1]
+            if not future.is_done:
+                failed.append(index)
+            elif future.failed():
+                log.debug("Record of %s failed: %s", metric.name, future.exception)
+                del self._pending[id(metric)]
+                failed.append(index)
+            else:
+                del self._pending[id(metric)]
+        return failed
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=10)
+            self._producer.close(timeout=CLOSE_TIMEOUT_S)
             self._producer = None
+        self._pending.clear()

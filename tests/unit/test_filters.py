@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent.buffer import MemoryBuffer
 from agent.filters import Glob
 from agent.metric import Metric
 from agent.plugin import Input, Output
@@ -101,11 +102,11 @@ class Discard(Output):
 
 
 def test_output_filters_apply_to_a_copy():
-    running = RunningOutput(Discard(), OutputSettings(fielddrop=["time_*"]), 10)
+    running = RunningOutput(Discard(), OutputSettings(fielddrop=["time_*"]), 10, MemoryBuffer(10))
     view = running.accept(CPU0)
     assert set(view.fields) == {"usage_idle"}
     assert set(CPU0.fields) == {"usage_idle", "time_idle"}
     assert running.accept(MEM) == MEM
-    namepass = RunningOutput(Discard(), OutputSettings(namepass=["cpu"]), 10)
+    namepass = RunningOutput(Discard(), OutputSettings(namepass=["cpu"]), 10, MemoryBuffer(10))
     assert namepass.accept(MEM) is None
     assert namepass.stats.metrics_filtered == 1

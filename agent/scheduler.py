@@ -1,0 +1,109 @@
+"""APScheduler jobs: each input gathers every interval, each output flushes every flush_interval.
+
+Jobs run in a thread pool, so a slow input delays neither the others nor the flushes. An
+input still gathering when its next turn comes skips that turn with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from agent.agent import Agent
+from agent.running import RunningInput, RunningOutput
+
+log = logging.getLogger("agent")
+
+
+def first_gather_time(now: float, interval: float, round_interval: bool, offset: float) -> float:
+    """Epoch seconds of the first gather: the next interval boundary when rounding (10s →
+    :00, :10, …), at once otherwise; then shifted by collection_offset."""
+    start = math.ceil(now / interval) * interval if round_interval else now
+    return start + offset
+
+
+class Schedule:
+    """The running agent's timetable of gathers and flushes."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.settings = agent.config.agent
+        workers = 2 * (len(agent.inputs) + len(agent.outputs)) + 2
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(workers)},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 2},
+            timezone=timezone.utc,
+        )
+        self._gathering = {id(running): threading.Lock() for running in agent.inputs}
+
+    def start(self) -> None:
+        now = time.time()
+        for running in self.agent.inputs:
+            interval = running.settings.interval or self.settings.interval
+            start = first_gather_time(
+                now, interval, self.settings.round_interval, self.settings.collection_offset
+            )
+            self.scheduler.add_job(
+                self.gather,
+                IntervalTrigger(seconds=interval, start_date=_utc(start), timezone=timezone.utc),
+                args=[running, interval],
+                name=running.log_name,
+                next_run_time=_utc(start),
+            )
+        for running in self.agent.outputs:
+            interval = running.settings.flush_interval or self.settings.flush_interval
+            self.scheduler.add_job(
+                self.flush,
+                IntervalTrigger(seconds=interval, start_date=_utc(now + interval)),
+                args=[running],
+                name=running.log_name,
+            )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """No more gathers or flushes; waits for those under way."""
+        self.scheduler.shutdown(wait=True)
+
+    def gather(self, running: RunningInput, interval: float) -> None:
+        lock = self._gathering[id(running)]
+        if not lock.acquire(blocking=False):
+            running.log.warning(
+                "Collection took longer than expected; not complete after interval of %gs; "
+                "skipping this turn",
+                interval,
+            )
+            return
+        try:
+            jitter = running.settings.collection_jitter
+            if jitter is None:
+                jitter = self.settings.collection_jitter
+            if jitter > 0:
+                time.sleep(random.uniform(0, jitter))
+            metrics = running.gather()
+            for output in self.agent.outputs:
+                # A full batch is flushed at once, unless the output is failing: then the
+                # flush schedule paces the retries, so an outage is not logged per gather.
+                if output.add(metrics) and output.healthy:
+                    self.scheduler.add_job(self.flush, args=[output, False])
+        finally:
+            lock.release()
+
+    def flush(self, running: RunningOutput, jittered: bool = True) -> None:
+        jitter = running.settings.flush_jitter
+        if jitter is None:
+            jitter = self.settings.flush_jitter
+        if jittered and jitter > 0:
+            time.sleep(random.uniform(0, jitter))
+        running.flush()
+
+
+def _utc(epoch_seconds: float) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc) + timedelta(0)

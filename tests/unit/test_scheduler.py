@@ -1,0 +1,128 @@
+"""The schedule with the real APScheduler: intervals, rounding, slow inputs, batch-ready flushes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from agent.agent import Agent
+from agent.config import AgentSettings, Config, InputConfig, OutputConfig
+from agent.metric import Metric
+from agent.options import Duration
+from agent.plugin import Input, Output
+from agent.running import InputSettings, OutputSettings
+from agent.scheduler import Schedule, first_gather_time
+
+
+@dataclass
+class Ticker(Input):
+    """Records when it gathers; sleeps `pause` seconds first to play a slow input."""
+
+    plugin_name = "ticker"
+    pause: float = 0.0
+    times: list[float] = field(default_factory=list)
+
+    def gather(self):
+        self.times.append(time.time())
+        time.sleep(self.pause)
+        return [Metric("tick", {}, {"n": len(self.times)})]
+
+
+@dataclass
+class Collect(Output):
+    plugin_name = "collect"
+    writes: list[list[Metric]] = field(default_factory=list)
+
+    def write(self, metrics):
+        self.writes.append(list(metrics))
+
+
+def agent_with(inputs: list[Input], output: Output, **settings) -> Agent:
+    config = Config(agent=AgentSettings(**settings))
+    config.inputs = [InputConfig("ticker", p, InputSettings(), "test") for p in inputs]
+    config.outputs = [OutputConfig("collect", output, OutputSettings(), "test")]
+    return Agent(config)
+
+
+def run_for(agent: Agent, seconds: float) -> None:
+    schedule = Schedule(agent)
+    schedule.start()
+    time.sleep(seconds)
+    schedule.stop()
+
+
+def test_round_interval_starts_on_the_next_boundary():
+    assert first_gather_time(1003.2, 10, True, 0) == 1010
+    assert first_gather_time(1003.2, 10, True, 2) == 1012
+    assert first_gather_time(1003.2, 10, False, 0) == 1003.2
+
+
+def test_gathers_land_on_interval_boundaries():
+    ticker = Ticker()
+    run_for(agent_with([ticker], Collect(), interval=Duration(0.5), round_interval=True), 2.2)
+    assert len(ticker.times) >= 3
+    assert all(abs(t * 2 - round(t * 2)) < 0.1 for t in ticker.times)  # within 50 ms of :00/:.5
+
+
+def test_slow_input_skips_its_turn_with_a_warning_and_delays_no_other(caplog):
+    slow, fast = Ticker(pause=1.2), Ticker()
+    caplog.set_level(logging.WARNING)
+    run_for(agent_with([slow, fast], Collect(), interval=Duration(0.5)), 3.1)
+    assert len(fast.times) >= 5
+    assert len(slow.times) <= 3
+    assert "Collection took longer than expected" in caplog.text
+
+
+def test_a_full_batch_is_flushed_without_waiting_for_the_flush_interval():
+    output = Collect()
+    agent = agent_with(
+        [Ticker()], output, interval=Duration(0.2), flush_interval=Duration(3600),
+        metric_batch_size=2, round_interval=False,
+    )  # fmt: skip
+    run_for(agent, 1.5)
+    assert output.writes and all(len(batch) <= 2 for batch in output.writes)
+
+
+def test_a_failing_output_keeps_metrics_in_order_for_the_next_flush():
+    failing = threading.Event()
+    failing.set()
+
+    @dataclass
+    class Flaky(Collect):
+        def write(self, metrics):
+            if failing.is_set():
+                raise ConnectionError("broker away")
+            super().write(metrics)
+
+    output = Flaky()
+    agent = agent_with(
+        [Ticker()], output, interval=Duration(0.1), flush_interval=Duration(0.3),
+        round_interval=False,
+    )  # fmt: skip
+    schedule = Schedule(agent)
+    schedule.start()
+    time.sleep(1.0)
+    assert output.writes == []
+    failing.clear()
+    time.sleep(0.8)
+    schedule.stop()
+    agent.outputs[0].flush()
+    numbers = [m.fields["n"] for batch in output.writes for m in batch]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert len(numbers) >= 10
+
+
+@pytest.mark.parametrize("limit", [3])
+def test_buffer_overflow_drops_the_oldest_and_counts_them(limit, caplog):
+    agent = agent_with([Ticker()], Collect(), metric_buffer_limit=limit)
+    output = agent.outputs[0]
+    metrics = [Metric("m", {}, {"n": n}) for n in range(5)]
+    caplog.set_level(logging.WARNING)
+    output.add(metrics)
+    assert [m.fields["n"] for m in output.buffer.batch(10).metrics] == [2, 3, 4]
+    assert output.stats.metrics_dropped == 2
+    assert "2 metrics have been dropped" in caplog.text
