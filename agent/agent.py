@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
-from agent.buffer import MemoryBuffer
-from agent.config import Config
+from agent.buffer import Buffer, MemoryBuffer
+from agent.config import Config, OutputConfig
+from agent.disk_buffer import DiskBuffer
 from agent.metric import Metric
 from agent.running import RunningInput, RunningOutput
 from plugins.serializers.influx import InfluxSerializer
@@ -16,6 +18,17 @@ log = logging.getLogger("agent")
 
 # Telegraf's --test waits this long between the two readings of a rate input such as cpu.
 TEST_READING_GAP_S = 0.5
+
+
+def buffer_names(outputs: list[OutputConfig]) -> list[str]:
+    """A stable file name per output for the disk buffer: its alias, else its plugin name
+    with a number from the second output of the same plugin on ("kafka", "kafka-2")."""
+    names, seen = [], {}
+    for entry in outputs:
+        base = entry.settings.alias or entry.name
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return names
 
 
 class Agent:
@@ -41,10 +54,22 @@ class Agent:
                 entry.plugin,
                 entry.settings,
                 entry.settings.metric_batch_size or settings.metric_batch_size,
-                MemoryBuffer(entry.settings.metric_buffer_limit or settings.metric_buffer_limit),
+                self.make_buffer(entry, buffer_name),
             )
-            for entry in config.outputs
+            for entry, buffer_name in zip(config.outputs, buffer_names(config.outputs), strict=True)
         ]
+
+        for running in self.inputs:
+            attach = getattr(running.plugin, "attach_agent", None)
+            if attach is not None:
+                attach(self)
+
+    def make_buffer(self, entry: OutputConfig, name: str) -> Buffer:
+        settings = self.config.agent
+        limit = entry.settings.metric_buffer_limit or settings.metric_buffer_limit
+        if settings.buffer_strategy == "disk":
+            return DiskBuffer(Path(settings.buffer_directory) / f"{name}.db", limit)
+        return MemoryBuffer(limit)
 
     def start_inputs(self) -> None:
         for running in self.inputs:
@@ -83,4 +108,5 @@ class Agent:
             running.add(metrics)
             delivered = running.flush() and delivered
             running.close()
+            running.buffer.close()
         return 0 if delivered and not any(r.stats.errors for r in self.inputs) else 1

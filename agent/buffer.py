@@ -12,6 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from agent.metric import Metric
 
@@ -22,6 +23,19 @@ class Batch:
 
     metrics: list[Metric]
     sequence: list[int]
+
+
+class Buffer(Protocol):
+    """What an output's buffer offers; MemoryBuffer and DiskBuffer both fulfil it."""
+
+    limit: int
+    dropped: int
+
+    def __len__(self) -> int: ...
+    def add(self, metrics: Iterable[Metric]) -> int: ...
+    def batch(self, size: int) -> Batch: ...
+    def accept(self, batch: Batch, failed: Iterable[int] = ()) -> None: ...
+    def close(self) -> None: ...
 
 
 class MemoryBuffer:
@@ -70,3 +84,6 @@ class MemoryBuffer:
                     self._entries.popleft()
                 return
             self._entries = deque(entry for entry in self._entries if entry[0] not in delivered)
+
+    def close(self) -> None:
+        """Nothing to release; a memory buffer's content ends with the process."""

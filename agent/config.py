@@ -61,6 +61,14 @@ class AgentSettings:
     always_include_global_tags: bool = False
     skip_processors_after_aggregators: bool = False
 
+    def __post_init__(self) -> None:
+        if self.buffer_strategy == "disk" and not self.buffer_directory:
+            raise OptionError(
+                "buffer_directory",
+                'buffer_directory: needed with buffer_strategy = "disk" '
+                '(e.g. "/var/lib/agent/buffer")',
+            )
+
     def precision_ns(self, interval: float) -> int:
         """Telegraf's rule: an unset precision follows the interval's order, at most 1s."""
         if self.precision > 0:

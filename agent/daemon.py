@@ -106,6 +106,7 @@ class Daemon:
                     "%d metrics could not be delivered before shutdown", len(output.buffer)
                 )
             output.close()
+            output.buffer.close()
         gathered = sum(running.stats.metrics_gathered for running in agent.inputs)
         written = sum(output.stats.metrics_written for output in agent.outputs)
         log.info("Metrics gathered: %d, written: %d", gathered, written)

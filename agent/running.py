@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from agent.buffer import Batch, MemoryBuffer
+from agent.buffer import Batch, Buffer
 from agent.filters import FilterOptions, MetricFilter
 from agent.metric import Metric
 from agent.options import Duration
@@ -119,6 +119,7 @@ class RunningInput:
 
 @dataclass
 class OutputStats:
+    metrics_added: int = 0
     metrics_written: int = 0
     metrics_dropped: int = 0
     metrics_filtered: int = 0
@@ -134,7 +135,11 @@ class RunningOutput:
     """
 
     def __init__(
-        self, plugin: Output, settings: OutputSettings, batch_size: int, buffer: MemoryBuffer
+        self,
+        plugin: Output,
+        settings: OutputSettings,
+        batch_size: int,
+        buffer: Buffer,
     ) -> None:
         self.plugin = plugin
         self.settings = settings
@@ -170,7 +175,9 @@ class RunningOutput:
 
     def add(self, metrics: list[Metric]) -> bool:
         """Buffer this output's view of `metrics`; True when a full batch is waiting."""
-        dropped = self.buffer.add(m for m in map(self.accept, metrics) if m is not None)
+        accepted = [m for m in map(self.accept, metrics) if m is not None]
+        self.stats.metrics_added += len(accepted)
+        dropped = self.buffer.add(accepted)
         if dropped:
             self.stats.metrics_dropped += dropped
             self.log.warning("Metric buffer overflow; %d metrics have been dropped", dropped)

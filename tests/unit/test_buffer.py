@@ -1,58 +1,130 @@
-"""The output buffer: bounded, oldest dropped first, nothing removed before it is delivered."""
+"""Output buffers, memory and disk: bounded, oldest dropped first, nothing removed before it
+is delivered; the disk buffer also survives restarts and torn writes."""
 
 from __future__ import annotations
+
+import math
+import shutil
 
 import pytest
 
 from agent.buffer import MemoryBuffer
-from agent.metric import Metric
+from agent.disk_buffer import DiskBuffer
+from agent.metric import Metric, UInt
 
 
 def metrics(*numbers: int) -> list[Metric]:
-    return [Metric("m", {}, {"n": n}, n) for n in numbers]
+    return [Metric("m", {"k": "v"}, {"n": n}, n) for n in numbers]
 
 
-def numbers(buffer: MemoryBuffer) -> list[int]:
+def numbers(buffer) -> list[int]:
     return [m.fields["n"] for m in buffer.batch(len(buffer) or 1).metrics]
 
 
-def test_batch_takes_the_oldest_without_removing_them():
-    buffer = MemoryBuffer(10)
+@pytest.fixture(params=["memory", "disk"])
+def make_buffer(request, tmp_path):
+    def make(limit: int):
+        if request.param == "memory":
+            return MemoryBuffer(limit)
+        return DiskBuffer(tmp_path / "buffer" / "kafka.db", limit)
+
+    return make
+
+
+def test_batch_takes_the_oldest_without_removing_them(make_buffer):
+    buffer = make_buffer(10)
     buffer.add(metrics(1, 2, 3))
     assert [m.fields["n"] for m in buffer.batch(2).metrics] == [1, 2]
     assert numbers(buffer) == [1, 2, 3]
 
 
-def test_accept_removes_what_was_delivered():
-    buffer = MemoryBuffer(10)
+def test_a_retried_batch_hands_out_the_same_metric_objects(make_buffer):
+    buffer = make_buffer(10)
+    buffer.add(metrics(1, 2))
+    first, again = buffer.batch(2), buffer.batch(2)
+    assert all(a is b for a, b in zip(first.metrics, again.metrics, strict=True))
+
+
+def test_accept_removes_what_was_delivered(make_buffer):
+    buffer = make_buffer(10)
     buffer.add(metrics(1, 2, 3))
     buffer.accept(buffer.batch(2))
     assert numbers(buffer) == [3]
+    assert len(buffer) == 1
 
 
-def test_accept_keeps_the_failed_ones_in_order():
-    buffer = MemoryBuffer(10)
+def test_accept_keeps_the_failed_ones_in_order(make_buffer):
+    buffer = make_buffer(10)
     buffer.add(metrics(1, 2, 3, 4))
     buffer.accept(buffer.batch(3), failed=[0, 2])
     assert numbers(buffer) == [1, 3, 4]
 
 
-def test_buffer_drops_oldest_when_full():
-    buffer = MemoryBuffer(3)
+def test_buffer_drops_oldest_when_full(make_buffer):
+    buffer = make_buffer(3)
     assert buffer.add(metrics(1, 2, 3, 4, 5)) == 2
     assert numbers(buffer) == [3, 4, 5]
     assert buffer.dropped == 2
 
 
-def test_metrics_dropped_while_their_batch_was_being_written_are_not_removed_twice():
-    buffer = MemoryBuffer(3)
+def test_metrics_dropped_while_their_batch_was_being_written_are_not_removed_twice(make_buffer):
+    buffer = make_buffer(3)
     buffer.add(metrics(1, 2, 3))
     batch = buffer.batch(2)
     buffer.add(metrics(4, 5))  # drops 1 and 2, which are in flight
     buffer.accept(batch)
     assert numbers(buffer) == [3, 4, 5]
+    assert len(buffer) == 3
 
 
-def test_limit_must_be_positive():
+def test_limit_must_be_positive(make_buffer):
     with pytest.raises(ValueError, match="metric_buffer_limit"):
-        MemoryBuffer(0)
+        make_buffer(0)
+
+
+def test_disk_buffer_replays_undelivered_metrics_in_order_after_a_restart(tmp_path):
+    path = tmp_path / "kafka.db"
+    buffer = DiskBuffer(path, 100)
+    buffer.add(metrics(1, 2, 3, 4))
+    buffer.accept(buffer.batch(1))
+    buffer.close()
+    reopened = DiskBuffer(path, 100)
+    assert numbers(reopened) == [2, 3, 4]
+    reopened.add(metrics(5))
+    assert numbers(reopened) == [2, 3, 4, 5]
+
+
+def test_disk_buffer_keeps_field_types_exactly(tmp_path):
+    original = Metric(
+        "m",
+        {"host": "a b"},
+        {"f": 0.1, "big": 1e300, "i": -(2**63), "u": UInt(2**64 - 1), "b": True, "s": 'x"\n'},
+        123,
+    )
+    buffer = DiskBuffer(tmp_path / "kafka.db", 10)
+    buffer.add([original, Metric("nan", {}, {"x": math.nan}, 1)])
+    buffer.close()
+    restored, with_nan = DiskBuffer(tmp_path / "kafka.db", 10).batch(2).metrics
+    assert restored == original
+    assert type(restored.fields["u"]) is UInt and type(restored.fields["b"]) is bool
+    assert math.isnan(with_nan.fields["x"])
+
+
+def test_disk_buffer_survives_a_torn_last_write(tmp_path):
+    path = tmp_path / "kafka.db"
+    buffer = DiskBuffer(path, 100)
+    buffer.add(metrics(1, 2, 3))
+    wal = path.with_name(path.name + "-wal")
+    intact = wal.stat().st_size
+    buffer.add(metrics(4, 5, 6))
+    # Simulate a power cut: copy the files as they would be on disk with the last
+    # transaction's WAL frames only partly written.
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    shutil.copy(path, crashed / "kafka.db")
+    torn = wal.read_bytes()[: intact + (wal.stat().st_size - intact) // 2]
+    (crashed / "kafka.db-wal").write_bytes(torn)
+    buffer.close()
+    recovered = DiskBuffer(crashed / "kafka.db", 100)
+    assert numbers(recovered) == [1, 2, 3]
+    assert len(recovered) == 3
