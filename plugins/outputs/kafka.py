@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -108,6 +109,11 @@ SAMPLE_CONFIG = """\
   # linger_ms = 5
   # batch_size = 1048576
 
+  ## Put all metrics of one write that share a topic and key into one record (lines
+  ## joined, or a {"metrics":[...]} JSON batch), split so that no record exceeds
+  ## max_message_bytes. Much faster; consumers read each line as its own metric.
+  # use_batch_format = false
+
   ## Data format to output: "influx" or "json".
   data_format = "influx"
 """
@@ -119,8 +125,22 @@ SEND_BLOCK_MS = 2_000
 BOOTSTRAP_TIMEOUT_MS = 5_000
 DELIVERY_TIMEOUT_MS = 7 * 24 * 3600 * 1000
 
+# Bytes of `{"metrics":[` … `]}` plus a newline, around a JSON batch.
+JSON_BATCH_OVERHEAD = 16
+
 CODECS: dict[int, str | None] = {0: None, 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 CODEC_NAMES = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+@dataclass(slots=True)
+class Record:
+    """One Kafka record and the indexes (in the written batch) of the metrics it carries."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None
+    indexes: list[int]
 
 
 @dataclass
@@ -157,6 +177,7 @@ class Kafka(Output):
     batch_size: int = 1048576
     # Sarama's protocol version in Telegraf; kafka-python negotiates it, so it is only accepted.
     version: str = ""
+    use_batch_format: bool = False
     data_format: str = "influx"
     _producer: Any = field(default=None, init=False, repr=False)
     # Records sent and not yet acknowledged, by id() of the metric they carry.
@@ -237,16 +258,74 @@ class Kafka(Output):
             return str(uuid.uuid4()).encode()
         return self.routing_key.encode() if self.routing_key else None
 
-    def record(self, metric: Metric) -> tuple[str, bytes | None, bytes, int | None]:
-        """Topic, key, value and timestamp of the record that carries one metric."""
+    def routed(self, metric: Metric) -> tuple[str, bytes | None, bytes]:
+        """Topic, key and serialized value of one metric."""
         assert self.serializer is not None
         topic = self.topic_for(metric)
         key = self.key_for(metric)
         if self.exclude_topic_tag and self.topic_tag in metric.tags:
             metric = metric.copy()
             del metric.tags[self.topic_tag]
-        timestamp_ms = metric.time_ns // 1_000_000 if self.producer_timestamp == "metric" else None
-        return topic, key, self.serializer.serialize(metric), timestamp_ms
+        return topic, key, self.serializer.serialize(metric)
+
+    def records(self, metrics: list[tuple[int, Metric]]) -> Iterator[Record]:
+        """The records that carry `metrics` (index, metric): one per metric, or with
+        use_batch_format as few as max_message_bytes allows per topic and key."""
+        groups: dict[tuple[str, bytes | None], list[tuple[int, Metric, bytes]]] = {}
+        for index, metric in metrics:
+            topic, key, value = self.routed(metric)
+            if not value:
+                continue
+            if len(value) > self.max_message_bytes:
+                log.error(
+                    "Dropped metric %s of %d bytes: larger than max_message_bytes (%d)",
+                    metric.name, len(value), self.max_message_bytes,
+                )  # fmt: skip
+                continue
+            if not self.use_batch_format:
+                yield Record(topic, key, value, self.timestamp_ms(metric), [index])
+                continue
+            group_key = (
+                topic,
+                None if self.routing_key == "random" and not self.routing_tag else key,
+            )
+            groups.setdefault(group_key, []).append((index, metric, value))
+        for (topic, key), members in groups.items():
+            yield from self.batched(topic, key, members)
+
+    def batched(
+        self, topic: str, key: bytes | None, members: list[tuple[int, Metric, bytes]]
+    ) -> Iterator[Record]:
+        """Records of many metrics each, none over max_message_bytes (room is left for the
+        JSON batch wrapper)."""
+        assert self.serializer is not None
+        limit = self.max_message_bytes - (JSON_BATCH_OVERHEAD if self.data_format == "json" else 0)
+        chunk: list[tuple[int, Metric, bytes]] = []
+        size = 0
+        for member in members:
+            if chunk and size + len(member[2]) > limit:
+                yield self.batch_record(topic, key, chunk)
+                chunk, size = [], 0
+            chunk.append(member)
+            size += len(member[2])
+        if chunk:
+            yield self.batch_record(topic, key, chunk)
+
+    def batch_record(
+        self, topic: str, key: bytes | None, chunk: list[tuple[int, Metric, bytes]]
+    ) -> Record:
+        assert self.serializer is not None
+        if self.data_format == "json":
+            value = self.serializer.serialize_batch(metric for _, metric, _ in chunk)
+        else:
+            value = b"".join(value for _, _, value in chunk)
+        if self.routing_key == "random" and not self.routing_tag:
+            key = str(uuid.uuid4()).encode()
+        indexes = [index for index, _, _ in chunk]
+        return Record(topic, key, value, self.timestamp_ms(chunk[0][1]), indexes)
+
+    def timestamp_ms(self, metric: Metric) -> int | None:
+        return metric.time_ns // 1_000_000 if self.producer_timestamp == "metric" else None
 
     def write(self, metrics: list[Metric]) -> None:
         """Send each metric once and wait up to WRITE_TIMEOUT_S for the acknowledgements.
@@ -257,36 +336,35 @@ class Kafka(Output):
 
         assert self._producer is not None
         self._forget_settled_outside(metrics)
+        unsent = [
+            (i, metric) for i, metric in enumerate(metrics) if id(metric) not in self._pending
+        ]
         not_sent: list[int] = []
-        for index, metric in enumerate(metrics):
-            if id(metric) in self._pending:
-                continue
-            topic, key, value, timestamp_ms = self.record(metric)
-            if not value:
-                continue
-            if len(value) > self.max_message_bytes:
-                log.error(
-                    "Dropped metric %s of %d bytes: larger than max_message_bytes (%d)",
-                    metric.name, len(value), self.max_message_bytes,
-                )  # fmt: skip
-                continue
+        records = list(self.records(unsent))
+        for number, record in enumerate(records):
             try:
-                future = self._producer.send(topic, value=value, key=key, timestamp_ms=timestamp_ms)
+                future = self._producer.send(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    timestamp_ms=record.timestamp_ms,
+                )
             except KafkaError as error:  # no metadata for the topic: the broker is away
-                not_sent = list(range(index, len(metrics)))
-                log.debug("Send stopped at metric %d of %d: %s", index, len(metrics), error)
+                not_sent = [i for later in records[number:] for i in later.indexes]
+                log.debug("Send stopped at record %d of %d: %s", number, len(records), error)
                 break
-            self._pending[id(metric)] = (metric, future)
+            for index in record.indexes:
+                self._pending[id(metrics[index])] = (metrics[index], future)
         try:
             self._producer.flush(timeout=WRITE_TIMEOUT_S)
         except KafkaError as error:  # timed out: what is not acknowledged stays pending
             log.debug("Flush did not complete: %s", error)
-        failed = not_sent + self._unacknowledged(metrics[: len(metrics) - len(not_sent)])
+        failed = sorted(set(not_sent).union(self._unacknowledged(metrics)))
         if failed:
             raise WriteError(
                 f"{len(failed)} of {len(metrics)} metrics not acknowledged by Kafka "
                 f"at {','.join(self.brokers)}",
-                sorted(failed),
+                failed,
             )
 
     def _forget_settled_outside(self, metrics: list[Metric]) -> None:

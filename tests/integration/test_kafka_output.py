@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from line_protocol_parser import parse_line
 
 from tests.integration.agent_process import (
     AgentProcess,
@@ -269,3 +270,44 @@ def test_agent_started_while_the_broker_is_down_delivers_everything_once_it_is_b
     assert seconds == list(range(seconds[0], seconds[0] + len(seconds)))
     gathered = int(agent.log().split("Metrics gathered: ")[1].split(",")[0])
     assert len(metrics) == gathered
+
+
+def test_use_batch_format_puts_the_metrics_of_a_write_in_one_record(
+    tmp_path, kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="batch")
+    config = kafka_config(kafka_bootstrap, topic, "use_batch_format = true").replace(
+        "percpu = false", "percpu = true"
+    )
+    assert run_once(tmp_path, config).returncode == 0
+    (record,) = read_records(kafka_bootstrap, topic)
+    lines = record.value.decode().splitlines()
+    assert len(lines) >= 4  # cpu0, cpu1…, cpu-total, mem
+    assert [parse_line(line)["measurement"] for line in lines].count("mem") == 1
+
+
+def test_use_batch_format_splits_records_at_max_message_bytes_and_drops_nothing(
+    tmp_path, kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="batch-split")
+    extra = "use_batch_format = true\n  max_message_bytes = 1000"
+    config = kafka_config(kafka_bootstrap, topic, extra).replace("percpu = false", "percpu = true")
+    result = run_once(tmp_path, config)
+    assert result.returncode == 0, result.stderr
+    records = read_records(kafka_bootstrap, topic)
+    assert len(records) >= 2
+    assert all(len(record.value) <= 1000 for record in records)
+    lines = [line for r in records for line in r.value.decode().splitlines()]
+    measurements = [parse_line(line)["measurement"] for line in lines]
+    assert measurements.count("mem") == 1 and measurements.count("cpu") >= 3
+
+
+def test_use_batch_format_with_json_writes_a_metrics_array(tmp_path, kafka_bootstrap, create_topic):
+    import json
+
+    topic = create_topic(name="batch-json")
+    extra = 'use_batch_format = true\n  data_format = "json"'
+    assert run_once(tmp_path, kafka_config(kafka_bootstrap, topic, extra)).returncode == 0
+    (record,) = read_records(kafka_bootstrap, topic)
+    document = json.loads(record.value)
+    assert sorted(m["name"] for m in document["metrics"]) == ["cpu", "mem"]
