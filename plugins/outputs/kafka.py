@@ -125,6 +125,8 @@ SEND_BLOCK_MS = 2_000
 BOOTSTRAP_TIMEOUT_MS = 5_000
 DELIVERY_TIMEOUT_MS = 7 * 24 * 3600 * 1000
 
+# Room for a record's key, headers and framing beside a value of max_message_bytes.
+RECORD_OVERHEAD_BYTES = 4096
 # Bytes of `{"metrics":[` … `]}` plus a newline, around a JSON batch.
 JSON_BATCH_OVERHEAD = 16
 
@@ -212,7 +214,8 @@ class Kafka(Output):
             "acks": "all" if self.required_acks == -1 else self.required_acks,
             "enable_idempotence": self.idempotent_writes,
             "compression_type": CODECS[int(self.compression_codec)],
-            "max_request_size": max(self.max_message_bytes, 1024),
+            # The limit applies to the value; the record adds its key and headers on top.
+            "max_request_size": self.max_message_bytes + RECORD_OVERHEAD_BYTES,
             "linger_ms": self.linger_ms,
             "batch_size": self.batch_size,
             # A record is never given up by the producer itself while the agent runs: the
@@ -388,9 +391,14 @@ class Kafka(Output):
             if not future.is_done:
                 failed.append(index)
             elif future.failed():
-                log.debug("Record of %s failed: %s", metric.name, future.exception)
                 del self._pending[id(metric)]
-                failed.append(index)
+                if getattr(future.exception, "retriable", True):
+                    log.debug("Record of %s failed: %s", metric.name, future.exception)
+                    failed.append(index)
+                else:  # sending it again cannot succeed; keeping it would block the buffer
+                    log.error(
+                        "Dropped metric %s: Kafka refused it: %s", metric.name, future.exception
+                    )
             else:
                 del self._pending[id(metric)]
         return failed

@@ -20,6 +20,7 @@ from agent.plugin import Serializer
 from agent.registry import serializer
 
 MAX_INT64 = 2**63 - 1
+HEAD_CACHE_SIZE = 4096
 
 _CONTROL_ESCAPES = {"\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 # Telegraf escapes no backslash outside string values; neither do we, so lines stay identical.
@@ -38,6 +39,18 @@ def escape_key(text: str) -> str:
     """Tag keys, tag values and field keys share one rule. A trailing backslash would escape
     the separator after it, so it is trimmed (Telegraf trims it on tags too)."""
     return text.rstrip("\\").translate(_KEY_ESCAPES)
+
+
+_FIELD_PREFIXES: dict[str, str] = {}
+
+
+def field_prefix(key: str) -> str:
+    """`escaped_key=`, remembered; empty for a key that escapes to nothing."""
+    escaped = escape_key(key)
+    prefix = f"{escaped}=" if escaped else ""
+    if len(_FIELD_PREFIXES) < 16384:
+        _FIELD_PREFIXES[key] = prefix
+    return prefix
 
 
 def format_float(value: float) -> str:
@@ -76,28 +89,56 @@ class InfluxSerializer(Serializer):
 
     influx_sort_fields: bool = False
     influx_uint_support: bool = False
-    influx_max_line_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        # Escaped "measurement,tag=value…" by name and tag set: hosts repeat the same few.
+        self._heads: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+    def head(self, name: str, tags: dict[str, str]) -> str:
+        key = (name, tuple(tags.items()))
+        head = self._heads.get(key)
+        if head is None:
+            head = escape_measurement(name)
+            for tag, value in sorted(tags.items()):
+                tag, value = escape_key(tag), escape_key(value)
+                if tag and value:
+                    head += f",{tag}={value}"
+            if len(self._heads) >= HEAD_CACHE_SIZE:
+                self._heads.clear()
+            self._heads[key] = head
+        return head
 
     def format_line(self, metric: Metric) -> str:
         """One line without its newline; empty if the metric has no field that can be written."""
         fields = metric.fields.items()
         if self.influx_sort_fields:
             fields = sorted(fields)
-        uint_support = self.influx_uint_support
         field_parts = []
         for key, value in fields:
-            text = format_field_value(value, uint_support)
-            if text is not None and key:
-                field_parts.append(f"{escape_key(key)}={text}")
+            kind = type(value)
+            # The common types first, inline: this loop runs for every field of every metric.
+            if kind is float:
+                text = repr(value)
+                if text[-2:] == ".0":
+                    text = text[:-2]
+                elif "e" in text or "n" in text:  # exponent form, nan or inf
+                    if math.isnan(value) or math.isinf(value):
+                        continue
+                    text = format_float(value)
+            elif kind is int:
+                text = f"{value}i"
+            else:
+                text = format_field_value(value, self.influx_uint_support)
+                if text is None:
+                    continue
+            prefix = _FIELD_PREFIXES.get(key)
+            if prefix is None:
+                prefix = field_prefix(key)
+            if prefix:
+                field_parts.append(prefix + text)
         if not field_parts:
             return ""
-        head = escape_measurement(metric.name)
-        if metric.tags:
-            for key, value in sorted(metric.tags.items()):
-                key, value = escape_key(key), escape_key(value)
-                if key and value:
-                    head += f",{key}={value}"
-        return f"{head} {','.join(field_parts)} {metric.time_ns}"
+        return f"{self.head(metric.name, metric.tags)} {','.join(field_parts)} {metric.time_ns}"
 
     def serialize(self, metric: Metric) -> bytes:
         line = self.format_line(metric)
