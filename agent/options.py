@@ -13,6 +13,8 @@ import types
 import typing
 from typing import Any, get_args, get_origin, get_type_hints
 
+from agent.envvars import reveals_environment
+
 
 class OptionError(ValueError):
     """A config value that does not fit its option; `option` is the dotted key path."""
@@ -101,6 +103,8 @@ def convert(value: Any, annotation: Any, option: str) -> Any:
             try:
                 return parse_duration(value)
             except ValueError as error:
+                if reveals_environment(value):
+                    raise _mismatch(value, annotation, option) from None
                 raise OptionError(option, f"{option}: {error}") from None
         raise _mismatch(value, annotation, option)
     if annotation is bool:
@@ -136,10 +140,22 @@ def convert(value: Any, annotation: Any, option: str) -> Any:
     raise TypeError(f"option type {annotation!r} of {option} is not supported")  # a plugin bug
 
 
+SECRET_WORDS = ("password", "secret", "token", "pwd", "credential")
+
+
+def is_secret(option: str) -> bool:
+    """Options whose values are never shown, not even in an error about them."""
+    return any(word in option.lower() for word in SECRET_WORDS)
+
+
 def _mismatch(value: Any, annotation: Any, option: str) -> OptionError:
     shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
     if isinstance(value, bool):
         shown = "true" if value else "false"
+    if is_secret(option):
+        shown = f"a {type(value).__name__} (value hidden)"
+    elif reveals_environment(str(value)):
+        shown = "a value from the environment (not shown)"
     return OptionError(option, f"{option}: expected {_type_name(annotation)}, got {shown}")
 
 

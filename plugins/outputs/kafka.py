@@ -16,6 +16,7 @@ from typing import Any, Literal
 from agent.metric import Metric
 from agent.plugin import Output, WriteError
 from agent.registry import output
+from plugins.common.kafka import KafkaSecurity
 
 log = logging.getLogger("outputs.kafka")
 
@@ -114,6 +115,20 @@ SAMPLE_CONFIG = """\
   ## max_message_bytes. Much faster; consumers read each line as its own metric.
   # use_batch_format = false
 
+  ## Optional TLS Config
+  # enable_tls = false
+  # tls_ca = "/etc/agent/ca.pem"
+  # tls_cert = "/etc/agent/cert.pem"
+  # tls_key = "/etc/agent/key.pem"
+  ## Use TLS but skip chain & host verification
+  # insecure_skip_verify = false
+
+  ## Optional SASL Config: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+  ## Keep the password out of the file: sasl_password = "${KAFKA_PASSWORD}".
+  # sasl_mechanism = "SCRAM-SHA-512"
+  # sasl_username = "agent"
+  # sasl_password = "${KAFKA_PASSWORD}"
+
   ## Data format to output: "influx" or "json".
   data_format = "influx"
 """
@@ -156,7 +171,7 @@ class TopicSuffix:
 
 @output("kafka")
 @dataclass
-class Kafka(Output):
+class Kafka(KafkaSecurity, Output):
     """Produces each metric as one Kafka record on `topic` (plus routing and suffixes)."""
 
     SAMPLE_CONFIG = SAMPLE_CONFIG
@@ -205,6 +220,7 @@ class Kafka(Output):
             raise ValueError("idempotent_writes = true needs required_acks = -1")
         if not self.brokers:
             raise ValueError("brokers: at least one broker address is needed")
+        self.check_security()
 
     def producer_config(self) -> dict[str, Any]:
         """kafka-python settings that carry out the options."""
@@ -226,6 +242,7 @@ class Kafka(Output):
             "max_block_ms": SEND_BLOCK_MS,
             "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
         }
+        config.update(self.client_config())
         if self.version:
             config["api_version"] = tuple(int(part) for part in self.version.split(".")[:3])
         return config
@@ -234,6 +251,7 @@ class Kafka(Output):
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
+        self.probe_tls(self.brokers)
         try:
             self._producer = KafkaProducer(**self.producer_config())
         except KafkaError as error:

@@ -177,3 +177,20 @@ def test_later_files_add_plugins_and_override_agent_settings(tmp_path):
     config = load([first, second])
     assert (config.agent.interval, config.agent.hostname) == (5.0, "b")
     assert [entry.name for entry in config.inputs] == ["cpu", "mem"]
+
+
+def test_a_secret_option_of_the_wrong_type_is_named_but_its_value_never_shown(tmp_path):
+    message = error_of(tmp_path, "[[outputs.kafka]]\n  sasl_password = 8675309\n")
+    assert "sasl_password: expected a string" in message
+    assert "8675309" not in message
+
+
+def test_tls_files_that_cannot_be_loaded_are_a_config_error(tmp_path):
+    message = error_of(tmp_path, f'[[outputs.kafka]]\n  tls_ca = "{tmp_path}/absent.pem"\n')
+    assert "tls_ca" in message and "absent.pem" in message
+
+
+def test_unsupported_sasl_mechanism_is_named(tmp_path):
+    message = error_of(tmp_path, '[[outputs.kafka]]\n  sasl_mechanism = "GSSAPI"\n'
+                                 '  sasl_username = "a"\n')  # fmt: skip
+    assert 'sasl_mechanism: "GSSAPI" is not supported' in message
