@@ -46,6 +46,7 @@ def run_parser() -> argparse.ArgumentParser:
     _flag(parser, "debug", action="store_true", help="log at debug level")
     _flag(parser, "quiet", action="store_true", help="log errors only")
     _flag(parser, "version", action="store_true", help="print the version and exit")
+    _flag(parser, "list-plugins", action="store_true", help="print the available plugins and exit")
     return parser
 
 
@@ -67,6 +68,15 @@ def config_files(args: argparse.Namespace) -> list[str]:
     return files
 
 
+def print_plugins() -> None:
+    """--list-plugins: every registered plugin as `kind.name`, as `telegraf plugins` lists them."""
+    from agent import registry
+
+    for kind in registry.KINDS:
+        for name in registry.plugins(kind):
+            print(f"{kind}.{name}")
+
+
 def apply_plugin_filters(config: Config, inputs: str | None, outputs: str | None) -> None:
     """--input-filter / --output-filter keep only the named plugins of the config."""
     if inputs:
@@ -83,6 +93,9 @@ def run(argv: Sequence[str]) -> int:
     args = run_parser().parse_args(argv)
     if args.version:
         print(f"agent {__version__}")
+        return 0
+    if args.list_plugins:
+        print_plugins()
         return 0
 
     def load_config() -> Config:
@@ -120,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.sample import main as sample_main
 
             return sample_main(argv[1:])
+        if argv and argv[0] == "sink":
+            from agent.sink.cli import main as sink_main
+
+            return sink_main(argv[1:])
         return run(argv)
     except (ConfigError, UsageError) as error:
         print(f"agent: {error}", file=sys.stderr)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agent import registry
+from agent import envvars, registry
 from agent.options import Duration, OptionError, build, option_types, unknown_option
 from agent.plugin import Input, Output, Serializer
 from agent.running import InputSettings, OutputSettings
@@ -140,6 +140,7 @@ def _load_file(path: Path, config: Config) -> None:
     except UnicodeDecodeError as error:
         message = f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
         raise ConfigError(message) from None
+    text = envvars.substitute(text, path)  # ${VAR} as Telegraf: in the raw text, not comments
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -12,11 +12,13 @@ HOSTS = REPO / "tests" / "data" / "hosts"
 
 @pytest.fixture
 def host_step(monkeypatch: pytest.MonkeyPatch):
-    """Point HOST_PROC at one step of a recorded host tree: host_step("case", 0)."""
+    """Point HOST_PROC (and HOST_SYS, HOST_VAR, HOST_RUN, HOST_DEV) at one step of a
+    recorded host tree: host_step("case", 0)."""
 
     def use(case: str, step: int) -> Path:
         tree = HOSTS / case / f"step{step}"
-        monkeypatch.setenv("HOST_PROC", str(tree / "proc"))
+        for variable in ("HOST_PROC", "HOST_SYS", "HOST_VAR", "HOST_RUN", "HOST_DEV"):
+            monkeypatch.setenv(variable, str(tree / variable.removeprefix("HOST_").lower()))
         return tree
 
     return use

@@ -1,0 +1,105 @@
+"""Processes by state, as Telegraf's `processes` input on Linux, from /proc/PID/stat.
+
+Measurement `processes`, no tags of its own, one metric; every field is a signed integer
+count of processes (not threads) in a state: running (R), sleeping (S), blocked (D,
+uninterruptible sleep), zombies (Z), stopped (T, t), dead (X), paging (W), idle (I), plus
+total (all processes, also those in a state not listed) and total_threads (the sum of
+their thread counts). `unknown` is always 0 on Linux, as in Telegraf; `parked` appears only
+while some process is parked (P), and counts them (Telegraf reports 1 however many there
+are). HOST_PROC is honoured.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent import host
+from agent.metric import Metric
+from agent.plugin import Input
+from agent.registry import input
+
+SAMPLE_CONFIG = """\
+# Get the number of processes and group them by status
+# This plugin ONLY supports non-Windows
+[[inputs.processes]]
+  ## Use sudo to run ps command on *BSD systems. Linux systems will read
+  ## /proc, so this does not apply there.
+  # use_sudo = false
+"""
+
+log = logging.getLogger("inputs.processes")
+STATE_FIELDS = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "blocked",
+    "Z": "zombies",
+    "X": "dead",
+    "T": "stopped",
+    "t": "stopped",
+    "W": "paging",
+    "I": "idle",
+    "P": "parked",
+}
+ALWAYS_REPORTED = (
+    "blocked", "dead", "idle", "paging", "running", "sleeping", "stopped", "total",
+    "total_threads", "unknown", "zombies",
+)  # fmt: skip
+# Fields of /proc/PID/stat after the command name: state is the first, num_threads the 18th.
+_STATE, _THREADS = 0, 17
+
+
+def read_process_stat(path: Path) -> tuple[str, int] | None:
+    """(state letter, thread count) of one process; None if it ended while we looked."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ESRCH):
+            return None
+        raise host.HostFileError(path, error) from None
+    # The command name is in parentheses and may itself hold spaces and parentheses.
+    fields = data[data.rfind(b")") + 2 :].split()
+    if not fields:
+        raise ValueError(f"{path}: unexpected content")
+    state = fields[_STATE][:1].decode("ascii", "replace")
+    try:
+        threads = int(fields[_THREADS])
+    except (IndexError, ValueError):
+        log.info("no thread count in %s", path)
+        threads = 0
+    return state, threads
+
+
+@input("processes")
+@dataclass
+class Processes(Input):
+    """Reports how many processes are in each state, and how many threads there are."""
+
+    SAMPLE_CONFIG = SAMPLE_CONFIG
+
+    use_sudo: bool = False  # Telegraf's option for ps on the BSDs; no effect on Linux
+
+    def gather(self) -> Iterator[Metric]:
+        proc = host.proc()
+        counts = dict.fromkeys(ALWAYS_REPORTED, 0)
+        found = False
+        for path in sorted(proc.glob("[0-9]*/stat")):
+            found = True
+            reading = read_process_stat(path)
+            if reading is None:
+                continue
+            state, threads = reading
+            name = STATE_FIELDS.get(state)
+            if name is None:
+                log.info("Unknown state %r in file %s", state, path)
+            else:
+                counts[name] = counts.get(name, 0) + 1
+            counts["total"] += 1
+            counts["total_threads"] += threads
+        if not found:
+            raise FileNotFoundError(f"no process directories in {proc} (is it a /proc?)")
+        yield Metric("processes", {}, dict(sorted(counts.items())), time.time_ns())
