@@ -207,7 +207,8 @@ class _FileReader:
             raise self.error([name], f"[{name}] must be a table of strings")
         for key, value in body.items():
             if not isinstance(value, str):
-                raise self.error([name], f"{name}.{key}: expected a string, got {value!r}", key=key)
+                kind = type(value).__name__
+                raise self.error([name], f"{name}.{key}: expected a string, got a {kind}", key=key)
         return dict(body)
 
     def plugins(self, kind: str, body: Any, config: Config) -> None:
