@@ -9,23 +9,31 @@
 - ``make_topic`` (session): the same with an explicit bootstrap, for wider-scoped fixtures.
 - ``kafka_script`` (session): ``kafka_script("stop-node", "1") -> CompletedProcess``
   (keyword ``input="..."`` feeds stdin, e.g. to the console producer).
+- ``kafka_secure`` (session): ``scripts/kafka up --secure`` (a separate SASL_SSL node on
+  127.0.0.1:9192, beside the plain one) -> ``KafkaSecure`` with the bootstrap, CA/client/other-CA
+  paths and the test user. Fails, never skips. Note: plain ``scripts/kafka down`` (and so
+  ``kafka_cluster``) stops the secure node too; secure tests must not run after cluster tests.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
 SCRIPT_TIMEOUT_S = 600  # the first `up` may resolve the jars with Maven
+SECURE_STATE_FILE = REPO_ROOT / ".cache" / "kafka" / "secure" / "state.json"
 
 KafkaScript = Callable[..., "subprocess.CompletedProcess[str]"]
 CreateTopic = Callable[..., str]
@@ -185,3 +193,66 @@ def create_topic(request: pytest.FixtureRequest) -> CreateTopic:
         return _make_topic(boot, partitions, replication_factor, config, name)
 
     return factory
+
+
+@dataclass(frozen=True)
+class KafkaSecure:
+    """The `scripts/kafka up --secure` node: SASL_SSL on `bootstrap`, files in its data dir."""
+
+    bootstrap: str  # "127.0.0.1:9192"
+    ca: str  # ca.pem: signed the broker and client certificates
+    other_ca: str  # other-ca.pem: an unrelated CA (TLS handshake must fail when trusted)
+    client_cert: str  # client.pem (CN=agent, clientAuth), signed by `ca`
+    client_key: str  # client.key, unencrypted PKCS#8
+    username: str  # "agent"
+    password: str  # "agent-secret"
+    mechanisms: tuple[str, ...]  # ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+    client_properties: str  # for Java tools: `scripts/kafka tool ... --command-config PATH`
+
+    def kafka_python_config(self, mechanism: str = "SCRAM-SHA-512", **overrides: Any) -> dict:
+        """kafka-python keyword arguments for KafkaProducer/KafkaConsumer/KafkaAdminClient."""
+        config = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": "SASL_SSL",
+            "ssl_cafile": self.ca,
+            "sasl_mechanism": mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+        config.update(overrides)
+        return config
+
+
+@pytest.fixture(scope="session")
+def kafka_secure() -> KafkaSecure:
+    """`scripts/kafka up --secure` (idempotent; left running, stopped by `scripts/kafka down`)."""
+    result = run_kafka_script("up", "--secure")
+    bootstrap = _bootstrap_from(result)
+    try:
+        raw = json.loads(SECURE_STATE_FILE.read_text())
+        files = raw["files"]
+        secure = KafkaSecure(
+            bootstrap=bootstrap,
+            ca=files["ca"],
+            other_ca=files["other_ca"],
+            client_cert=files["client_cert"],
+            client_key=files["client_key"],
+            username=raw["username"],
+            password=raw["password"],
+            mechanisms=tuple(raw["sasl_mechanisms"]),
+            client_properties=files["client_properties"],
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        pytest.fail(
+            f"`scripts/kafka up --secure` succeeded but {SECURE_STATE_FILE} is unusable: "
+            f"{exc}\n--- stderr ---\n{result.stderr}",
+            pytrace=False,
+        )
+    missing = [
+        path
+        for path in (secure.ca, secure.other_ca, secure.client_cert, secure.client_key)
+        if not Path(path).is_file()
+    ]
+    if missing:
+        pytest.fail(f"`scripts/kafka up --secure`: missing {missing}", pytrace=False)
+    return secure
