@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-TLS_PROBE_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -91,29 +92,114 @@ class KafkaSecurity:
         config["security_protocol"] = protocol
         return config
 
-    def probe_tls(self, brokers: list[str]) -> None:
-        """A TLS handshake with the first broker that answers, to turn a certificate problem
-        into one clear error (kafka-python only retries until its bootstrap times out)."""
-        if not self.uses_tls:
+    def probe(self, brokers: list[str]) -> None:
+        """Log in to the first broker that answers, as the client will, and raise one clear
+        ConnectionError for a certificate or credential problem. kafka-python itself only
+        retries until its bootstrap times out, and mostly loses the broker's reason."""
+        if not (self.uses_tls or self.sasl_mechanism):
             return
-        context = self.ssl_context()
         for broker in brokers:
             host, _, port = broker.rpartition(":")
             try:
-                with socket.create_connection((host, int(port)), TLS_PROBE_TIMEOUT_S) as raw:
-                    server_name = self.tls_server_name or host
-                    with context.wrap_socket(raw, server_hostname=server_name):
-                        return
-            except ssl.SSLError as error:
-                raise ConnectionError(
-                    f"TLS handshake with {broker} failed: {_reason(error)}"
-                    + (f" (tls_ca = {self.tls_ca})" if self.tls_ca else "")
-                ) from None
+                raw = socket.create_connection((host, int(port)), PROBE_TIMEOUT_S)
             except (OSError, ValueError):
-                continue  # not reachable: the client reports that itself
+                continue  # not reachable now: the client reports that itself
+            with raw:
+                sock = raw
+                if self.uses_tls:
+                    try:
+                        sock = self.ssl_context().wrap_socket(
+                            raw, server_hostname=self.tls_server_name or host
+                        )
+                    except ssl.SSLError as error:
+                        where = f" (tls_ca = {self.tls_ca})" if self.tls_ca else ""
+                        raise ConnectionError(
+                            f"TLS handshake with {broker} failed: {_reason(error)}{where}"
+                        ) from None
+                    except OSError:
+                        continue
+                if self.sasl_mechanism:
+                    self._sasl_login(sock, broker)
+            return
+
+    def _sasl_login(self, sock: socket.socket, broker: str) -> None:
+        """Raise ConnectionError if the broker refuses the SASL mechanism or credentials.
+
+        The probe only sharpens error messages: when it cannot speak to a broker (an older
+        protocol, a dropped connection), it says nothing and the client's connection decides.
+        """
+        import kafka.errors as errors
+
+        try:
+            refusal = self._sasl_refusal(sock, broker)
+        except (OSError, struct.error, errors.KafkaError, ValueError):
+            return
+        if refusal:
+            raise ConnectionError(refusal)
+
+    def _sasl_refusal(self, sock: socket.socket, broker: str) -> str | None:
+        """The broker's refusal of a SASL login on `sock`, or None if it accepted it."""
+        import kafka.errors as errors
+        from kafka.net.sasl import get_sasl_mechanism
+        from kafka.protocol.sasl import (
+            SaslAuthenticateRequest,
+            SaslAuthenticateResponse,
+            SaslHandshakeRequest,
+            SaslHandshakeResponse,
+        )
+
+        mechanism = self.sasl_mechanism.upper()
+        exchange = _Exchange(sock)
+        handshake = exchange.call(SaslHandshakeRequest(mechanism=mechanism), SaslHandshakeResponse)
+        if handshake.error_code:
+            offered = ", ".join(handshake.mechanisms) or "none"
+            return f"{broker} does not offer SASL {mechanism} (it offers {offered})"
+        client = get_sasl_mechanism(mechanism)(
+            security_protocol="SASL_SSL" if self.uses_tls else "SASL_PLAINTEXT",
+            sasl_mechanism=mechanism,
+            sasl_plain_username=self.sasl_username,
+            sasl_plain_password=self.sasl_password,
+        )
+        while not client.is_done():
+            request = SaslAuthenticateRequest(client.auth_bytes())
+            response = exchange.call(request, SaslAuthenticateResponse)
+            if response.error_code:
+                reason = response.error_message or errors.for_code(response.error_code).__name__
+                return (
+                    f"SASL {mechanism} login as {self.sasl_username!r} refused by {broker}: "
+                    f"{reason}"
+                )
+            client.receive(response.auth_bytes)
+        return None
+
+
+class _Exchange:
+    """Kafka's framed request/response on a blocking socket (for the login probe only)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.correlation = 0
+
+    def call(self, request: Any, response_class: Any) -> Any:
+        self.correlation += 1
+        request.with_header(correlation_id=self.correlation, client_id="metrics-agent-probe")
+        self.sock.sendall(request.encode(version=1, header=True, framed=True))
+        (size,) = struct.unpack(">i", self._read(4))
+        return response_class.decode(self._read(size), version=1, header=True)
+
+    def _read(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                raise ConnectionResetError("the broker closed the connection")
+            data += chunk
+        return data
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {error.verify_message}"
     if isinstance(error, ssl.SSLError) and error.reason:
-        return getattr(error, "verify_message", None) or str(error.reason)
+        return str(error.reason)
     return getattr(error, "strerror", None) or str(error)

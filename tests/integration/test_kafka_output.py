@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
+from kafka import KafkaConsumer
 from line_protocol_parser import parse_line
 
 from tests.integration.agent_process import (
@@ -311,3 +314,67 @@ def test_use_batch_format_with_json_writes_a_metrics_array(tmp_path, kafka_boots
     (record,) = read_records(kafka_bootstrap, topic)
     document = json.loads(record.value)
     assert sorted(m["name"] for m in document["metrics"]) == ["cpu", "mem"]
+
+
+def secure_config(secure, topic: str, **overrides: str) -> str:
+    options = {
+        "tls_ca": f'"{secure.ca}"',
+        "sasl_mechanism": '"SCRAM-SHA-512"',
+        "sasl_username": f'"{secure.username}"',
+        "sasl_password": '"${KAFKA_TEST_PASSWORD}"',
+        **overrides,
+    }
+    extra = "\n  ".join(f"{key} = {value}" for key, value in options.items())
+    return kafka_config(secure.bootstrap, topic, extra)
+
+
+def run_once_with_password(tmp_path, config: str, password: str):
+    (tmp_path / "once.toml").write_text(config)
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "-config", str(tmp_path / "once.toml"), "--once",
+         "--debug"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KAFKA_TEST_PASSWORD": password},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_sasl_ssl_with_the_right_credentials_delivers(tmp_path, kafka_secure, mechanism):
+    topic = f"secure-{mechanism.lower()}-{uuid.uuid4().hex[:8]}"
+    config = secure_config(kafka_secure, topic, sasl_mechanism=f'"{mechanism}"')
+    result = run_once_with_password(tmp_path, config, kafka_secure.password)
+    assert result.returncode == 0, result.stderr
+    consumer = KafkaConsumer(
+        topic,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10000,
+        **kafka_secure.kafka_python_config(mechanism),
+    )
+    values = [record.value for _, record in zip(range(2), consumer, strict=False)]
+    consumer.close()
+    assert len(values) == 2
+    assert kafka_secure.password not in result.stderr
+
+
+def test_wrong_password_fails_with_one_clear_error_and_no_secret(tmp_path, kafka_secure):
+    config = secure_config(kafka_secure, "secure-wrong-password")
+    result = run_once_with_password(tmp_path, config, "not-the-password-42")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if " E! " in line]
+    assert len(errors) == 1, result.stderr
+    assert "SASL SCRAM-SHA-512 login as 'agent' refused" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert "not-the-password-42" not in result.stderr
+
+
+def test_wrong_ca_fails_with_one_clear_error(tmp_path, kafka_secure):
+    config = secure_config(kafka_secure, "secure-wrong-ca", tls_ca=f'"{kafka_secure.other_ca}"')
+    result = run_once_with_password(tmp_path, config, kafka_secure.password)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if " E! " in line]
+    assert len(errors) == 1, result.stderr
+    assert "TLS handshake with 127.0.0.1:9192 failed" in errors[0]
+    assert "certificate verify failed" in errors[0]
+    assert "Traceback" not in result.stderr
