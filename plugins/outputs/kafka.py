@@ -251,7 +251,7 @@ class Kafka(KafkaSecurity, Output):
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
-        self.probe_tls(self.brokers)
+        self.probe(self.brokers)
         try:
             self._producer = KafkaProducer(**self.producer_config())
         except KafkaError as error:
