@@ -1,0 +1,50 @@
+"""What flows from the consumer to a store: metrics with the Kafka record they came in."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from agent.metric import Metric
+
+
+@dataclass(slots=True)
+class Delivery:
+    """The metrics of one Kafka record (a record may carry several lines), and its place."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    metrics: list[Metric]
+
+
+@dataclass
+class Batch:
+    """Deliveries to keep together: one store transaction, then one offset commit.
+
+    `next_offsets` holds, per (topic, partition), the offset after the last record taken,
+    which is what the consumer group commits once the batch is kept."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    messages: int = 0
+    metric_count: int = 0
+    started_s: float = field(default_factory=time.monotonic)
+
+    def add(self, delivery: Delivery) -> None:
+        if not self.deliveries:
+            self.started_s = time.monotonic()
+        self.deliveries.append(delivery)
+        self.next_offsets[(delivery.topic, delivery.partition)] = delivery.offset + 1
+        self.messages += 1
+        self.metric_count += len(delivery.metrics)
+
+    def __bool__(self) -> bool:
+        return bool(self.next_offsets)
+
+    def age_s(self) -> float:
+        return time.monotonic() - self.started_s if self.deliveries else 0.0
+
+    def metrics(self) -> list[Metric]:
+        return [metric for delivery in self.deliveries for metric in delivery.metrics]

@@ -1,0 +1,233 @@
+"""`agent sink …`: print or store the metrics of a Kafka topic; `lag` and `reset` of its group.
+
+    agent sink --brokers 127.0.0.1:9092 --topic metrics [--group NAME] [--from-beginning]
+               [--format line|json|table] [--print-key [--key-separator SEP]]
+               [--max-messages N] [--timeout-ms MS] [--data-format influx|json]
+               [--store sqlite:PATH]
+    agent sink -config conf/sink.toml [flags that override the file]
+    agent sink lag --brokers B --group NAME
+    agent sink reset --brokers B --group NAME (--to-earliest | --to-latest | --to-offset N)
+               [--topic T[:P[,P…]]]… [--dry-run]
+
+Flags take one dash or two, as the agent's own (and the seed's `-group testgroup`).
+A mistake in a flag or the config is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from agent import logs
+
+PROG = "agent sink"
+
+
+class UsageError(Exception):
+    """A command-line mistake, already phrased for the user."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _flag(parser: argparse.ArgumentParser, *names: str, **kwargs: Any) -> None:
+    """Each flag works with one dash or two: -group and --group."""
+    spelled = [f"{dashes}{name}" for name in names for dashes in ("-", "--")]
+    parser.add_argument(*spelled, **kwargs)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    _flag(parser, "config", metavar="FILE", help="sink configuration file (TOML)")
+    _flag(
+        parser,
+        "brokers",
+        "bootstrap-server",
+        dest="brokers",
+        metavar="HOST:PORT[,…]",
+        action="append",
+        help="Kafka brokers (default 127.0.0.1:9092)",
+    )
+    _flag(parser, "group", metavar="NAME", help="consumer group")
+
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Print or store the metrics of a Kafka topic, in a consumer group.",
+        epilog="Subcommands: 'agent sink lag --group NAME', 'agent sink reset --group NAME …'.",
+        allow_abbrev=False,
+    )
+    _common(parser)
+    _flag(parser, "topic", metavar="NAME", action="append", help="topic to read (repeatable)")
+    _flag(
+        parser,
+        "from-beginning",
+        action="store_true",
+        default=None,
+        help="without committed offsets, start at the oldest record (else at the end)",
+    )
+    _flag(parser, "format", choices=["line", "json", "table"], help="how to print (default line)")
+    _flag(
+        parser,
+        "print-key",
+        action="store_true",
+        default=None,
+        help="print each record's key (or null) before the metric",
+    )
+    _flag(parser, "key-separator", metavar="SEP", help="between key and metric (default tab)")
+    _flag(parser, "max-messages", type=int, metavar="N", help="exit after N records")
+    _flag(parser, "timeout-ms", type=int, metavar="MS", help="exit when nothing arrives for MS")
+    _flag(parser, "data-format", choices=["influx", "json"], help="what the topic holds")
+    _flag(parser, "store", metavar="sqlite:PATH", help="store metrics (once each) in SQLite")
+    _flag(parser, "batch-size", type=int, metavar="N", help="metrics per store transaction")
+    _flag(
+        parser, "flush-interval", metavar="DURATION", help='longest wait before storing ("200ms")'
+    )
+    _flag(parser, "client-id", metavar="ID", help="Kafka client id")
+    _flag(parser, "debug", action="store_true", default=None, help="log each batch")
+    _flag(parser, "quiet", action="store_true", default=None, help="log errors only")
+    return parser
+
+
+def lag_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=f"{PROG} lag",
+        description="Per partition: the group's committed offset, the log-end offset and the lag, "
+        "as kafka-consumer-groups --describe prints them.",
+        allow_abbrev=False,
+    )
+    _common(parser)
+    return parser
+
+
+def reset_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=f"{PROG} reset",
+        description="Move a consumer group's committed offsets (the group must be inactive).",
+        allow_abbrev=False,
+    )
+    _common(parser)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("-to-earliest", "--to-earliest", action="store_true")
+    target.add_argument("-to-latest", "--to-latest", action="store_true")
+    target.add_argument("-to-offset", "--to-offset", type=int, metavar="N")
+    _flag(
+        parser,
+        "topic",
+        metavar="T[:P[,P…]]",
+        action="append",
+        help="topic, or some of its partitions (default: every topic the group has offsets for)",
+    )
+    _flag(parser, "dry-run", action="store_true", help="print the new offsets, change nothing")
+    return parser
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """`--topic a,b --topic c` → [a, b, c]."""
+    if values is None:
+        return None
+    return [part for value in values for part in value.split(",") if part]
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given on the command line, as settings keys."""
+    given = {k: v for k, v in vars(args).items() if v is not None and k != "config"}
+    if "brokers" in given:
+        given["brokers"] = _split(given["brokers"])
+    if "topic" in given:
+        given["topics"] = _split(given.pop("topic"))
+        given["topic"] = ""
+    return given
+
+
+def run(argv: Sequence[str]) -> int:
+    from agent.sink.consumer import Sink
+    from agent.sink.decoder import RecordDecoder
+    from agent.sink.printer import make_printer
+    from agent.sink.settings import load
+    from agent.sink.store import Store, open_store
+
+    args = run_parser().parse_args(argv)
+    settings = load(args.config, _overrides(args))
+    if not settings.topics:
+        raise UsageError("no topic: pass --topic NAME (or topics = [...] in the config file)")
+    logs.setup(debug=settings.debug, quiet=settings.quiet, logfile=settings.logfile)
+    try:
+        decoder = RecordDecoder(
+            settings.data_format, settings.influx_timestamp_precision, settings.json_timestamp_units
+        )
+    except ValueError as error:  # a parser's own check of its options
+        raise UsageError(str(error)) from None
+    stores: list[Store] = []
+    if settings.store:
+        stores.append(open_store(settings.store))
+    if settings.prints:
+        stores.append(
+            make_printer(
+                sys.stdout, settings.print_format, settings.print_key, settings.key_separator
+            )
+        )
+    sink = Sink(settings, stores, decoder)
+    sink.install_signal_handlers()
+    try:
+        return sink.run()
+    finally:
+        sink.close()
+
+
+def _group_settings(args: argparse.Namespace) -> tuple[list[str], str]:
+    from agent.sink.settings import load
+
+    overrides = {k: v for k, v in _overrides(args).items() if k in ("brokers", "group")}
+    settings = load(args.config, overrides)
+    if not settings.group:
+        raise UsageError("no group: pass --group NAME")
+    return settings.brokers, settings.group
+
+
+def lag(argv: Sequence[str]) -> int:
+    from agent.sink.groups import format_lag, group_lag
+
+    brokers, group = _group_settings(lag_parser().parse_args(argv))
+    sys.stdout.write(format_lag(group_lag(brokers, group)))
+    return 0
+
+
+def reset(argv: Sequence[str]) -> int:
+    from agent.sink.groups import format_reset, reset_offsets
+
+    args = reset_parser().parse_args(argv)
+    brokers, group = _group_settings(args)
+    if args.to_earliest:
+        target: Any = ("earliest", 0)
+    elif args.to_latest:
+        target = ("latest", 0)
+    else:
+        target = ("offset", args.to_offset)
+    offsets = reset_offsets(brokers, group, target, args.topic or [], execute=not args.dry_run)
+    sys.stdout.write(format_reset(group, offsets))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from agent.sink.consumer import SinkError
+    from agent.sink.groups import GroupError
+    from agent.sink.settings import SettingsError
+    from agent.sink.store import StoreError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "lag":
+            return lag(argv[1:])
+        if argv and argv[0] == "reset":
+            return reset(argv[1:])
+        return run(argv)
+    except (UsageError, SettingsError, StoreError, GroupError, SinkError) as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

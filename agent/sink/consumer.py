@@ -1,0 +1,413 @@
+"""The sink's consuming loop: Kafka records → decoder → batch → stores → offsets committed.
+
+Offsets are committed only after the batch they cover is kept (stored in one transaction,
+or printed and flushed), one explicit offset per partition; auto-commit is off. When a
+rebalance takes partitions away, the rebalance listener keeps and commits the pending batch
+before they go, so the next owner starts where this one stopped. A sink killed at any moment
+reads again at most what it had not committed; the store's identity key makes that harmless.
+
+Without a group the sink reads every partition on its own and commits nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.structs import OffsetAndMetadata
+
+from agent.sink.batch import Batch
+from agent.sink.decoder import RecordDecoder
+from agent.sink.settings import SinkSettings
+from agent.sink.store import Store, StoreError
+
+log = logging.getLogger("sink")
+
+POLL_TIMEOUT_MS = 200
+MAX_POLL_RECORDS = 5_000
+BOOTSTRAP_TIMEOUT_MS = 10_000
+CLOSE_TIMEOUT_MS = 5_000
+TOPIC_WAIT_S = 1.0
+FIRST_METRICS_PER_RECORD_GUESS = 50.0
+
+
+class SinkError(Exception):
+    """A problem that keeps the sink from starting (no broker answers), for the user."""
+
+
+def describe_partitions(partitions: Iterable[TopicPartition]) -> str:
+    """`metrics[0,1] other[0]`: topics with their partition numbers."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return " ".join(f"{t}[{','.join(map(str, sorted(p)))}]" for t, p in sorted(by_topic.items()))
+
+
+class _RebalanceListener(AsyncConsumerRebalanceListener):
+    """Keeps and commits the pending batch before partitions go to another member.
+
+    kafka-python runs listeners on its IO thread while the main thread waits in poll(); an
+    async listener can await the commit there without blocking heartbeats."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        offsets = self.sink.keep_pending()
+        if offsets and self.sink.consumer is not None:
+            try:
+                await self.sink.consumer.commit_async(offsets)
+            except KafkaError as error:
+                log.warning("could not commit before the rebalance: %s", error)
+            else:
+                log.info("committed %s before the rebalance", _offsets_text(offsets))
+        if revoked:
+            log.debug("partitions revoked: %s", describe_partitions(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.sink.assignment_changed(set(assigned))
+
+    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        # Membership is gone: keep what we hold (the store ignores what the next owner
+        # stores again) but do not commit, the group no longer accepts it from us.
+        self.sink.keep_pending()
+        log.warning("lost partitions %s (the group evicted this sink)", describe_partitions(lost))
+
+
+def _offsets_text(offsets: dict[TopicPartition, OffsetAndMetadata]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]={meta.offset}" for tp, meta in offsets.items())
+
+
+class Sink:
+    """Consumes `settings.topics` and hands each batch to every store (a printer is one)."""
+
+    def __init__(self, settings: SinkSettings, stores: list[Store], decoder: RecordDecoder) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.decoder = decoder
+        self.consumer: KafkaConsumer | None = None
+        self.pending = Batch()
+        self._lock = threading.Lock()
+        self._stop = False
+        self._fatal: Exception | None = None
+        self._assignment: set[TopicPartition] | None = None
+        self._assignment_news = False
+        self._assigned_at_s = 0.0
+        self._metrics_per_record = 0.0
+        self.messages = 0
+        self.metrics_kept = 0
+        self.metrics_new = 0
+
+    # -- life -------------------------------------------------------------------------------
+
+    def request_stop(self, signum: int = 0, frame: Any = None) -> None:
+        self._stop = True
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the loop; what is held is kept and committed first.
+
+        Installed explicitly: a process started in the background from a script inherits
+        SIGINT as ignored."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def open(self) -> None:
+        settings = self.settings
+        config: dict[str, Any] = {
+            "bootstrap_servers": settings.brokers,
+            "client_id": settings.client_id,
+            "group_id": settings.group or None,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest" if settings.from_beginning else "latest",
+            "max_poll_records": min(settings.batch_size, MAX_POLL_RECORDS),
+            "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+        }
+        if settings.group:
+            config |= {
+                "session_timeout_ms": settings.session_timeout_ms,
+                "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+                "max_poll_interval_ms": settings.max_poll_interval_ms,
+            }
+        try:
+            self.consumer = KafkaConsumer(**config)
+        except KafkaTimeoutError:
+            brokers = ",".join(settings.brokers)
+            raise SinkError(f"no Kafka broker answers at {brokers}") from None
+        except KafkaError as error:
+            raise SinkError(f"cannot connect to Kafka: {error}") from None
+        where = f"as group {settings.group}" if settings.group else "without a group"
+        log.info(
+            "reading %s %s from %s", ", ".join(settings.topics), where, ",".join(settings.brokers)
+        )
+        if settings.group:
+            self.consumer.subscribe(settings.topics, listener=_RebalanceListener(self))
+
+    def _assign_all_partitions(self) -> bool:
+        """Without a group: every partition of every topic, once their metadata is known."""
+        assert self.consumer is not None
+        partitions = []
+        for topic in self.settings.topics:
+            numbers = self.consumer.partitions_for_topic(topic)
+            if not numbers:
+                return False
+            partitions += [TopicPartition(topic, number) for number in sorted(numbers)]
+        self.consumer.assign(partitions)
+        self.assignment_changed(set(partitions))
+        return True
+
+    def run(self) -> int:
+        """Consume until stopped (signal, --max-messages, --timeout-ms); 0, or 1 on failure."""
+        self.open()
+        try:
+            self._consume()
+            self.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+            log.info("stdout closed; stopping (the last batch is not committed)")
+        except StoreError as error:
+            log.error("%s; stopping (what was not stored is not committed)", error)
+            return 1
+        except KafkaError as error:
+            log.error("Kafka: %s; stopping (what was not kept is not committed)", error)
+            return 1
+        finally:
+            self.close()
+        self._log_totals()
+        return 0
+
+    def _consume(self) -> None:
+        settings = self.settings
+        started = time.monotonic()
+        idle_s = 0.0  # time spent waiting for records that did not come
+        assigned_at_s = 0.0
+        assigned = bool(settings.group)
+        while not self._stop:
+            waiting_since = time.monotonic()
+            if not assigned:
+                assigned = self._assign_all_partitions()
+                if not assigned:
+                    log.warning("topic(s) %s not found yet; waiting", ", ".join(settings.topics))
+                    time.sleep(TOPIC_WAIT_S)
+            if assigned and self.poll(self._poll_timeout_ms()):
+                idle_s = 0.0
+            else:
+                idle_s += time.monotonic() - waiting_since
+            if self._fatal is not None:
+                raise self._fatal
+            if self._assigned_at_s != assigned_at_s:
+                assigned_at_s, idle_s = self._assigned_at_s, 0.0
+            if self._batch_due():
+                self.flush()
+            if self._reached_max_messages():
+                return
+            if settings.timeout_ms and self._idle_too_long(started, idle_s):
+                log.info("no message for %d ms; stopping", settings.timeout_ms)
+                return
+
+    def _batch_due(self) -> bool:
+        pending = self.pending
+        return bool(pending) and (
+            pending.metric_count >= self.settings.batch_size
+            or pending.age_s() >= self.settings.flush_interval
+            or self._reached_max_messages()
+        )
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            except KafkaError as error:
+                log.warning("closing the consumer: %s", error)
+            self.consumer = None
+        for store in self.stores:
+            try:
+                store.close()
+            except BrokenPipeError:
+                _silence_stdout()
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def poll(self, timeout_ms: int) -> int:
+        """Fetch records into the pending batch; the number of records taken."""
+        assert self.consumer is not None
+        max_records = self._records_that_fit()
+        if self.settings.max_messages:
+            max_records = min(max_records, self.settings.max_messages - self.messages)
+            if max_records <= 0:
+                return 0
+        records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        self._report_assignment()
+        taken = 0
+        metrics_before = self.pending.metric_count
+        decode = self.decoder.decode
+        with self._lock:
+            for partition_records in records.values():
+                for record in partition_records:
+                    if taken >= max_records:
+                        break
+                    self.pending.add(
+                        decode(
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            record.key,
+                            record.value,
+                            record.timestamp,
+                        )
+                    )
+                    taken += 1
+        self.messages += taken
+        if taken:
+            ratio = (self.pending.metric_count - metrics_before) / taken
+            previous = self._metrics_per_record or ratio
+            self._metrics_per_record = (previous + ratio) / 2
+        return taken
+
+    def _records_that_fit(self) -> int:
+        """Records to ask for so the batch stays near batch_size metrics: a record may carry
+        many lines. Until the first records show their size, ask for few."""
+        room = max(1, self.settings.batch_size - self.pending.metric_count)
+        per_record = self._metrics_per_record or FIRST_METRICS_PER_RECORD_GUESS
+        return max(1, min(MAX_POLL_RECORDS, int(room / max(per_record, 1.0))))
+
+    def flush(self) -> None:
+        """Keep the pending batch in every store, then commit its offsets."""
+        with self._lock:
+            batch, self.pending = self.pending, Batch()
+            if not batch:
+                return
+            self._keep(batch)
+        if self.settings.group:
+            self._commit(batch)
+
+    def keep_pending(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        """For the rebalance listener: keep the pending batch; the offsets to commit."""
+        with self._lock:
+            batch, self.pending = self.pending, Batch()
+            if not batch:
+                return {}
+            try:
+                self._keep(batch)
+            except (StoreError, BrokenPipeError) as error:
+                self._fatal = error
+                return {}
+        return _commit_offsets(batch)
+
+    def _keep(self, batch: Batch) -> None:
+        """Every store writes the batch; the first one (the durable store, when there is
+        one) says how many metrics were new."""
+        started = time.monotonic()
+        kept = [store.write(batch) for store in self.stores]
+        self.metrics_kept += batch.metric_count
+        self.metrics_new += kept[0] if kept else 0
+        log.debug(
+            "kept %d metrics of %d records (%d new) in %.1f ms",
+            batch.metric_count,
+            batch.messages,
+            kept[0] if kept else 0,
+            (time.monotonic() - started) * 1000,
+        )
+
+    def _commit(self, batch: Batch) -> None:
+        assert self.consumer is not None
+        offsets = _commit_offsets(batch)
+        try:
+            self.consumer.commit(offsets)
+        except KafkaError as error:
+            log.warning(
+                "could not commit %s: %s; those records will be read again (and not stored twice)",
+                _offsets_text(offsets),
+                error,
+            )
+
+    def _idle_too_long(self, started: float, idle_s: float) -> bool:
+        """--timeout-ms: no record came for that long. A group member counts from its first
+        assignment: joining may wait a session timeout for a member that died, and past
+        that wait too it gives up."""
+        timeout_s = self.settings.timeout_ms / 1000
+        if self._assigned_at_s == 0.0 and self.settings.group:
+            joining_s = time.monotonic() - started
+            return joining_s >= timeout_s + self.settings.session_timeout_ms / 1000
+        return idle_s >= timeout_s
+
+    def _poll_timeout_ms(self) -> int:
+        if not self.pending:
+            return POLL_TIMEOUT_MS
+        left_ms = (self.settings.flush_interval - self.pending.age_s()) * 1000
+        return max(0, min(POLL_TIMEOUT_MS, int(left_ms)))
+
+    def _reached_max_messages(self) -> bool:
+        return bool(self.settings.max_messages) and self.messages >= self.settings.max_messages
+
+    # -- the group ---------------------------------------------------------------------------
+
+    def assignment_changed(self, assigned: set[TopicPartition]) -> None:
+        self._assignment = assigned
+        self._assignment_news = True
+
+    def _report_assignment(self) -> None:
+        """Log a new assignment (from the main thread, before the records it brings)."""
+        if not self._assignment_news:
+            return
+        self._assignment_news = False
+        self._assigned_at_s = time.monotonic()
+        if self._assignment:
+            log.info("partitions assigned: %s", describe_partitions(self._assignment))
+        else:
+            members, partitions = self._group_shape()
+            log.info(
+                "no partitions assigned; %s members share %s partitions (this sink stays idle)",
+                members,
+                partitions,
+            )
+
+    def _group_shape(self) -> tuple[str, str]:
+        """How many members the group has and how many partitions its topics have."""
+        assert self.consumer is not None
+        partitions = sum(len(self.consumer.partitions_for_topic(t)) for t in self.settings.topics)
+        from kafka import KafkaAdminClient
+
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.settings.brokers, client_id=self.settings.client_id
+            )
+            try:
+                described = admin.describe_groups([self.settings.group])[self.settings.group]
+            finally:
+                admin.close()
+            members = str(len(described.get("members") or []))
+        except KafkaError:
+            members = "?"
+        return members, str(partitions)
+
+    def _log_totals(self) -> None:
+        decoder = self.decoder
+        log.info(
+            "processed a total of %d messages: %d metrics kept (%d new), %d invalid lines",
+            self.messages,
+            self.metrics_kept,
+            self.metrics_new,
+            decoder.invalid_lines,
+        )
+
+
+def _commit_offsets(batch: Batch) -> dict[TopicPartition, OffsetAndMetadata]:
+    return {
+        TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+        for (topic, partition), offset in batch.next_offsets.items()
+    }
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, keep Python from failing again when it flushes stdout at exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -1,0 +1,150 @@
+"""What a sink does, from command-line flags or from a TOML file (`agent sink -config FILE`).
+
+The file holds the same options as the flags, with underscores (`from_beginning = true`);
+flags given beside `-config` override the file. Every mistake is one SettingsError line
+naming the file, the line and the option.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.options import Duration, OptionError, build, option_types, unknown_option
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on older interpreters only
+    import tomli as tomllib
+
+STORE_KINDS = ("sqlite",)
+
+
+class SettingsError(Exception):
+    """A sink configuration problem, already phrased as the one line the user sees."""
+
+
+@dataclass
+class SinkSettings:
+    """Every option of `agent sink`; TOML keys and `--flags` share these names."""
+
+    brokers: list[str] = field(default_factory=lambda: ["127.0.0.1:9092"])
+    topic: str = ""
+    topics: list[str] = field(default_factory=list)
+    group: str = ""
+    from_beginning: bool = False
+    format: Literal["", "line", "json", "table"] = ""
+    print_key: bool = False
+    key_separator: str = "\t"
+    max_messages: int = 0
+    timeout_ms: int = 0
+    data_format: Literal["influx", "json"] = "influx"
+    store: str = ""
+    batch_size: int = 10_000
+    flush_interval: Duration = Duration(0.2)
+    client_id: str = "agent-sink"
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 1_000
+    max_poll_interval_ms: int = 300_000
+    influx_timestamp_precision: Duration = Duration(0)
+    json_timestamp_units: Duration = Duration(1)
+    debug: bool = False
+    quiet: bool = False
+    logfile: str = ""
+
+    def __post_init__(self) -> None:
+        if self.topic and self.topic not in self.topics:
+            self.topics = [self.topic, *self.topics]
+        if self.store:
+            kind, _, path = self.store.partition(":")
+            if kind not in STORE_KINDS or not path:
+                raise OptionError("store", f'store: expected "sqlite:PATH", got "{self.store}"')
+        for name in ("max_messages", "timeout_ms"):
+            if getattr(self, name) < 0:
+                raise OptionError(name, f"{name}: must not be negative")
+        if self.batch_size < 1:
+            raise OptionError("batch_size", "batch_size: must be at least 1")
+        if not self.brokers or not all(self.brokers):
+            raise OptionError("brokers", "brokers: expected at least one host:port")
+
+    @property
+    def prints(self) -> bool:
+        """Metrics go to stdout: always without a store, and with one when a format is named."""
+        return not self.store or bool(self.format)
+
+    @property
+    def print_format(self) -> str:
+        return self.format or "line"
+
+
+_KEY = re.compile(r'^\s*["\']?([A-Za-z0-9_.-]+)["\']?\s*=')
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]")
+
+
+def _line_of(lines: list[str], key: str) -> int | None:
+    """The line of `key = …` (or of a `[key]` table header); TOML parsers forget positions."""
+    for number, line in enumerate(lines, start=1):
+        match = _KEY.match(line) or _HEADER.match(line)
+        if match and match.group(1).strip("\"'") == key:
+            return number
+    return None
+
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def read_file(path: str) -> tuple[dict[str, Any], list[str]]:
+    """The TOML table of a sink config file, and its lines (for error positions)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot read config file: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        message = f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+        raise SettingsError(message) from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        position = _TOML_POSITION.search(message)
+        where = f"{path}:{position.group(1)}:{position.group(2)}" if position else path
+        message = _TOML_POSITION.sub("", message).strip()
+        raise SettingsError(f"{where}: TOML syntax error: {message}") from None
+    return table, text.splitlines()
+
+
+def load(config_path: str | None, overrides: dict[str, Any]) -> SinkSettings:
+    """Settings from the file (if any) with `overrides` (the flags given) on top.
+
+    Errors about a key of the file name its line; errors about a flag name the flag."""
+    table: dict[str, Any] = {}
+    lines: list[str] = []
+    if config_path:
+        table, lines = read_file(config_path)
+        known = option_types(SinkSettings)
+        for key, value in table.items():
+            if key not in known:
+                where = _where(config_path, lines, key)
+                hint = unknown_option(key, known).message
+                if isinstance(value, dict):
+                    hint = f'unknown table "[{key}]" (options are top-level keys)'
+                raise SettingsError(f"{where}: sink: {hint}")
+    merged = {**table, **overrides}
+    try:
+        return build(SinkSettings, merged)
+    except OptionError as error:
+        key = error.option.split(".")[0].split("[")[0]
+        if key in overrides or not config_path:
+            flag = "--" + key.replace("_", "-")
+            raise SettingsError(f"{flag}: {error.message.removeprefix(key + ': ')}") from None
+        raise SettingsError(f"{_where(config_path, lines, key)}: sink: {error.message}") from None
+
+
+def _where(path: str, lines: list[str], key: str) -> str:
+    line = _line_of(lines, key)
+    return f"{path}:{line}" if line else path

@@ -1,0 +1,157 @@
+"""Where the sink keeps metrics: the Store contract and its SQLite implementation.
+
+A metric is stored once per identity — measurement, tag set, field names and timestamp
+(Metric.identity()) — whatever Kafka record it came in: a metric that reached Kafka twice
+(a producer retry, an agent restart) or was delivered twice (a sink killed before it
+committed) is kept once. The topic, partition and offset of the first copy are kept beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Protocol
+
+from agent.sink.batch import Batch
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS metrics (
+    measurement     TEXT    NOT NULL,
+    tags            TEXT    NOT NULL,  -- JSON object, keys sorted: {"cpu":"cpu0","host":"vm"}
+    field_names     TEXT    NOT NULL,  -- JSON array, sorted: ["usage_idle","usage_user"]
+    fields          TEXT    NOT NULL,  -- JSON object, typed: {"usage_idle":98.5,"n":3,"ok":true}
+    time_ns         INTEGER NOT NULL,  -- nanoseconds since the Unix epoch
+    kafka_topic     TEXT    NOT NULL,
+    kafka_partition INTEGER NOT NULL,
+    kafka_offset    INTEGER NOT NULL
+);
+-- The identity: a metric delivered again (another offset, another record) is ignored.
+-- time_ns leads, so inserts land at the end of the index and time ranges are quick.
+CREATE UNIQUE INDEX IF NOT EXISTS metrics_identity
+    ON metrics (time_ns, measurement, tags, field_names);
+-- Per partition, the offset after the last record of the latest batch stored (what the
+-- consumer group commits next).
+CREATE TABLE IF NOT EXISTS positions (
+    kafka_topic     TEXT    NOT NULL,
+    kafka_partition INTEGER NOT NULL,
+    next_offset     INTEGER NOT NULL,
+    updated_ns      INTEGER NOT NULL,
+    PRIMARY KEY (kafka_topic, kafka_partition)
+);
+"""
+
+_INSERT = (
+    "INSERT OR IGNORE INTO metrics (measurement, tags, field_names, fields, time_ns,"
+    " kafka_topic, kafka_partition, kafka_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_POSITION = (
+    "INSERT INTO positions (kafka_topic, kafka_partition, next_offset, updated_ns)"
+    " VALUES (?, ?, ?, ?) ON CONFLICT (kafka_topic, kafka_partition) DO UPDATE SET"
+    " next_offset = excluded.next_offset, updated_ns = excluded.updated_ns"
+)
+
+_encode_sorted = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, check_circular=False
+).encode
+# Canonical JSON texts of tag sets and field-name lists recur for every metric of a host;
+# past this many distinct ones the caches start over.
+_CACHE_LIMIT = 100_000
+
+
+class Store(Protocol):
+    """Keeps batches of metrics. A printer is a Store too (it keeps them on stdout)."""
+
+    def write(self, batch: Batch) -> int:
+        """Keep every metric of `batch` durably before returning; the count newly kept."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StoreError(Exception):
+    """A store that cannot be opened or written, phrased for the user."""
+
+
+class SqliteStore:
+    """Metrics in one SQLite file (WAL mode), one transaction per batch."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            if Path(path).parent != Path(""):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # The consumer's rebalance listener writes from the Kafka IO thread while the
+            # main thread waits in poll(); the two never write at the same time.
+            self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a batch is on disk before its offsets are committed, power loss included.
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._db:
+                self._db.executescript(SCHEMA)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(f"sqlite:{path}: {error}") from None
+        self._tags_json: dict[tuple[tuple[str, str], ...], str] = {}
+        self._names_json: dict[tuple[str, ...], str] = {}
+
+    def write(self, batch: Batch) -> int:
+        rows = []
+        tags_json, names_json = self._tags_json, self._names_json
+        if len(tags_json) > _CACHE_LIMIT or len(names_json) > _CACHE_LIMIT:
+            tags_json.clear()
+            names_json.clear()
+        for delivery in batch.deliveries:
+            topic, partition, offset = delivery.topic, delivery.partition, delivery.offset
+            for metric in delivery.metrics:
+                tag_items = tuple(metric.tags.items())
+                tags = tags_json.get(tag_items)
+                if tags is None:
+                    tags = tags_json[tag_items] = _encode_sorted(metric.tags)
+                fields = metric.fields
+                names_key = tuple(fields)
+                names = names_json.get(names_key)
+                if names is None:
+                    names = names_json[names_key] = _encode_sorted(sorted(fields))
+                rows.append(
+                    (
+                        metric.name,
+                        tags,
+                        names,
+                        _encode_sorted(fields),
+                        metric.time_ns,
+                        topic,
+                        partition,
+                        offset,
+                    )
+                )
+        now_ns = time.time_ns()
+        positions = [(t, p, offset, now_ns) for (t, p), offset in batch.next_offsets.items()]
+        try:
+            with self._db:
+                before = self._db.total_changes
+                self._db.executemany(_INSERT, rows)
+                stored = self._db.total_changes - before
+                self._db.executemany(_POSITION, positions)
+        except sqlite3.Error as error:
+            raise StoreError(f"sqlite:{self.path}: {error}") from None
+        return stored
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The offset after the last stored record, per (topic, partition)."""
+        query = "SELECT kafka_topic, kafka_partition, next_offset FROM positions"
+        return {(t, p): offset for t, p, offset in self._db.execute(query)}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_store(url: str) -> SqliteStore:
+    """The store named by `--store`: `sqlite:PATH`."""
+    kind, _, path = url.partition(":")
+    if kind == "sqlite" and path:
+        return SqliteStore(path)
+    raise StoreError(f'--store: expected "sqlite:PATH", got "{url}"')

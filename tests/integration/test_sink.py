@@ -1,0 +1,507 @@
+"""`agent sink` against a real broker: printing, storing once, groups, lag, reset, rebalances.
+
+Each test puts known line-protocol records on a fresh topic and runs the sink as a real
+process (`python -m agent sink …`), as a user would.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+
+from tests.conftest import REPO
+from tests.integration.agent_process import AgentProcess
+
+pytestmark = pytest.mark.kafka
+
+T0 = 1_795_569_040_000_000_000
+# Quick group changes: a member that dies is out after 6 s; members notice a join within 1 s.
+FAST_GROUP = 'session_timeout_ms = 6000\nheartbeat_interval_ms = 1000\nflush_interval = "100ms"\n'
+
+
+def lines(count: int, start: int = 0, name: str = "cpu") -> list[str]:
+    """`count` distinct metrics, one line each."""
+    return [
+        f"{name},cpu=cpu{i % 2},host=h{i % 3} usage_idle={i}.5,n={i}i {T0 + i}"
+        for i in range(start, start + count)
+    ]
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    values: list[str],
+    keys: list[str | None] | None = None,
+    partitions: int = 1,
+) -> None:
+    """One record per value, spread round-robin over `partitions`, each value with a newline."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    try:
+        for index, value in enumerate(values):
+            key = keys[index] if keys else None
+            producer.send(
+                topic,
+                value=(value + "\n").encode(),
+                key=key.encode() if key is not None else None,
+                partition=index % partitions,
+            )
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+def sink_argv(bootstrap: str, command: str) -> list[str]:
+    """`agent sink [lag|reset] --brokers BOOTSTRAP FLAGS…` for a command such as
+    "--topic t --group g" or "lag --group g" (test paths and names hold no spaces)."""
+    words = command.split()
+    subcommand = words[:1] if words[:1] in (["lag"], ["reset"]) else []
+    flags = words[len(subcommand) :]
+    return [sys.executable, "-m", "agent", "sink", *subcommand, "--brokers", bootstrap, *flags]
+
+
+def sink(bootstrap: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `agent sink` to its end."""
+    return subprocess.run(
+        sink_argv(bootstrap, command),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+    )
+
+
+class SinkProcess:
+    """`agent sink` in the background; stdout and stderr kept in files."""
+
+    def __init__(self, directory: Path, bootstrap: str, command: str, ignore_sigint: bool = False):
+        name = uuid.uuid4().hex[:8]
+        self.out_path = directory / f"sink-{name}.out"
+        self.err_path = directory / f"sink-{name}.err"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.process = subprocess.Popen(
+                sink_argv(bootstrap, command),
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                # As a process started in the background from a script: SIGINT ignored.
+                preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                if ignore_sigint
+                else None,
+            )
+
+    def out(self) -> list[str]:
+        return self.out_path.read_text().splitlines()
+
+    def log(self) -> str:
+        return self.err_path.read_text()
+
+    def wait_for_log(self, text: str, timeout: float = 30, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while self.log().count(text) < count:
+            assert self.process.poll() is None, self.log()
+            assert time.monotonic() < deadline, f"no {text!r} in the log:\n{self.log()}"
+            time.sleep(0.1)
+
+    def wait_for_output(self, count: int, timeout: float = 30) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while len(self.out()) < count:
+            assert time.monotonic() < deadline, f"{len(self.out())} lines:\n{self.log()}"
+            time.sleep(0.1)
+        return self.out()
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def sinks():
+    """Start background sinks with `sinks(tmp_path, bootstrap, "FLAGS…")`; killed at the end."""
+    started: list[SinkProcess] = []
+
+    def start(*args, **kwargs) -> SinkProcess:
+        process = SinkProcess(*args, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.fixture
+def group() -> str:
+    return f"sink-test-{uuid.uuid4().hex[:10]}"
+
+
+def config(tmp_path: Path, text: str = FAST_GROUP) -> str:
+    path = tmp_path / f"sink-{uuid.uuid4().hex[:6]}.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def stored(db: Path, query: str = "SELECT count(*) FROM metrics") -> int:
+    with sqlite3.connect(db) as connection:
+        return connection.execute(query).fetchone()[0]
+
+
+def stored_rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as connection:
+        return connection.execute(
+            "SELECT measurement, tags, fields, time_ns FROM metrics ORDER BY time_ns"
+        ).fetchall()
+
+
+def table(text: str) -> list[dict[str, str]]:
+    """Rows of a kafka-consumer-groups style table, by column name."""
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    header_index = next(i for i, row in enumerate(rows) if row[0] == "GROUP")
+    header = rows[header_index]
+    return [dict(zip(header, row, strict=True)) for row in rows[header_index + 1 :]]
+
+
+# -- printing -------------------------------------------------------------------------------
+
+
+def test_prints_each_metric_then_exits_when_nothing_arrives_for_timeout_ms(
+    kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="sink-print")
+    produce(kafka_bootstrap, topic, lines(5))
+    result = sink(kafka_bootstrap, f"--topic {topic} --from-beginning --timeout-ms 1500")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == lines(5)
+    assert "no message for 1500 ms; stopping" in result.stderr
+    assert "processed a total of 5 messages" in result.stderr
+
+
+def test_print_key_puts_the_key_or_null_and_the_separator_before_each_metric(
+    kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="sink-key")
+    values = lines(3)
+    produce(kafka_bootstrap, topic, values, keys=["0", "1", None])
+    result = sink(
+        kafka_bootstrap,
+        f"--topic {topic} --from-beginning --timeout-ms 1500 --print-key --key-separator -",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"0-{values[0]}", f"1-{values[1]}", f"null-{values[2]}"]
+
+
+def test_max_messages_stops_after_that_many_records(kafka_bootstrap, create_topic):
+    topic = create_topic(name="sink-max")
+    produce(kafka_bootstrap, topic, lines(10))
+    result = sink(kafka_bootstrap, f"--topic {topic} --from-beginning --max-messages 3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == lines(3)
+
+
+def test_timeout_ms_ends_a_sink_on_an_empty_topic(kafka_bootstrap, create_topic, group):
+    topic = create_topic(name="sink-empty")
+    started = time.monotonic()
+    result = sink(kafka_bootstrap, f"--topic {topic} --group {group} --timeout-ms 1000")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert time.monotonic() - started < 20
+
+
+def test_reads_telegraf_json_with_data_format_json(kafka_bootstrap, create_topic):
+    topic = create_topic(name="sink-json")
+    json_line = '{"fields":{"v":1.5},"name":"m","tags":{"h":"a"},"timestamp":2}'
+    produce(kafka_bootstrap, topic, [json_line])
+    command = f"--topic {topic} --from-beginning --timeout-ms 1500 --data-format json"
+    result = sink(kafka_bootstrap, command)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["m,h=a v=1.5 2000000000"]
+
+
+# -- storing --------------------------------------------------------------------------------
+
+
+def test_stores_every_metric_once_and_a_record_of_several_lines_gives_several_metrics(
+    kafka_bootstrap, create_topic, tmp_path
+):
+    topic = create_topic(name="sink-store", partitions=2)
+    single = lines(100)
+    multi = ["\n".join(lines(5, start=1000))]  # one record, five metrics
+    produce(kafka_bootstrap, topic, single + multi, partitions=2)
+    db = tmp_path / "metrics.db"
+    command = f"--topic {topic} --from-beginning --timeout-ms 1500 --store sqlite:{db}"
+    result = sink(kafka_bootstrap, command)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # storing prints nothing unless a --format is named
+    assert stored(db) == 105
+    multi = "json_extract(fields, '$.n') >= 1000"
+    assert stored(db, f"SELECT count(*) FROM metrics WHERE {multi}") == 5
+    assert stored(db, f"SELECT count(DISTINCT kafka_offset) FROM metrics WHERE {multi}") == 1
+    assert stored_rows(db)[0] == (
+        "cpu",
+        '{"cpu":"cpu0","host":"h0"}',
+        '{"n":0,"usage_idle":0.5}',
+        T0,
+    )
+
+
+def test_stores_what_the_agent_itself_wrote(kafka_bootstrap, create_topic, tmp_path):
+    topic = create_topic(name="sink-agent")
+    agent_config = f"""
+[agent]
+  hostname = "sink-test-host"
+[[inputs.cpu]]
+  percpu = false
+[[inputs.mem]]
+[[outputs.kafka]]
+  brokers = ["{kafka_bootstrap}"]
+  topic = "{topic}"
+"""
+    agent = AgentProcess(agent_config, tmp_path, "--once")
+    agent.start()
+    assert agent.process is not None and agent.process.wait(120) == 0, agent.log()
+    db = tmp_path / "agent.db"
+    command = f"--topic {topic} --from-beginning --timeout-ms 1500 --store sqlite:{db}"
+    result = sink(kafka_bootstrap, command)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT measurement, json_extract(tags, '$.host'), json_type(fields, '$.total')"
+            " FROM metrics ORDER BY measurement"
+        ).fetchall()
+    assert rows == [("cpu", "sink-test-host", None), ("mem", "sink-test-host", "integer")]
+
+
+def test_a_garbage_message_is_counted_logged_with_its_place_and_the_rest_stored(
+    kafka_bootstrap, create_topic, tmp_path
+):
+    topic = create_topic(name="sink-garbage")
+    good = lines(4)
+    values = [good[0], "this is not line protocol", good[1], f"{good[2]}\ncpu value=\n{good[3]}"]
+    produce(kafka_bootstrap, topic, values)
+    db = tmp_path / "m.db"
+    command = (
+        f"--topic {topic} --from-beginning --timeout-ms 1500 --store sqlite:{db} --format line"
+    )
+    result = sink(kafka_bootstrap, command)
+    assert result.returncode == 0, result.stderr
+    assert stored(db) == 4
+    assert result.stdout.splitlines() == good
+    log = result.stderr
+    place = f"E! [sink] topic {topic} partition 0 offset"
+    assert f"{place} 1: not line protocol: line 1, column 8: expected '=' after field key" in log
+    assert f"{place} 3: not line protocol: line 2, column 11: expected field value" in log
+    assert "4 metrics kept (4 new), 2 invalid lines" in log
+
+
+# -- groups ---------------------------------------------------------------------------------
+
+
+def test_a_group_resumes_where_it_stopped_and_prints_nothing_twice(
+    kafka_bootstrap, create_topic, group, tmp_path
+):
+    topic = create_topic(name="sink-resume", partitions=3)
+    produce(kafka_bootstrap, topic, lines(30), partitions=3)
+    db = tmp_path / "m.db"
+    command = f"--topic {topic} --group {group} --from-beginning --store sqlite:{db} --format line"
+    first = sink(kafka_bootstrap, f"{command} --max-messages 12")
+    assert first.returncode == 0, first.stderr
+    second = sink(kafka_bootstrap, f"{command} --timeout-ms 1500")
+    assert second.returncode == 0, second.stderr
+    printed = first.stdout.splitlines() + second.stdout.splitlines()
+    assert len(first.stdout.splitlines()) == 12
+    assert sorted(printed) == sorted(lines(30))
+    assert stored(db) == 30
+
+
+def test_two_groups_read_the_same_data_independently(kafka_bootstrap, create_topic, group):
+    topic = create_topic(name="sink-groups", partitions=2)
+    produce(kafka_bootstrap, topic, lines(10), partitions=2)
+    for name in (f"{group}-1", f"{group}-2"):
+        result = sink(
+            kafka_bootstrap, f"--topic {topic} --group {name} --from-beginning --timeout-ms 1500"
+        )
+        assert result.returncode == 0, result.stderr
+        assert sorted(result.stdout.splitlines()) == sorted(lines(10))
+
+
+def test_a_sink_killed_mid_stream_and_restarted_stores_every_metric_exactly_once(
+    kafka_bootstrap, create_topic, group, tmp_path, sinks
+):
+    topic = create_topic(name="sink-kill", partitions=2)
+    total = 20_000
+    produce(kafka_bootstrap, topic, lines(total), partitions=2)
+    db = tmp_path / "m.db"
+    common = (
+        f"-config {config(tmp_path)} --topic {topic} --from-beginning --store sqlite:{db} "
+        "--batch-size 250"
+    )
+    first = sinks(tmp_path, kafka_bootstrap, f"{common} --group {group}")
+    deadline = time.monotonic() + 60
+    while not db.exists() or stored(db) < 1000:
+        assert first.process.poll() is None, first.log()
+        assert time.monotonic() < deadline, first.log()
+        time.sleep(0.02)
+    first.kill()  # SIGKILL: no flush, no commit, no goodbye to the group
+    assert stored(db) < total
+    second = sink(kafka_bootstrap, f"{common} --group {group} --timeout-ms 2000", timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert stored(db) == total
+    assert stored(db, "SELECT count(DISTINCT time_ns) FROM metrics") == total
+    # Everything delivered once more (another group reads from the start): nothing new.
+    replay = sink(
+        kafka_bootstrap, f"{common} --group {group}-replay --timeout-ms 1500", timeout=120
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert f"{total} metrics kept (0 new)" in replay.stderr
+    assert stored(db) == total
+
+
+def test_sigterm_and_sigint_keep_and_commit_what_the_sink_holds_then_exit_0(
+    kafka_bootstrap, create_topic, group, tmp_path, sinks
+):
+    topic = create_topic(name="sink-term")
+    produce(kafka_bootstrap, topic, lines(6))
+    holding = config(tmp_path, FAST_GROUP.replace('"100ms"', '"60s"'))
+    command = f"-config {holding} --topic {topic} --group {group} --from-beginning"
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        process = sinks(tmp_path, kafka_bootstrap, command, ignore_sigint=True)
+        process.wait_for_log("partitions assigned")
+        time.sleep(1.5)  # polled, held (flush_interval 60s), not yet printed
+        assert process.stop(signum) == 0, process.log()
+        if signum == signal.SIGTERM:
+            assert process.out() == lines(6)
+        else:
+            assert process.out() == []  # the group had committed everything: nothing new
+    lag = sink(kafka_bootstrap, f"lag --group {group}")
+    assert [row["LAG"] for row in table(lag.stdout)] == ["0"]
+
+
+def test_a_rebalance_keeps_and_commits_the_pending_batch_before_partitions_move(
+    kafka_bootstrap, create_topic, group, tmp_path, sinks
+):
+    topic = create_topic(name="sink-rebalance", partitions=2)
+    produce(kafka_bootstrap, topic, lines(20), partitions=2)
+    holding = config(tmp_path, FAST_GROUP.replace('"100ms"', '"60s"'))
+    command = f"--topic {topic} --group {group} --from-beginning"
+    first = sinks(tmp_path, kafka_bootstrap, f"-config {holding} {command}")
+    first.wait_for_log(f"partitions assigned: {topic}[0,1]")
+    time.sleep(1.5)  # the 20 records are polled and held
+    assert first.out() == []
+    second = sinks(tmp_path, kafka_bootstrap, f"-config {config(tmp_path)} {command}")
+    first.wait_for_log("before the rebalance")
+    second.wait_for_log("partitions assigned:")
+    assert sorted(first.out()) == sorted(lines(20))
+    time.sleep(1.0)
+    assert second.out() == []  # it starts at the offsets the first one committed
+    assert first.stop() == 0 and second.stop() == 0
+
+
+def last_assignment(process: SinkProcess) -> str:
+    """The sink's latest "partitions assigned: …" or "no partitions assigned; …" line."""
+    found = [line for line in process.log().splitlines() if "partitions assigned" in line]
+    return found[-1].split("[sink] ", 1)[1] if found else ""
+
+
+def test_two_sinks_in_a_group_split_two_partitions_and_a_third_stays_idle(
+    kafka_bootstrap, create_topic, group, tmp_path, sinks
+):
+    topic = create_topic(name="sink-split", partitions=2)
+    command = f"-config {config(tmp_path)} --topic {topic} --group {group} --from-beginning"
+    first = sinks(tmp_path, kafka_bootstrap, command)
+    first.wait_for_log(f"partitions assigned: {topic}[0,1]")
+    second = sinks(tmp_path, kafka_bootstrap, command)
+    second.wait_for_log("partitions assigned: ")
+    third = sinks(tmp_path, kafka_bootstrap, command)
+    third.wait_for_log("partitions assigned")
+    trio = [first, second, third]
+    # After the third join every member has one of: topic[0], topic[1], nothing.
+    idle_line = "no partitions assigned; 3 members share 2 partitions (this sink stays idle)"
+    wanted = sorted([f"partitions assigned: {topic}[0]", f"partitions assigned: {topic}[1]"])
+    wanted = sorted([*wanted, idle_line])
+    deadline = time.monotonic() + 30
+    while sorted(last_assignment(p) for p in trio) != wanted:
+        assert time.monotonic() < deadline, "\n".join(p.log() for p in trio)
+        time.sleep(0.1)
+    idle = next(p for p in trio if last_assignment(p) == idle_line)
+    busy = [p for p in trio if p is not idle]
+    produce(kafka_bootstrap, topic, lines(20), partitions=2)
+    deadline = time.monotonic() + 30
+    while sum(len(p.out()) for p in busy) < 20:
+        assert time.monotonic() < deadline, "\n".join(p.log() for p in trio)
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert [len(p.out()) for p in busy] == [10, 10]
+    assert sorted(busy[0].out() + busy[1].out()) == sorted(lines(20))
+    assert idle.out() == []
+    assert [p.stop() for p in trio] == [0, 0, 0]
+
+
+def test_reset_to_earliest_makes_lag_equal_the_log_end_offset(
+    kafka_bootstrap, create_topic, group, kafka_script
+):
+    topic = create_topic(name="sink-reset", partitions=2)
+    produce(kafka_bootstrap, topic, lines(10), partitions=2)
+    command = f"--topic {topic} --group {group} --timeout-ms 1500"
+    consumed = sink(kafka_bootstrap, f"{command} --from-beginning")
+    assert consumed.returncode == 0, consumed.stderr
+
+    def lag() -> list[tuple[str, str, str, str]]:
+        result = sink(kafka_bootstrap, f"lag --group {group}")
+        assert result.returncode == 0, result.stderr
+        assert f"Consumer group '{group}' has no active members." in result.stdout
+        columns = ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG")
+        return [tuple(row[c] for c in columns) for row in table(result.stdout)]
+
+    assert lag() == [("0", "5", "5", "0"), ("1", "5", "5", "0")]
+    reset = sink(kafka_bootstrap, f"reset --group {group} --topic {topic} --to-earliest")
+    assert reset.returncode == 0, reset.stderr
+    new_offsets = [(r["PARTITION"], r["NEW-OFFSET"]) for r in table(reset.stdout)]
+    assert new_offsets == [("0", "0"), ("1", "0")]
+    assert lag() == [("0", "0", "5", "5"), ("1", "0", "5", "5")]  # LAG == LOG-END-OFFSET
+    describe = f"--bootstrap-server {kafka_bootstrap} --describe --group {group}"
+    described = kafka_script("tool", "kafka-consumer-groups", *describe.split())
+    assert described.returncode == 0, described.stderr
+    rows = sorted(table(described.stdout), key=lambda r: r["PARTITION"])
+    assert [(r["PARTITION"], r["LOG-END-OFFSET"], r["LAG"]) for r in rows] == [
+        ("0", "5", "5"),
+        ("1", "5", "5"),
+    ]
+    one = sink(kafka_bootstrap, f"reset --group {group} --topic {topic}:1 --to-offset 3")
+    assert [(r["PARTITION"], r["NEW-OFFSET"]) for r in table(one.stdout)] == [("1", "3")]
+    assert [row[3] for row in lag()] == ["5", "2"]
+    again = sink(kafka_bootstrap, command)
+    assert len(again.stdout.splitlines()) == 7  # 5 from partition 0, 2 from partition 1
+
+
+def test_reset_is_refused_while_the_group_has_active_members(
+    kafka_bootstrap, create_topic, group, tmp_path, sinks
+):
+    topic = create_topic(name="sink-active")
+    running = sinks(
+        tmp_path, kafka_bootstrap, f"-config {config(tmp_path)} --topic {topic} --group {group}"
+    )
+    running.wait_for_log("partitions assigned")
+    refused = sink(kafka_bootstrap, f"reset --group {group} --to-earliest")
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        f"agent sink: cannot reset the offsets of group '{group}' while it is active "
+        "(state Stable, 1 member(s)); stop its consumers first"
+    ]
+    described = sink(kafka_bootstrap, f"lag --group {group}")
+    assert "has no active members" not in described.stdout
+    assert table(described.stdout)[0]["CLIENT-ID"] == "agent-sink"
+    assert running.stop() == 0

@@ -1,0 +1,102 @@
+"""Records → metrics: the JSON parser, and the decoder that counts and logs what is not valid."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from agent.metric import Metric, UInt
+from agent.options import Duration
+from agent.sink.decoder import RecordDecoder
+from plugins.parsers.json import JsonParser
+from plugins.serializers.json import JsonSerializer
+
+T = 1_795_569_040_000_000_000
+NOW = 1
+
+
+def test_json_reads_back_what_the_json_serializer_writes():
+    metrics = [
+        Metric("cpu", {"host": "vm", "cpu": "cpu0"}, {"usage_idle": 98.5, "n": 3}, T),
+        Metric("mem", {"host": "vm"}, {"big": UInt(2**64 - 1), "ok": True, "s": "<x>"}, T),
+    ]
+    for metric in metrics:
+        parsed, errors = JsonParser().parse(JsonSerializer().serialize(metric), NOW)
+        assert errors == []
+        assert parsed == [metric]
+    assert type(parsed[0].fields["big"]) is UInt
+
+
+def test_json_batch_form_gives_every_metric():
+    metrics = [Metric("a", {}, {"v": 1.5}, T), Metric("b", {}, {"v": 2.5}, T)]
+    parsed, errors = JsonParser().parse(JsonSerializer().serialize_batch(metrics), NOW)
+    assert (parsed, errors) == (metrics, [])
+
+
+def test_json_timestamp_units_follow_the_option():
+    data = b'{"fields":{"v":1},"name":"m","tags":{},"timestamp":1700000000123}'
+    parsed, _ = JsonParser(json_timestamp_units=Duration(0.001)).parse(data, NOW)
+    assert parsed[0].time_ns == 1_700_000_000_123_000_000
+
+
+def test_json_lines_one_object_each_and_a_bad_line_reported_with_its_number():
+    data = (
+        b'{"fields":{"v":1},"name":"a","tags":{},"timestamp":1}\n'
+        b'{"fields":{"v":1},"name":"b",\n'
+        b'{"fields":{},"name":"c","tags":{},"timestamp":1}\n'
+        b'{"fields":{"v":1},"name":"d","tags":{},"timestamp":1}\n'
+    )
+    parsed, errors = JsonParser().parse(data, NOW)
+    assert [m.name for m in parsed] == ["a", "d"]
+    assert [e.line for e in errors] == [2, 3]
+    assert errors[0].message.startswith("not JSON")
+    assert "fields" in errors[1].message
+
+
+def test_json_without_timestamp_takes_the_default_time():
+    parsed, _ = JsonParser().parse('{"fields":{"v":1},"name":"m"}', 42)
+    assert parsed[0].time_ns == 42
+
+
+def test_decoder_logs_topic_partition_offset_and_position_and_keeps_valid_lines(caplog):
+    decoder = RecordDecoder("influx")
+    with caplog.at_level(logging.ERROR, logger="sink"):
+        delivery = decoder.decode("metrics", 3, 41, b"k", b"a v=1 1\nnot line protocol\nb v=2 2", 0)
+    assert [m.name for m in delivery.metrics] == ["a", "b"]
+    assert (delivery.topic, delivery.partition, delivery.offset, delivery.key) == (
+        "metrics",
+        3,
+        41,
+        b"k",
+    )
+    assert decoder.invalid_lines == 1
+    assert "topic metrics partition 3 offset 41: not line protocol: line 2, column" in caplog.text
+
+
+def test_decoder_gives_lines_without_timestamp_the_record_timestamp():
+    delivery = RecordDecoder("influx").decode("t", 0, 0, None, b"m v=1", 1_700_000_000_123)
+    assert delivery.metrics[0].time_ns == 1_700_000_000_123_000_000
+
+
+def test_decoder_reads_json_when_asked():
+    data = b'{"fields":{"v":1.5},"name":"m","tags":{"host":"h"},"timestamp":2}'
+    delivery = RecordDecoder("json").decode("t", 0, 0, None, data, 0)
+    assert delivery.metrics == [Metric("m", {"host": "h"}, {"v": 1.5}, 2_000_000_000)]
+
+
+def test_an_empty_record_yields_no_metric_and_no_error():
+    decoder = RecordDecoder("influx")
+    assert decoder.decode("t", 0, 0, None, None, 0).metrics == []
+    assert decoder.invalid_lines == 0
+
+
+def test_unknown_data_format_is_refused():
+    with pytest.raises(ValueError, match="unknown format"):
+        RecordDecoder("xml")
+
+
+def test_json_nan_and_infinity_are_refused_as_field_values():
+    parsed, errors = JsonParser().parse('{"fields":{"v":NaN},"name":"m"}', NOW)
+    assert parsed == []
+    assert "not a finite number" in errors[0].message

@@ -1,0 +1,128 @@
+"""The SQLite store: one row per metric identity, typed JSON, positions, one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from agent.metric import Metric, UInt
+from agent.sink.batch import Batch, Delivery
+from agent.sink.store import SqliteStore, StoreError, open_store
+
+T = 1_795_569_040_000_000_000
+
+
+def batch(*deliveries: Delivery) -> Batch:
+    result = Batch()
+    for delivery in deliveries:
+        result.add(delivery)
+    return result
+
+
+def cpu(idle: float = 98.5, time_ns: int = T, host: str = "vm") -> Metric:
+    return Metric("cpu", {"host": host, "cpu": "cpu0"}, {"usage_idle": idle, "n": 3}, time_ns)
+
+
+@pytest.fixture
+def store(tmp_path):
+    opened = SqliteStore(str(tmp_path / "metrics.db"))
+    yield opened
+    opened.close()
+
+
+def rows(store: SqliteStore, query: str = "SELECT * FROM metrics") -> list[tuple]:
+    return store._db.execute(query).fetchall()
+
+
+def test_a_metric_is_stored_with_its_kafka_topic_partition_and_offset(store):
+    assert store.write(batch(Delivery("metrics", 2, 17, None, [cpu()]))) == 1
+    assert rows(store) == [
+        (
+            "cpu",
+            '{"cpu":"cpu0","host":"vm"}',
+            '["n","usage_idle"]',
+            '{"n":3,"usage_idle":98.5}',
+            T,
+            "metrics",
+            2,
+            17,
+        )
+    ]
+
+
+def test_the_same_metric_from_another_offset_is_stored_once(store):
+    assert store.write(batch(Delivery("metrics", 0, 5, None, [cpu()]))) == 1
+    assert store.write(batch(Delivery("metrics", 0, 9, None, [cpu()]))) == 0
+    assert store.write(batch(Delivery("metrics", 1, 0, None, [cpu()]))) == 0
+    assert rows(store, "SELECT kafka_partition, kafka_offset FROM metrics") == [(0, 5)]
+
+
+def test_the_same_metric_twice_in_one_batch_is_stored_once(store):
+    twice = batch(
+        Delivery("metrics", 0, 1, None, [cpu()]), Delivery("metrics", 0, 2, None, [cpu()])
+    )
+    assert store.write(twice) == 1
+
+
+def test_identity_ignores_field_values_and_order_but_not_names_tags_or_time(store):
+    same = Metric("cpu", {"cpu": "cpu0", "host": "vm"}, {"n": 4, "usage_idle": 1.0}, T)
+    assert store.write(batch(Delivery("m", 0, 0, None, [cpu(), same]))) == 1
+    different = [
+        cpu(time_ns=T + 1),
+        cpu(host="other"),
+        Metric("cpu", {"host": "vm", "cpu": "cpu0"}, {"usage_idle": 1.0}, T),
+        Metric("cpu2", {"host": "vm", "cpu": "cpu0"}, {"usage_idle": 1.0, "n": 3}, T),
+    ]
+    assert store.write(batch(Delivery("m", 0, 1, None, different))) == 4
+
+
+def test_fields_keep_their_types_in_json(store):
+    metric = Metric(
+        "types", {}, {"f": 3.0, "i": 3, "u": UInt(2**64 - 1), "b": True, "s": 'a "q"'}, T
+    )
+    store.write(batch(Delivery("m", 0, 0, None, [metric])))
+    ((fields,),) = rows(store, "SELECT fields FROM metrics")
+    decoded = json.loads(fields)
+    assert decoded == {"b": True, "f": 3.0, "i": 3, "s": 'a "q"', "u": 2**64 - 1}
+    assert [type(decoded[k]) for k in "bfisu"] == [bool, float, int, str, int]
+    assert rows(store, "SELECT json_type(fields, '$.f'), json_type(fields, '$.i') FROM metrics")[
+        0
+    ] == ("real", "integer")
+
+
+def test_positions_hold_the_next_offset_of_each_partition(store):
+    store.write(batch(Delivery("m", 0, 4, None, [cpu()]), Delivery("m", 1, 9, None, [])))
+    store.write(batch(Delivery("m", 0, 5, None, [cpu(time_ns=1)])))
+    assert store.positions() == {("m", 0): 6, ("m", 1): 10}
+
+
+def test_a_record_without_metrics_still_advances_its_position(store):
+    assert store.write(batch(Delivery("m", 0, 0, None, []))) == 0
+    assert store.positions() == {("m", 0): 1}
+
+
+def test_database_uses_wal_and_survives_reopening(tmp_path):
+    path = str(tmp_path / "sub" / "dir" / "m.db")
+    first = SqliteStore(path)
+    first.write(batch(Delivery("m", 0, 0, None, [cpu()])))
+    first.close()
+    second = SqliteStore(path)
+    assert second.write(batch(Delivery("m", 0, 1, None, [cpu()]))) == 0
+    assert second._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    second.close()
+    with sqlite3.connect(path) as reader:
+        assert reader.execute("SELECT count(*) FROM metrics").fetchone() == (1,)
+
+
+def test_open_store_takes_sqlite_urls_and_refuses_others(tmp_path):
+    open_store(f"sqlite:{tmp_path / 'x.db'}").close()
+    with pytest.raises(StoreError, match='expected "sqlite:PATH"'):
+        open_store("postgres://db/metrics")
+
+
+def test_an_unwritable_path_is_one_clear_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match="sqlite:"):
+        SqliteStore(str(tmp_path / "file" / "m.db"))
