@@ -18,19 +18,30 @@ STATE = REPO / ".cache" / "kafka" / "state.json"
 
 
 class AgentProcess:
-    """`python -m agent -config FILE ARGS…` in the background, stderr kept in a file."""
+    """`python -m agent [SUBCOMMAND] -config FILE ARGS…` in the background, stderr kept in a
+    file (`subcommand="sink"` runs the sink)."""
 
-    def __init__(self, config_text: str, directory: Path, *args: str) -> None:
-        self.config = directory / "agent.toml"
+    def __init__(self, config_text: str, directory: Path, *args: str, subcommand: str = "") -> None:
+        name = subcommand or "agent"
+        self.config = directory / f"{name}.toml"
         self.config.write_text(config_text)
-        self.stderr_path = directory / "agent.stderr"
+        self.stderr_path = directory / f"{name}.stderr"
+        self.subcommand = [subcommand] if subcommand else []
         self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AgentProcess:
         with open(self.stderr_path, "ab") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "agent", "-config", str(self.config), *self.args],
+                [
+                    sys.executable,
+                    "-m",
+                    "agent",
+                    *self.subcommand,
+                    "-config",
+                    str(self.config),
+                    *self.args,
+                ],
                 cwd=REPO,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
