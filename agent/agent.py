@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from agent.buffer import Buffer, MemoryBuffer
-from agent.config import Config, OutputConfig
+from agent.config import Config, ConfigError, OutputConfig
 from agent.disk_buffer import DiskBuffer
 from agent.metric import Metric
 from agent.running import RunningInput, RunningOutput
@@ -72,8 +72,12 @@ class Agent:
         return MemoryBuffer(limit)
 
     def start_inputs(self) -> None:
+        """Let each input check its options and acquire what it needs (ConfigError if not)."""
         for running in self.inputs:
-            running.plugin.start()
+            try:
+                running.plugin.start()
+            except ValueError as error:
+                raise ConfigError(f"{running.log_name}: {error}") from None
 
     def gather_once(self) -> list[Metric]:
         """One reading of every input; rate inputs get a first reading half a second before."""

@@ -141,5 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError) as error:
         print(f"agent: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # the environment: an unwritable buffer directory, say
+        print(f"agent: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130

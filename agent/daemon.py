@@ -57,24 +57,33 @@ class Daemon:
                 break
             if self.reload_requested:
                 self.reload_requested = False
-                try:
-                    new_config = self.load_config()
-                    new_agent = Agent(new_config)
-                    new_agent.start_inputs()
-                except (ConfigError, ValueError, OSError) as error:
-                    log.error("Config reload failed, the running config stays: %s", error)
-                    continue
-                self.finish(agent, schedule)
-                self.config = new_config
-                agent, schedule = self.start(new_config, started=new_agent)
+                agent, schedule = self.reload(agent, schedule)
         self.finish(agent, schedule)
         log.info("Stopped")
         return 0
 
-    def start(self, config: Config, started: Agent | None = None) -> tuple[Agent, Schedule]:
-        agent = started or Agent(config)
-        if started is None:
-            agent.start_inputs()
+    def reload(self, agent: Agent, schedule: Schedule) -> tuple[Agent, Schedule]:
+        """Swap in the new configuration; a broken one leaves the running agent as it is.
+
+        The old agent finishes (flushes, closes its buffers) before the new one opens them,
+        so a disk buffer is never open twice."""
+        try:
+            new_config = self.load_config()
+        except ConfigError as error:
+            log.error("Config reload failed, the running config stays: %s", error)
+            return agent, schedule
+        self.finish(agent, schedule)
+        try:
+            started = self.start(new_config)
+        except (ValueError, OSError) as error:
+            log.error("Config reload failed, going back to the previous config: %s", error)
+            return self.start(self.config)
+        self.config = new_config
+        return started
+
+    def start(self, config: Config) -> tuple[Agent, Schedule]:
+        agent = Agent(config)
+        agent.start_inputs()
         log.info("Loaded inputs: %s", " ".join(entry.name for entry in config.inputs))
         log.info("Loaded outputs: %s", " ".join(entry.name for entry in config.outputs))
         tags = config.default_tags()

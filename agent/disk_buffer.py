@@ -46,18 +46,21 @@ class DiskBuffer:
     def __init__(self, path: Path, limit: int) -> None:
         if limit < 1:
             raise ValueError(f"metric_buffer_limit must be at least 1, got {limit}")
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.limit = limit
         self.dropped = 0
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a committed add survives any crash of the process; after a power cut the
-        # last transactions may be rolled back, never half-applied.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(SCHEMA)
-        self._count = self._db.execute("SELECT COUNT(*) FROM buffer").fetchone()[0]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL: a committed add survives any crash of the process; after a power cut
+            # the last transactions may be rolled back, never half-applied.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(SCHEMA)
+            self._count = self._db.execute("SELECT COUNT(*) FROM buffer").fetchone()[0]
+        except (OSError, sqlite3.Error) as error:
+            raise OSError(f"cannot open the disk buffer {path}: {error}") from None
         # Metrics handed out in batches and not yet accepted, by sequence: the same objects
         # are handed out again, so an output can tell a retry from a new metric.
         self._handed_out: dict[int, Metric] = {}

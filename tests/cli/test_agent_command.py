@@ -127,3 +127,17 @@ def test_default_config_is_the_sample_of_its_plugins():
     result = agent("config", "--input-filter", "cpu:mem", "--output-filter", "kafka")
     assert result.returncode == 0
     assert result.stdout == DEFAULT.read_text()
+
+
+def test_unwritable_buffer_directory_is_one_line(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'[agent]\nbuffer_strategy = "disk"\nbuffer_directory = "{blocker}/buffer"\n'
+        '[[inputs.mem]]\n[[outputs.file]]\n'
+    )
+    result = agent("-config", str(config), "--once")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "cannot open the disk buffer" in result.stderr and "Traceback" not in result.stderr
