@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from agent import envvars, registry
 from agent.options import Duration, OptionError, build, option_types, unknown_option
-from agent.plugin import Input, Output, Serializer
+from agent.plugin import Input, Output, Parser, Serializer
 from agent.running import InputSettings, OutputSettings
 
 if sys.version_info >= (3, 11):
@@ -132,7 +132,9 @@ def load(paths: list[str | Path]) -> Config:
     return config
 
 
-def _load_file(path: Path, config: Config) -> None:
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """A config file's TOML table and its text, environment variables substituted as
+    Telegraf does; every problem is a ConfigError naming the file (and line, column)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -142,13 +144,17 @@ def _load_file(path: Path, config: Config) -> None:
         raise ConfigError(message) from None
     text = envvars.substitute(text, path)  # ${VAR} as Telegraf: in the raw text, not comments
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         position = _TOML_POSITION.search(message)
         where = f"{path}:{position.group(1)}:{position.group(2)}" if position else str(path)
         message = _TOML_POSITION.sub("", message).strip()
         raise ConfigError(f"{where}: TOML syntax error: {message}") from None
+
+
+def _load_file(path: Path, config: Config) -> None:
+    document, text = read_toml(path)
     config.files.append(str(path))
     reader = _FileReader(path, text)
     for section, body in document.items():
@@ -243,20 +249,20 @@ class _FileReader:
         occurrence: int,
         settings_cls: type,
     ) -> tuple[Any, Any]:
-        """Split one plugin table among the shared settings, the plugin and its serializer."""
+        """Split one plugin table among the shared settings, the plugin and its data format:
+        the parser an input reads with, or the serializer an output writes with."""
         path = [kind, name]
         plugin_options = option_types(cls)
         settings_options = option_types(settings_cls)
-        serializer_cls = None
+        format_kind = "parsers" if kind == "inputs" else "serializers"
+        format_cls = None
         if "data_format" in plugin_options:
             data_format = table.get("data_format", cls.__dataclass_fields__["data_format"].default)
-            serializer_cls = (
-                registry.lookup("serializers", data_format)
-                if isinstance(data_format, str)
-                else None
+            format_cls = (
+                registry.lookup(format_kind, data_format) if isinstance(data_format, str) else None
             )
-            if serializer_cls is None:
-                known = ", ".join(registry.plugins("serializers"))
+            if format_cls is None:
+                known = ", ".join(registry.plugins(format_kind))
                 raise self.error(
                     path,
                     f'{kind}.{name}: data_format: unknown format "{data_format}" '
@@ -264,23 +270,26 @@ class _FileReader:
                     occurrence,
                     "data_format",
                 )
-        serializer_options = option_types(serializer_cls) if serializer_cls else {}
-        parts: dict[str, dict[str, Any]] = {"settings": {}, "plugin": {}, "serializer": {}}
+        format_options = option_types(format_cls) if format_cls else {}
+        parts: dict[str, dict[str, Any]] = {"settings": {}, "plugin": {}, "format": {}}
         for key, value in table.items():
             if key in plugin_options:
                 parts["plugin"][key] = value
             elif key in settings_options:
                 parts["settings"][key] = value
-            elif key in serializer_options:
-                parts["serializer"][key] = value
+            elif key in format_options:
+                parts["format"][key] = value
             else:
-                known = [*plugin_options, *settings_options, *serializer_options]
+                known = [*plugin_options, *settings_options, *format_options]
                 raise self.option_error(path, occurrence, unknown_option(key, known))
         try:
             settings = build(settings_cls, parts["settings"])
             plugin = build(cls, parts["plugin"])
-            if serializer_cls is not None:
-                serializer: Serializer = build(serializer_cls, parts["serializer"])
+            if format_cls is not None and kind == "inputs":
+                parser: Parser = build(format_cls, parts["format"])
+                plugin.parser = parser
+            elif format_cls is not None:
+                serializer: Serializer = build(format_cls, parts["format"])
                 plugin.serializer = serializer
         except OptionError as error:
             raise self.option_error(path, occurrence, error) from None

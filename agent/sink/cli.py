@@ -18,9 +18,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import logs
+
+if TYPE_CHECKING:
+    from agent.sink.settings import SinkSettings
 
 PROG = "agent sink"
 
@@ -179,21 +182,22 @@ def run(argv: Sequence[str]) -> int:
         sink.close()
 
 
-def _group_settings(args: argparse.Namespace) -> tuple[list[str], str]:
+def _group_settings(args: argparse.Namespace) -> SinkSettings:
     from agent.sink.settings import load
 
     overrides = {k: v for k, v in _overrides(args).items() if k in ("brokers", "group")}
     settings = load(args.config, overrides)
     if not settings.group:
         raise UsageError("no group: pass --group NAME")
-    return settings.brokers, settings.group
+    return settings
 
 
 def lag(argv: Sequence[str]) -> int:
     from agent.sink.groups import format_lag, group_lag
 
-    brokers, group = _group_settings(lag_parser().parse_args(argv))
-    sys.stdout.write(format_lag(group_lag(brokers, group)))
+    settings = _group_settings(lag_parser().parse_args(argv))
+    security = settings.client_config()
+    sys.stdout.write(format_lag(group_lag(settings.brokers, settings.group, security)))
     return 0
 
 
@@ -201,15 +205,22 @@ def reset(argv: Sequence[str]) -> int:
     from agent.sink.groups import format_reset, reset_offsets
 
     args = reset_parser().parse_args(argv)
-    brokers, group = _group_settings(args)
+    settings = _group_settings(args)
     if args.to_earliest:
         target: Any = ("earliest", 0)
     elif args.to_latest:
         target = ("latest", 0)
     else:
         target = ("offset", args.to_offset)
-    offsets = reset_offsets(brokers, group, target, args.topic or [], execute=not args.dry_run)
-    sys.stdout.write(format_reset(group, offsets))
+    offsets = reset_offsets(
+        settings.brokers,
+        settings.group,
+        target,
+        args.topic or [],
+        settings.client_config(),
+        execute=not args.dry_run,
+    )
+    sys.stdout.write(format_reset(settings.group, offsets))
     return 0
 
 

@@ -135,6 +135,11 @@ class Sink:
                 "heartbeat_interval_ms": settings.heartbeat_interval_ms,
                 "max_poll_interval_ms": settings.max_poll_interval_ms,
             }
+        config |= settings.client_config()
+        try:
+            settings.probe(settings.brokers)
+        except ConnectionError as error:
+            raise SinkError(str(error)) from None
         try:
             self.consumer = KafkaConsumer(**config)
         except KafkaTimeoutError:
@@ -376,7 +381,9 @@ class Sink:
 
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=self.settings.brokers, client_id=self.settings.client_id
+                bootstrap_servers=self.settings.brokers,
+                client_id=self.settings.client_id,
+                **self.settings.client_config(),
             )
             try:
                 described = admin.describe_groups([self.settings.group])[self.settings.group]

@@ -60,10 +60,14 @@ class GroupLag:
     partitions: list[PartitionLag]
 
 
-def admin_client(brokers: list[str]) -> KafkaAdminClient:
+def admin_client(brokers: list[str], security: dict[str, Any]) -> KafkaAdminClient:
+    """An admin client; `security` holds the TLS/SASL settings (KafkaSecurity.client_config)."""
     try:
         return KafkaAdminClient(
-            bootstrap_servers=brokers, client_id="agent-sink-groups", bootstrap_timeout_ms=10_000
+            bootstrap_servers=brokers,
+            client_id="agent-sink-groups",
+            bootstrap_timeout_ms=10_000,
+            **security,
         )
     except KafkaTimeoutError:
         raise GroupError(f"no Kafka broker answers at {','.join(brokers)}") from None
@@ -95,9 +99,9 @@ def _end_offsets(admin: KafkaAdminClient, partitions: list[TopicPartition]) -> d
     return {tp: answer.offset for tp, answer in found.items()}
 
 
-def group_lag(brokers: list[str], group: str) -> GroupLag:
+def group_lag(brokers: list[str], group: str, security: dict[str, Any]) -> GroupLag:
     """Committed offset, log-end offset and lag of every partition the group reads."""
-    admin = admin_client(brokers)
+    admin = admin_client(brokers, security)
     try:
         described = _describe(admin, group)
         committed = admin.list_group_offsets({group: None}).get(group, {})
@@ -177,11 +181,12 @@ def reset_offsets(
     group: str,
     target: ResetTarget,
     topic_specs: list[str],
+    security: dict[str, Any],
     execute: bool = True,
 ) -> list[tuple[TopicPartition, int]]:
     """Move the group's committed offsets to `target` (clamped to what the log holds, as
     Kafka does); refused while the group has active members. The new offsets, sorted."""
-    admin = admin_client(brokers)
+    admin = admin_client(brokers, security)
     try:
         described = _describe(admin, group)
         members = described.get("members") or []

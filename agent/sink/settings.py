@@ -8,17 +8,13 @@ naming the file, the line and the option.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from agent.config import ConfigError, read_toml
 from agent.options import Duration, OptionError, build, option_types, unknown_option
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on older interpreters only
-    import tomli as tomllib
+from plugins.common.kafka import KafkaSecurity
 
 STORE_KINDS = ("sqlite",)
 
@@ -28,8 +24,9 @@ class SettingsError(Exception):
 
 
 @dataclass
-class SinkSettings:
-    """Every option of `agent sink`; TOML keys and `--flags` share these names."""
+class SinkSettings(KafkaSecurity):
+    """Every option of `agent sink`; TOML keys and `--flags` share these names. The TLS and
+    SASL options are outputs.kafka's (`tls_ca`, `sasl_mechanism`, `sasl_password`, …)."""
 
     brokers: list[str] = field(default_factory=lambda: ["127.0.0.1:9092"])
     topic: str = ""
@@ -69,6 +66,11 @@ class SinkSettings:
             raise OptionError("batch_size", "batch_size: must be at least 1")
         if not self.brokers or not all(self.brokers):
             raise OptionError("brokers", "brokers: expected at least one host:port")
+        try:
+            self.check_security()
+        except ValueError as error:
+            option = str(error).split(":")[0].split()[0]
+            raise OptionError(option, str(error)) from None
 
     @property
     def prints(self) -> bool:
@@ -95,26 +97,13 @@ def _line_of(lines: list[str], key: str) -> int | None:
     return None
 
 
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
 def read_file(path: str) -> tuple[dict[str, Any], list[str]]:
-    """The TOML table of a sink config file, and its lines (for error positions)."""
+    """The TOML table of a sink config file (environment variables substituted, as in the
+    agent's config), and its lines (for error positions)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise SettingsError(f"{path}: cannot read config file: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        message = f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
-        raise SettingsError(message) from None
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        position = _TOML_POSITION.search(message)
-        where = f"{path}:{position.group(1)}:{position.group(2)}" if position else path
-        message = _TOML_POSITION.sub("", message).strip()
-        raise SettingsError(f"{where}: TOML syntax error: {message}") from None
+        table, text = read_toml(Path(path))
+    except ConfigError as error:
+        raise SettingsError(str(error)) from None
     return table, text.splitlines()
 
 

@@ -1,0 +1,72 @@
+"""The sink against the SASL_SSL node: it reads what the agent wrote, with the same options."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.kafka
+
+PASSWORD_VARIABLE = "SINK_TEST_PASSWORD"
+
+
+def run(args: list[str], password: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, PASSWORD_VARIABLE: password},
+    )
+
+
+def security(secure) -> str:
+    return (
+        f'tls_ca = "{secure.ca}"\nsasl_mechanism = "SCRAM-SHA-256"\n'
+        f'sasl_username = "{secure.username}"\nsasl_password = "${{{PASSWORD_VARIABLE}}}"\n'
+    )
+
+
+def test_sink_stores_over_sasl_ssl_what_the_agent_wrote_and_reports_lag(tmp_path, kafka_secure):
+    topic, group = f"secure-sink-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    agent_config = tmp_path / "agent.toml"
+    agent_config.write_text(
+        f"[agent]\nomit_hostname = true\n[[inputs.mem]]\n[[outputs.kafka]]\n"
+        f'brokers = ["{kafka_secure.bootstrap}"]\ntopic = "{topic}"\n'
+        + security(kafka_secure).replace("\n", "\n  ")
+    )
+    assert run(["-config", str(agent_config), "--once"], kafka_secure.password).returncode == 0
+    db = tmp_path / "sink.db"
+    sink_config = tmp_path / "sink.toml"
+    sink_config.write_text(
+        f'brokers = ["{kafka_secure.bootstrap}"]\ntopics = ["{topic}"]\ngroup = "{group}"\n'
+        f'from_beginning = true\nstore = "sqlite:{db}"\ntimeout_ms = 3000\n'
+        + security(kafka_secure)
+    )
+    result = run(["sink", "-config", str(sink_config)], kafka_secure.password)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT measurement FROM metrics").fetchall() == [("mem",)]
+    lag = run(["sink", "lag", "-config", str(sink_config)], kafka_secure.password)
+    assert lag.returncode == 0, lag.stderr
+    (row,) = [line.split() for line in lag.stdout.splitlines() if line.startswith(group)]
+    assert row[3:6] == ["1", "1", "0"]  # CURRENT-OFFSET, LOG-END-OFFSET, LAG
+    assert kafka_secure.password not in result.stderr + lag.stderr + lag.stdout
+
+
+def test_sink_with_a_wrong_password_says_so_in_one_line(tmp_path, kafka_secure):
+    sink_config = tmp_path / "sink.toml"
+    sink_config.write_text(
+        f'brokers = ["{kafka_secure.bootstrap}"]\ntopics = ["any"]\n' + security(kafka_secure)
+    )
+    result = run(["sink", "-config", str(sink_config), "--timeout-ms", "2000"], "wrong-pass-77")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert "SASL SCRAM-SHA-256 login as 'agent' refused" in errors[0]
+    assert "wrong-pass-77" not in result.stderr and "Traceback" not in result.stderr
