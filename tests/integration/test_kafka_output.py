@@ -378,3 +378,29 @@ def test_wrong_ca_fails_with_one_clear_error(tmp_path, kafka_secure):
     assert "TLS handshake with 127.0.0.1:9192 failed" in errors[0]
     assert "certificate verify failed" in errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_use_batch_format_records_are_stored_by_the_sink_metric_by_metric(
+    tmp_path, kafka_bootstrap, create_topic
+):
+    import sqlite3
+
+    topic = create_topic(name="batch-sink")
+    extra = "use_batch_format = true\n  max_message_bytes = 1500"
+    config = kafka_config(kafka_bootstrap, topic, extra).replace("percpu = false", "percpu = true")
+    # Nanosecond timestamps: three runs never share a metric identity, each line is new.
+    config = config.replace('interval = "1s"', 'interval = "1s"\n  precision = "1ns"', 1)
+    for _ in range(3):
+        assert run_once(tmp_path, config).returncode == 0
+    records = read_records(kafka_bootstrap, topic)
+    lines = [line for record in records for line in record.value.decode().splitlines()]
+    assert len(records) < len(lines)
+    db = tmp_path / "sink.db"
+    sink = subprocess.run(
+        [sys.executable, "-m", "agent", "sink", "--brokers", kafka_bootstrap, "--topic", topic,
+         "--from-beginning", "--store", f"sqlite:{db}", "--timeout-ms", "3000"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert sink.returncode == 0, sink.stderr
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT count(*) FROM metrics").fetchone()[0] == len(lines)
