@@ -6,10 +6,27 @@ so an input only gathers and an output only writes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from agent.metric import Metric
+
+if TYPE_CHECKING:  # ParseError lives with the influx parser, which every parser shares
+    from plugins.parsers.influx import ParseError
+
+
+class Parser(Protocol):
+    """Reads data in one `data_format` (plugins/parsers/) into metrics. Parsers are dataclasses
+    of their options; an input with a `data_format` option is given one as `parser`."""
+
+    def parse(
+        self, data: bytes | str, default_time_ns: int | None = None
+    ) -> tuple[list[Metric], list[ParseError]]:
+        """Every metric of `data`, and a ParseError (line, column, what was expected) for each
+        part that is not in the format; one bad line never costs the others. A metric without a
+        timestamp gets `default_time_ns` (now, if not given)."""
+        ...
 
 
 class Input:
@@ -20,12 +37,19 @@ class Input:
     # An input whose values are rates between two readings (cpu usage) reports nothing on its
     # first gather; `--test` gathers such inputs twice, half a second apart, as Telegraf does.
     needs_two_readings: ClassVar[bool] = False
+    parser: Parser | None = None
 
     def start(self) -> None:
         """Check options and acquire what gathering needs; raise ValueError on a bad option."""
 
     def gather(self) -> Iterable[Metric]:
         raise NotImplementedError
+
+    def report_error(self, message: str) -> None:
+        """Report a failure that spoils part of a gather (one file, one command) while the rest
+        of its metrics still count; raising from gather() would lose them all. The running
+        input replaces this with its own, which logs and counts the error; this one logs."""
+        logging.getLogger(f"inputs.{self.plugin_name}").error("%s", message)
 
 
 class Serializer:

@@ -79,11 +79,18 @@ class RunningInput:
         self.precision_ns = precision_ns
         self.stats = InputStats()
         self.log = logging.getLogger(self.log_name)
+        plugin.report_error = self.report_error  # type: ignore[method-assign]
 
     @property
     def log_name(self) -> str:
         name = f"inputs.{self.plugin.plugin_name}"
         return f"{name}::{self.settings.alias}" if self.settings.alias else name
+
+    def report_error(self, message: str) -> None:
+        """A failure in part of a gather (Input.report_error): logged and counted like a
+        failed gather, while the metrics gathered beside it still go on."""
+        self.stats.errors += 1
+        self.log.error("Error in plugin: %s", message)
 
     def gather(self) -> list[Metric]:
         """Run the plugin once; a failing plugin is logged and counted, never raised."""
