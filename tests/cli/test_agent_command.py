@@ -135,7 +135,7 @@ def test_unwritable_buffer_directory_is_one_line(tmp_path):
     config = tmp_path / "agent.toml"
     config.write_text(
         f'[agent]\nbuffer_strategy = "disk"\nbuffer_directory = "{blocker}/buffer"\n'
-        '[[inputs.mem]]\n[[outputs.file]]\n'
+        "[[inputs.mem]]\n[[outputs.file]]\n"
     )
     result = agent("-config", str(config), "--once")
     assert result.returncode == 1
