@@ -12,6 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Protocol
 
 from agent.metric import Metric
@@ -69,21 +70,22 @@ class MemoryBuffer:
     def batch(self, size: int) -> Batch:
         """Up to `size` metrics from the front, oldest first, still kept in the buffer."""
         with self._lock:
-            count = min(size, len(self._entries))
-            entries = [self._entries[i] for i in range(count)]
+            entries = list(islice(self._entries, size))
         return Batch([metric for _, metric in entries], [sequence for sequence, _ in entries])
 
     def accept(self, batch: Batch, failed: Iterable[int] = ()) -> None:
         """Remove the batch's delivered metrics; those at the indexes in `failed` stay, in order."""
         keep = {batch.sequence[i] for i in failed}
-        delivered = set(batch.sequence) - keep
         with self._lock:
-            if not keep and self._entries and self._entries[0][0] == batch.sequence[0]:
-                # The usual case: the whole batch is still at the front.
-                while self._entries and self._entries[0][0] in delivered:
-                    self._entries.popleft()
+            entries = self._entries
+            if not keep and entries and entries[0][0] == batch.sequence[0]:
+                # The usual case: the whole batch is still at the front, in order (entries
+                # leave only from the front, and the first one is still there).
+                for _ in range(len(batch.sequence)):
+                    entries.popleft()
                 return
-            self._entries = deque(entry for entry in self._entries if entry[0] not in delivered)
+            delivered = set(batch.sequence) - keep
+            self._entries = deque(entry for entry in entries if entry[0] not in delivered)
 
     def close(self) -> None:
         """Nothing to release; a memory buffer's content ends with the process."""

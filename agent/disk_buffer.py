@@ -10,7 +10,6 @@ before it stays. Bounded by metric_buffer_limit with the memory buffer's drop-ol
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,6 +49,8 @@ class DiskBuffer:
         self.limit = limit
         self.dropped = 0
         self._lock = threading.Lock()
+        import sqlite3  # here: an agent with the memory buffer never loads it (about 1 MB)
+
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)

@@ -9,11 +9,17 @@ committed) is kept once. The topic, partition and offset of the first copy are k
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
+from collections.abc import Callable
+from itertools import repeat
+from math import copysign
+from operator import itemgetter
 from pathlib import Path
 from typing import Protocol
 
+from agent.memo import Memo
 from agent.sink.batch import Batch
 
 SCHEMA_VERSION = 1
@@ -60,6 +66,68 @@ _encode_sorted = json.JSONEncoder(
 # Canonical JSON texts of tag sets and field-name lists recur for every metric of a host;
 # past this many distinct ones the caches start over.
 _CACHE_LIMIT = 100_000
+FLOAT_TEXT_CACHE_SIZE = 8192  # at most about 1 MB
+_INFINITIES = (math.inf, -math.inf)
+
+
+def _json_float(value: float) -> str | None:
+    """What json.dumps writes for a float (repr()); None for NaN and infinities, which take
+    json.dumps's own way."""
+    if value != value or value in _INFINITIES:
+        return None
+    return float.__repr__(value)
+
+
+# The JSON text of floats by value: repr() of a 17-digit float costs more than the rest of
+# a field. Only zero and positive values are looked up (-0.0 equals 0.0 but is "-0.0").
+_JSON_FLOATS = Memo(_json_float, FLOAT_TEXT_CACHE_SIZE)
+_ONES = repeat(1.0)
+_NO_TEMPLATE = ("", None)
+
+
+def _float_fields_template(keys: tuple[str, ...]) -> tuple[str, Callable[[tuple], tuple]]:
+    """`{"a":%s,"b":%s}` with the keys sorted, and what puts values in that order."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    parts = [_encode_sorted(keys[i]).replace("%", "%%") + ":%s" for i in order]
+    getter = itemgetter(*order)
+    in_order = getter if len(order) > 1 else lambda values: (getter(values),)
+    return "{" + ",".join(parts) + "}", in_order
+
+
+class FieldsJson:
+    """A metric's fields as the canonical JSON the store keeps (keys sorted, compact), as
+    json.dumps writes them. Fields that are all floats, none negative (the usual host
+    metric), are put into a template made once per field names, with remembered texts
+    (while remembering pays)."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple] = {}
+
+    def for_batch(self) -> Callable[[dict[str, object]], str]:
+        """The encoder for a batch: this one, or json.dumps itself while remembering texts
+        does not pay."""
+        return self if _JSON_FLOATS.use(0) else _encode_sorted
+
+    def __call__(self, fields: dict[str, object]) -> str:
+        memo = _JSON_FLOATS
+        values = tuple(fields.values())
+        signature = (tuple(fields), tuple(map(type, values)))
+        template = self._templates.get(signature)
+        if template is None:
+            if len(self._templates) >= _CACHE_LIMIT:
+                self._templates.clear()
+            floats = bool(values) and set(signature[1]) == {float}
+            template = _float_fields_template(signature[0]) if floats else _NO_TEMPLATE
+            self._templates[signature] = template
+        text, in_order = template
+        if in_order is not None and memo.use(len(values)):
+            if min(map(copysign, _ONES, values)) > 0.0:
+                texts = tuple(map(memo.__getitem__, in_order(values)))
+                if None not in texts:
+                    return text % texts
+            else:
+                memo.missed(len(values))
+        return _encode_sorted(fields)
 
 
 class Store(Protocol):
@@ -97,10 +165,12 @@ class SqliteStore:
             raise StoreError(f"sqlite:{path}: {error}") from None
         self._tags_json: dict[tuple[tuple[str, str], ...], str] = {}
         self._names_json: dict[tuple[str, ...], str] = {}
+        self._fields_json = FieldsJson()
 
     def write(self, batch: Batch) -> int:
         rows = []
         tags_json, names_json = self._tags_json, self._names_json
+        fields_json = self._fields_json.for_batch()
         if len(tags_json) > _CACHE_LIMIT or len(names_json) > _CACHE_LIMIT:
             tags_json.clear()
             names_json.clear()
@@ -121,7 +191,7 @@ class SqliteStore:
                         metric.name,
                         tags,
                         names,
-                        _encode_sorted(fields),
+                        fields_json(fields),
                         metric.time_ns,
                         topic,
                         partition,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Literal
 
 from agent.metric import Metric
@@ -289,19 +291,79 @@ class Kafka(KafkaSecurity, Output):
             del metric.tags[self.topic_tag]
         return topic, key, self.serializer.serialize(metric)
 
-    def records(self, metrics: list[tuple[int, Metric]]) -> Iterator[Record]:
-        """The records that carry `metrics` (index, metric): one per metric, or with
-        use_batch_format as few as max_message_bytes allows per topic and key."""
+    def records(self, metrics: list[Metric], indexes: Sequence[int]) -> Iterator[Record]:
+        """The records that carry the metrics at `indexes`: one per metric, or with
+        use_batch_format as few as max_message_bytes allows per topic and key. Made as they
+        are sent, so the producer's thread sends while the rest is serialized."""
+        if self._routes_each_metric():
+            yield from self._routed_records([(i, metrics[i]) for i in indexes])
+        elif not self.use_batch_format:
+            topic, timestamp_ms = self.topic, self.timestamp_ms
+            for index, metric, value in self._serialized(metrics, indexes):
+                yield Record(topic, None, value, timestamp_ms(metric), [index])
+        elif self.data_format == "json":
+            yield from self.batched(self.topic, None, self._serialized(metrics, indexes))
+        else:
+            yield from self._lines_in_records(metrics, indexes)
+
+    def _routes_each_metric(self) -> bool:
+        """Whether topic or key may differ between metrics (topic_tag, topic_suffix, routing)."""
+        return bool(
+            self.topic_tag or self.topic_suffix.method or self.routing_tag or self.routing_key
+        )
+
+    def _serialized(
+        self, metrics: list[Metric], indexes: Iterable[int]
+    ) -> Iterator[tuple[int, Metric, bytes]]:
+        """(index, metric, value) of each metric that can be written and fits a record."""
+        assert self.serializer is not None
+        serialize, limit = self.serializer.serialize, self.max_message_bytes
+        for index in indexes:
+            metric = metrics[index]
+            value = serialize(metric)
+            if len(value) > limit:
+                self._log_too_large(metric, value)
+            elif value:
+                yield index, metric, value
+
+    def _lines_in_records(self, metrics: list[Metric], indexes: Sequence[int]) -> Iterator[Record]:
+        """use_batch_format with line protocol, one topic, no key: what batched() makes,
+        with the per-line work (serializing, sizes, where records split) done for all lines
+        at once, in C where it can be."""
+        assert self.serializer is not None
+        chosen = metrics if len(indexes) == len(metrics) else [metrics[i] for i in indexes]
+        values = list(map(self.serializer.serialize, chosen))
+        if not values:
+            return
+        sizes = list(map(len, values))
+        limit = self.max_message_bytes
+        if min(sizes) == 0 or max(sizes) > limit:  # lines to leave out: one by one
+            yield from self.batched(self.topic, None, self._serialized(metrics, indexes))
+            return
+        ends = list(accumulate(sizes))
+        start, written = 0, 0
+        while start < len(values):
+            # A record takes lines while their total stays within the limit (at least one).
+            stop = max(bisect_right(ends, written + limit, start), start + 1)
+            value = values[start] if stop - start == 1 else b"".join(values[start:stop])
+            timestamp_ms = self.timestamp_ms(chosen[start])
+            yield Record(self.topic, None, value, timestamp_ms, list(indexes[start:stop]))
+            written, start = ends[stop - 1], stop
+
+    def _log_too_large(self, metric: Metric, value: bytes) -> None:
+        log.error(
+            "Dropped metric %s of %d bytes: larger than max_message_bytes (%d)",
+            metric.name, len(value), self.max_message_bytes,
+        )  # fmt: skip
+
+    def _routed_records(self, metrics: list[tuple[int, Metric]]) -> Iterator[Record]:
         groups: dict[tuple[str, bytes | None], list[tuple[int, Metric, bytes]]] = {}
         for index, metric in metrics:
             topic, key, value = self.routed(metric)
             if not value:
                 continue
             if len(value) > self.max_message_bytes:
-                log.error(
-                    "Dropped metric %s of %d bytes: larger than max_message_bytes (%d)",
-                    metric.name, len(value), self.max_message_bytes,
-                )  # fmt: skip
+                self._log_too_large(metric, value)
                 continue
             if not self.use_batch_format:
                 yield Record(topic, key, value, self.timestamp_ms(metric), [index])
@@ -315,7 +377,7 @@ class Kafka(KafkaSecurity, Output):
             yield from self.batched(topic, key, members)
 
     def batched(
-        self, topic: str, key: bytes | None, members: list[tuple[int, Metric, bytes]]
+        self, topic: str, key: bytes | None, members: Iterable[tuple[int, Metric, bytes]]
     ) -> Iterator[Record]:
         """Records of many metrics each, none over max_message_bytes (room is left for the
         JSON batch wrapper)."""
@@ -357,12 +419,19 @@ class Kafka(KafkaSecurity, Output):
 
         assert self._producer is not None
         self._forget_settled_outside(metrics)
-        unsent = [
-            (i, metric) for i, metric in enumerate(metrics) if id(metric) not in self._pending
-        ]
+        awaited: list[int] = []  # indexes of metrics whose earlier record is still pending
+        unsent: Sequence[int] = range(len(metrics))
+        if self._pending:
+            unsent = []
+            for index, metric in enumerate(metrics):
+                if id(metric) in self._pending:
+                    awaited.append(index)
+                else:
+                    unsent.append(index)
+        sent: list[tuple[Record, Any]] = []
         not_sent: list[int] = []
-        records = list(self.records(unsent))
-        for number, record in enumerate(records):
+        records = self.records(metrics, unsent)
+        for record in records:
             try:
                 future = self._producer.send(
                     record.topic,
@@ -371,22 +440,51 @@ class Kafka(KafkaSecurity, Output):
                     timestamp_ms=record.timestamp_ms,
                 )
             except KafkaError as error:  # no metadata for the topic: the broker is away
-                not_sent = [i for later in records[number:] for i in later.indexes]
-                log.debug("Send stopped at record %d of %d: %s", number, len(records), error)
+                not_sent = [*record.indexes, *(i for later in records for i in later.indexes)]
+                log.debug("Send stopped after %d records: %s", len(sent), error)
                 break
-            for index in record.indexes:
-                self._pending[id(metrics[index])] = (metrics[index], future)
+            sent.append((record, future))
         try:
             self._producer.flush(timeout=WRITE_TIMEOUT_S)
         except KafkaError as error:  # timed out: what is not acknowledged stays pending
             log.debug("Flush did not complete: %s", error)
-        failed = sorted(set(not_sent).union(self._unacknowledged(metrics)))
+        failed = sorted(
+            {*not_sent, *self._settle(metrics, sent), *self._unacknowledged(metrics, awaited)}
+        )
         if failed:
             raise WriteError(
                 f"{len(failed)} of {len(metrics)} metrics not acknowledged by Kafka "
                 f"at {','.join(self.brokers)}",
                 failed,
             )
+
+    def _settle(self, metrics: list[Metric], sent: list[tuple[Record, Any]]) -> list[int]:
+        """Indexes of metrics of this write's records that are not acknowledged. A record
+        still on its way makes its metrics pending (never sent again while it is); a failed
+        one is forgotten, so the next write sends its metrics again, unless sending them
+        again cannot succeed. Checked per record: an acknowledged one needs no bookkeeping."""
+        failed: list[int] = []
+        for record, future in sent:
+            if not future.is_done:
+                for index in record.indexes:
+                    self._pending[id(metrics[index])] = (metrics[index], future)
+                failed.extend(record.indexes)
+            elif future.failed():
+                failed.extend(self._failed(metrics, record.indexes, future))
+        return failed
+
+    def _failed(self, metrics: list[Metric], indexes: list[int], future: Any) -> list[int]:
+        """Of metrics whose record failed, those to send again (a retriable error); the others
+        are dropped with an error, since keeping them would block the buffer."""
+        if getattr(future.exception, "retriable", True):
+            for index in indexes:
+                log.debug("Record of %s failed: %s", metrics[index].name, future.exception)
+            return indexes
+        for index in indexes:
+            log.error(
+                "Dropped metric %s: Kafka refused it: %s", metrics[index].name, future.exception
+            )
+        return []
 
     def _forget_settled_outside(self, metrics: list[Metric]) -> None:
         """Drop pending entries of metrics the buffer no longer holds (dropped on overflow)."""
@@ -397,28 +495,22 @@ class Kafka(KafkaSecurity, Output):
             if key not in current and future.is_done:
                 del self._pending[key]
 
-    def _unacknowledged(self, metrics: list[Metric]) -> list[int]:
-        """Indexes of metrics not yet acknowledged; those that failed for good are forgotten,
-        so the next write sends them again."""
+    def _unacknowledged(self, metrics: list[Metric], awaited: list[int]) -> list[int]:
+        """Of the metrics that were pending from an earlier write (indexes `awaited`), those
+        still not acknowledged; settled ones are no longer pending."""
         failed = []
-        for index, metric in enumerate(metrics):
+        for index in awaited:
+            metric = metrics[index]
             entry = self._pending.get(id(metric))
-            if entry is None:
+            if entry is None:  # the same metric twice in the batch: settled just above
                 continue
             future = entry[1]
             if not future.is_done:
                 failed.append(index)
-            elif future.failed():
-                del self._pending[id(metric)]
-                if getattr(future.exception, "retriable", True):
-                    log.debug("Record of %s failed: %s", metric.name, future.exception)
-                    failed.append(index)
-                else:  # sending it again cannot succeed; keeping it would block the buffer
-                    log.error(
-                        "Dropped metric %s: Kafka refused it: %s", metric.name, future.exception
-                    )
-            else:
-                del self._pending[id(metric)]
+                continue
+            del self._pending[id(metric)]
+            if future.failed():
+                failed.extend(self._failed(metrics, [index], future))
         return failed
 
     def close(self) -> None:

@@ -12,15 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import lru_cache
+from itertools import repeat
+from math import copysign
+from typing import NamedTuple
 
+from agent.memo import Memo
 from agent.metric import Metric, UInt
 from agent.plugin import Serializer
 from agent.registry import serializer
 
 MAX_INT64 = 2**63 - 1
 HEAD_CACHE_SIZE = 4096
+TEMPLATE_CACHE_SIZE = 1024
+FLOAT_TEXT_CACHE_SIZE = 8192  # at most about 1 MB
 
 _CONTROL_ESCAPES = {"\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 # Telegraf escapes no backslash outside string values; neither do we, so lines stay identical.
@@ -57,6 +62,8 @@ def format_float(value: float) -> str:
     """Shortest decimal that reads back as `value`, never in exponent form (1e20 → 100000…)."""
     text = repr(value)
     if "e" in text:
+        from decimal import Decimal  # rare: only here, and its module costs memory
+
         text = format(Decimal(text), "f")
     elif text.endswith(".0"):
         text = text[:-2]
@@ -82,6 +89,38 @@ def format_field_value(value: object, uint_support: bool) -> str | None:
     return None
 
 
+class _FieldTemplate(NamedTuple):
+    """A field set as a %-format (`usage_idle=%r,count=%di`) and what checks its output."""
+
+    text: str
+    letters_e: int  # "e" and "n" in the template itself
+    letters_n: int
+    clamps: bool  # holds unsigned values that must fit a signed 64-bit integer
+    texts: str | None  # with %s for each field, when every value is a float
+
+
+def _float_text(value: float) -> str | None:
+    """A float's text; None for NaN and infinities, which are not written at all."""
+    text = repr(value)
+    if text[-2:] == ".0":
+        return text[:-2]
+    if "e" in text or "n" in text:
+        if math.isnan(value) or math.isinf(value):
+            return None
+        return format_float(value)
+    return text
+
+
+# The text of floats by value: repr() of a 17-digit float costs more than the rest of a
+# field. Only zero and positive values are looked up: -0.0 equals 0.0 as a key but is
+# written "-0".
+_FLOAT_TEXTS = Memo(_float_text, FLOAT_TEXT_CACHE_SIZE)
+_ONES = repeat(1.0)
+
+
+_NO_TEMPLATE = object()  # field names or types that only the field-by-field path writes
+
+
 @serializer("influx")
 @dataclass
 class InfluxSerializer(Serializer):
@@ -93,6 +132,8 @@ class InfluxSerializer(Serializer):
     def __post_init__(self) -> None:
         # Escaped "measurement,tag=value…" by name and tag set: hosts repeat the same few.
         self._heads: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        # Field-set templates by field names and value types: inputs repeat the same few.
+        self._templates: dict[tuple[tuple[str, ...], tuple[type, ...]], object] = {}
 
     def head(self, name: str, tags: dict[str, str]) -> str:
         key = (name, tuple(tags.items()))
@@ -110,13 +151,81 @@ class InfluxSerializer(Serializer):
 
     def format_line(self, metric: Metric) -> str:
         """One line without its newline; empty if the metric has no field that can be written."""
-        fields = metric.fields.items()
+        fields = metric.fields
+        if not fields:
+            return ""
+        text = None if self.influx_sort_fields else self._format_fields_at_once(fields)
+        if text is None:
+            text = self._format_fields_one_by_one(fields)
+            if not text:
+                return ""
+        return f"{self.head(metric.name, metric.tags)} {text} {metric.time_ns}"
+
+    def _format_fields_at_once(self, fields: dict[str, object]) -> str | None:
+        """The field set through one %-format of a template made once per field names and
+        value types: no Python code runs per field. None when the template cannot be
+        trusted for these values (checked after formatting, at C speed): an exponent, NaN or
+        infinity among the floats, or an unsigned value to clamp; the caller then formats
+        field by field, which handles those."""
+        values = tuple(fields.values())
+        signature = (tuple(fields), tuple(map(type, values)))
+        template = self._templates.get(signature)
+        if template is None:
+            if len(self._templates) >= TEMPLATE_CACHE_SIZE:
+                self._templates.clear()
+            template = self._templates[signature] = self._make_template(*signature)
+        if template is _NO_TEMPLATE:
+            return None
+        memo = _FLOAT_TEXTS
+        if template.texts is not None and memo.use(len(values)):  # all floats
+            # None negative (copysign also tells -0.0 from 0.0): their remembered texts.
+            if min(map(copysign, _ONES, values)) > 0.0:
+                texts = tuple(map(memo.__getitem__, values))
+                if None not in texts:
+                    return template.texts % texts
+            else:
+                memo.missed(len(values))
+        text = template.text % values
+        # A float's repr holds "e" only in exponent form and "n" only as nan or inf; the
+        # template's own letters (the field keys) are counted once.
+        if text.count("e") != template.letters_e or text.count("n") != template.letters_n:
+            return None
+        if template.clamps and max(values) > MAX_INT64:
+            return None
+        # "3.0" is written "3": a float ends where a comma follows (keys cannot hold an
+        # unescaped comma) or at the end of the set.
+        if ".0," in text:
+            text = text.replace(".0,", ",")
+        if text[-2:] == ".0":
+            text = text[:-2]
+        return text
+
+    def _make_template(
+        self, keys: tuple[str, ...], kinds: tuple[type, ...]
+    ) -> _FieldTemplate | object:
+        parts, prefixes = [], []
+        uint = "%du" if self.influx_uint_support else "%di"
+        for key, kind in zip(keys, kinds, strict=True):
+            placeholder = {float: "%r", int: "%di", UInt: uint}.get(kind)
+            prefix = field_prefix(key)
+            if placeholder is None or not prefix:
+                return _NO_TEMPLATE  # bool, str, or a key that escapes to nothing
+            prefixes.append(prefix.replace("%", "%%"))
+            parts.append(prefixes[-1] + placeholder)
+        text = ",".join(parts)
+        clamps = UInt in kinds and not self.influx_uint_support
+        floats_only = set(kinds) == {float}
+        texts = ",".join(prefix + "%s" for prefix in prefixes) if floats_only else None
+        return _FieldTemplate(text, text.count("e"), text.count("n"), clamps, texts)
+
+    def _format_fields_one_by_one(self, fields: dict[str, object]) -> str:
+        items = fields.items()
         if self.influx_sort_fields:
-            fields = sorted(fields)
+            items = sorted(items)
         field_parts = []
-        for key, value in fields:
+        for key, value in items:
             kind = type(value)
-            # The common types first, inline: this loop runs for every field of every metric.
+            # The common types first, inline: this loop runs for every field.
             if kind is float:
                 text = repr(value)
                 if text[-2:] == ".0":
@@ -136,9 +245,7 @@ class InfluxSerializer(Serializer):
                 prefix = field_prefix(key)
             if prefix:
                 field_parts.append(prefix + text)
-        if not field_parts:
-            return ""
-        return f"{self.head(metric.name, metric.tags)} {','.join(field_parts)} {metric.time_ns}"
+        return ",".join(field_parts)
 
     def serialize(self, metric: Metric) -> bytes:
         line = self.format_line(metric)

@@ -236,3 +236,34 @@ def test_fast_path_and_scanner_agree_on_every_line_the_fast_path_takes():
             scanned = None
         if fast is not None:
             assert fast == scanned, line
+
+
+FIELD_TEXTS = [
+    "0", "-0", "1", "-1.5", ".5", "1.", "-.5", "1e5", "1.5E-7", "1.e3", "00.5", "1e999", "-1e999",
+    "1_0", "+1", "nan", "inf", "1e", "-", ".", "5i", "-5i", "0i", "-0i", "05i",
+    "9223372036854775807i", "9223372036854775808i", "-9223372036854775808i",
+    "-9223372036854775809i", "3u", "0u", "-3u",
+    "18446744073709551615u", "18446744073709551616u", "t", "T", "true", "True", "TRUE", "f", "F",
+    "false", "False", "FALSE", "tRUE", "١", "x",
+]  # fmt: skip
+FIELD_NAMES = ["a", "usage_idle", "k.0", "#x", "é", ""]
+
+
+def test_field_sets_read_at_once_equal_the_same_sets_read_pair_by_pair():
+    import random
+
+    from plugins.parsers.influx import _fields_at_once, _simple_fields
+
+    rng = random.Random(11)
+    for _ in range(20000):
+        pairs = [
+            f"{rng.choice(FIELD_NAMES)}={rng.choice(FIELD_TEXTS)}" for _ in range(rng.randint(1, 4))
+        ]
+        field_set = ",".join(pairs)
+        at_once = _fields_at_once(field_set)
+        if at_once is not None:
+            by_pair = _simple_fields(field_set)
+            assert by_pair is not None, field_set
+            assert [(k, type(v), repr(v)) for k, v in at_once.items()] == [
+                (k, type(v), repr(v)) for k, v in by_pair.items()
+            ], field_set

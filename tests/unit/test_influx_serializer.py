@@ -115,3 +115,26 @@ def test_third_party_parser_reads_back_the_same_metric(metric):
     assert parsed["tags"] == metric.tags
     assert parsed["fields"] == metric.fields
     assert parsed["time"] == metric.time_ns
+
+
+FIELD_VALUES = [
+    0.0, -0.0, 1.0, -3.0, 0.1, 98.49246231155779, 1e15, 1e16, 9999999999999998.0, 1e-4,
+    9.9e-5, 5e-324, 1.7976931348623157e308, math.nan, math.inf, -math.inf,
+    0, 7, -12, 2**63 - 1, UInt(0), UInt(5), UInt(2**63), UInt(2**64 - 1), True, False, "s", "",
+]  # fmt: skip
+FIELD_KEYS = ["usage_idle", "a.0", "b,c", "n%d", "e=1", "x y", "inf", "\\"]
+
+
+@pytest.mark.parametrize("options", [{}, {"influx_uint_support": True}])
+def test_a_field_set_written_at_once_equals_the_same_set_written_field_by_field(options):
+    import random
+
+    rng = random.Random(7)
+    serializer = InfluxSerializer(**options)
+    for _ in range(3000):
+        keys = rng.sample(FIELD_KEYS, rng.randint(1, len(FIELD_KEYS)))
+        values = FIELD_VALUES if rng.random() < 0.5 else FIELD_VALUES[:12]
+        fields = {key: rng.choice(values) for key in keys}
+        at_once = serializer._format_fields_at_once(fields)
+        if at_once is not None:
+            assert at_once == serializer._format_fields_one_by_one(fields), fields

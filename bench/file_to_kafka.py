@@ -1,0 +1,89 @@
+"""A file of line protocol into Kafka with inputs.file (issue 11), beside kcat -P."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from agent import registry
+from bench import broker, data
+from bench.context import AGENT, Context
+from bench.pipeline import kcat_produce_command
+from bench.progress import say
+from bench.report import Figure
+
+TITLE = "File to Kafka"
+MEANING = """
+500,000 cpu lines (10 fields, 50 hosts, 125 MB) in a file, read by `inputs.file` and
+written by outputs.kafka to a fresh topic (`compression_codec = "lz4"`, acks all,
+idempotent, `metric_buffer_limit = 500000` so nothing is dropped, `metric_batch_size` 1000),
+with `agent --once`: timed from process start to its exit, which comes after the last
+record was acknowledged. Checked: the topic then holds every line. kcat -P sends the same
+file (`-z lz4 -X acks=all -X enable.idempotence=true`), timed from process start to exit too.
+"""
+
+
+def config(ctx: Context, topic: str, path: Path, lines: int, batch_format: bool) -> str:
+    return f"""
+[agent]
+  metric_buffer_limit = {lines}
+
+[[inputs.file]]
+  files = ["{path}"]
+  data_format = "influx"
+
+[[outputs.kafka]]
+  brokers = ["{ctx.bootstrap}"]
+  topic = "{topic}"
+  compression_codec = "lz4"
+  use_batch_format = {"true" if batch_format else "false"}
+"""
+
+
+def agent_seconds(ctx: Context, path: Path, lines: int, batch_format: bool) -> float:
+    topic = broker.create_topic(ctx.bootstrap, "file")
+    config_path = ctx.scratch("file") / f"{topic}.toml"
+    config_path.write_text(config(ctx, topic, path, lines, batch_format))
+    started = time.perf_counter()
+    subprocess.run([str(AGENT), "-config", str(config_path), "--once", "--quiet"], check=True)
+    elapsed = time.perf_counter() - started
+    delivered = broker.count_lines(ctx.bootstrap, topic)
+    if delivered != lines:
+        raise RuntimeError(f"{topic}: {delivered} lines delivered, expected {lines}")
+    return elapsed
+
+
+def kcat_seconds(ctx: Context, path: Path) -> float:
+    topic = broker.create_topic(ctx.bootstrap, "file-kcat")
+    started = time.perf_counter()
+    subprocess.run(kcat_produce_command(ctx.bootstrap, topic, "lz4", path), check=True)
+    return time.perf_counter() - started
+
+
+def run(ctx: Context) -> tuple[str, list[Figure]]:
+    lines = ctx.count(500_000, 50_000)
+    settings = f"{lines:,} cpu lines"
+    command = "agent -config C --once (inputs.file → outputs.kafka, lz4){batch}"
+    if registry.lookup("inputs", "file") is None:
+        missing = "inputs.file is not in this build yet"
+        say(f"file: skipped: {missing}")
+        return settings, [Figure("agent, one per record", None, "s", command, missing)]
+    say(f"file: writing {lines:,} cpu lines")
+    path = ctx.scratch("file") / "cpu.lp"
+    data.write_lines(path, data.cpu_metrics(lines))
+    figures = []
+    say("file: kcat -P")
+    kcat = kcat_seconds(ctx, path)
+    for batch_format in (False, True):
+        mode = "batched" if batch_format else "one per record"
+        say(f"file: agent --once, {mode}")
+        seconds = agent_seconds(ctx, path, lines, batch_format)
+        shown = command.format(batch=", use_batch_format = true" if batch_format else "")
+        figures += [
+            Figure(f"agent, {mode}", seconds, "s", shown, f"{lines / seconds:,.0f} metrics/s"),
+            Figure(f"agent / kcat time, {mode}", seconds / kcat, "×", ""),
+        ]
+    kcat_command = " ".join(kcat_produce_command("BROKER", "TOPIC", "lz4", Path("cpu.lp")))
+    figures.append(Figure("kcat -P", kcat, "s", kcat_command, f"{lines / kcat:,.0f} lines/s"))
+    return settings, figures

@@ -1,0 +1,146 @@
+"""Sink throughput: metrics per second consumed, parsed and stored (or printed) by `agent sink`.
+
+The sink runs as its own process, as users run it; its start-up (joining the group, the
+first fetch) is measured on its own and taken out, so the figure is the steady rate.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from bench import broker, data
+from bench.context import AGENT, Context
+from bench.progress import say
+from bench.report import Figure
+
+TITLE = "Sink throughput"
+MEANING = """
+Metrics per second through `agent sink` as a process: consumed in a consumer group from a
+2-partition topic, parsed, and stored in SQLite (`--store`, one transaction per batch of
+10,000, `synchronous=FULL`, offsets committed after each batch) or printed as line protocol
+to /dev/null. The topic holds cpu metrics, one per record as the agent writes them, or 100
+lines per record (as `use_batch_format` writes them). Each figure is N metrics divided by
+(time of the sink run that stops after the last record, `--max-messages`) minus (time of
+the same run stopping after the first record: start-up, group join, first fetch). Every
+stored run is checked: the database holds exactly N rows. kcat -C reads the same topic to
+its end (`-e`), timed the same way (best of 3); the ratio is sink / kcat. The parser and
+the store remember the values of field texts and floats they have seen (bounded caches);
+these cpu values repeat as a host's do. kafka-python alone (a consumer that only polls)
+reads about 135,000 records/s here, the ceiling for one metric per record.
+"""
+
+LINES_PER_BATCHED_RECORD = 100
+KCAT_SHOWN = "kcat -C -b BROKER -t T -o beginning -e -q > /dev/null"
+
+
+def produce(ctx: Context, path: Path, delimiter: str | None = None) -> str:
+    """A fresh 2-partition topic holding the file's records (lines, or `delimiter`-separated)."""
+    topic = broker.create_topic(ctx.bootstrap, "sink", partitions=2)
+    command = ["kcat", "-P", "-b", ctx.bootstrap, "-t", topic, "-X", "acks=all"]
+    if delimiter is not None:
+        command += ["-D", delimiter]
+    subprocess.run([*command, "-l", str(path)], check=True)
+    return topic
+
+
+def sink_command(ctx: Context, topic: str, records: int, how: list[str]) -> list[str]:
+    group = f"bench-sink-{uuid.uuid4().hex[:10]}"
+    return [
+        str(AGENT), "sink", "--brokers", ctx.bootstrap, "--topic", topic, "--group", group,
+        "--from-beginning", "--max-messages", str(records), "--quiet", *how,
+    ]  # fmt: skip
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=900)
+    return time.perf_counter() - started
+
+
+def stored_rows(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
+
+
+def sink_rate(ctx: Context, topic: str, records: int, metrics: int, store: bool) -> float:
+    """Metrics per second of one sink run over the whole topic, start-up taken out."""
+    directory = ctx.scratch(f"sink-{uuid.uuid4().hex[:8]}")
+    how = ["--format", "line"]
+    if store:
+        how = ["--store", f"sqlite:{directory / 'all.db'}"]
+        base_how = ["--store", f"sqlite:{directory / 'first.db'}"]
+    else:
+        base_how = how
+    base = timed(sink_command(ctx, topic, 1, base_how))
+    whole = timed(sink_command(ctx, topic, records, how))
+    if store and (rows := stored_rows(directory / "all.db")) != metrics:
+        raise RuntimeError(f"sink stored {rows} metrics, expected {metrics}")
+    return metrics / max(whole - base, 1e-6)
+
+
+def kcat_rate(ctx: Context, topic: str, metrics: int) -> float:
+    """Records per second of kcat -C, start-up taken out, best of 3 (a run is short)."""
+    command = broker.kcat_consume_command(ctx.bootstrap, topic)
+    base = min(timed([*command, "-c", "1"]) for _ in range(3))
+    return metrics / max(min(timed(command) for _ in range(3)) - base, 1e-6)
+
+
+def run(ctx: Context) -> tuple[str, list[Figure]]:
+    count = ctx.count(200_000, 20_000)
+    say(f"sink: producing {count:,} cpu metrics with kcat, one per record and batched")
+    metrics = data.cpu_metrics(count)
+    lines = ctx.scratch("sink") / "cpu.lp"
+    data.write_lines(lines, metrics)
+    single = produce(ctx, lines)
+    text = lines.read_bytes().splitlines(keepends=True)
+    batched_path = ctx.scratch("sink") / "cpu-batched.lp"
+    step = LINES_PER_BATCHED_RECORD
+    batched_path.write_bytes(
+        b"\x1e".join(b"".join(text[i : i + step]) for i in range(0, count, step))
+    )
+    batched = produce(ctx, batched_path, "\\x1e")
+    batched_records = -(-count // step)
+    shown = "agent sink --topic T --group G --from-beginning --max-messages N"
+    figures = []
+    say(f"sink: storing {count:,} metrics, one per record")
+    stored = sink_rate(ctx, single, count, count, store=True)
+    figures.append(
+        Figure(
+            "agent sink --store, one per record",
+            stored,
+            "metrics/s",
+            f"{shown} --store sqlite:PATH",
+        )
+    )
+    say(f"sink: printing {count:,} metrics, one per record")
+    printed = sink_rate(ctx, single, count, count, store=False)
+    figures.append(
+        Figure(
+            "agent sink printing, one per record",
+            printed,
+            "metrics/s",
+            f"{shown} --format line > /dev/null",
+        )
+    )
+    say(f"sink: storing {count:,} metrics, {step} per record")
+    stored_batched = sink_rate(ctx, batched, batched_records, count, store=True)
+    figures.append(
+        Figure(
+            f"agent sink --store, {step} per record",
+            stored_batched,
+            "metrics/s",
+            f"{shown} --store sqlite:PATH",
+        )
+    )
+    say(f"sink: kcat -C, {count:,} records")
+    kcat = kcat_rate(ctx, single, count)
+    figures += [
+        Figure("kcat -C, one per record", kcat, "records/s", KCAT_SHOWN),
+        Figure("stored / kcat", stored / kcat, "×", ""),
+        Figure("printed / kcat", printed / kcat, "×", ""),
+    ]  # fmt: skip
+    return f"{count:,} cpu metrics on a 2-partition topic", figures

@@ -1,0 +1,148 @@
+"""outputs.kafka's write(): what is sent, what stays pending, what is reported failed.
+
+The producer is a fake at the system boundary; delivery itself is tested against a real
+broker in tests/integration.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.metric import Metric
+from agent.plugin import WriteError
+from plugins.outputs.kafka import Kafka
+from plugins.serializers.influx import InfluxSerializer
+
+
+class FakeFuture:
+    def __init__(self) -> None:
+        self.is_done = False
+        self.exception: Exception | None = None
+
+    def failed(self) -> bool:
+        return self.is_done and self.exception is not None
+
+
+class FakeProducer:
+    """Records what is sent; each send's future settles as `settle` says."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, FakeFuture]] = []
+        self.settle = "ack"  # "ack", "hang" (never acknowledged), or an exception to fail with
+
+    def send(self, topic, value, key=None, timestamp_ms=None) -> FakeFuture:
+        future = FakeFuture()
+        if self.settle != "hang":
+            future.is_done = True
+            if isinstance(self.settle, Exception):
+                future.exception = self.settle
+        self.sent.append((topic, value, future))
+        return future
+
+    def flush(self, timeout=None) -> None:
+        pass
+
+
+class Refused(Exception):
+    retriable = False
+
+
+class Retriable(Exception):
+    retriable = True
+
+
+def kafka(**options) -> tuple[Kafka, FakeProducer]:
+    output = Kafka(brokers=["127.0.0.1:1"], topic="t", **options)
+    output.serializer = InfluxSerializer()
+    output._producer = FakeProducer()
+    return output, output._producer
+
+
+def metrics(count: int) -> list[Metric]:
+    return [Metric("m", {"n": str(i)}, {"v": float(i)}, i) for i in range(count)]
+
+
+@pytest.mark.parametrize("batch_format", [False, True])
+def test_acknowledged_metrics_leave_nothing_pending(batch_format):
+    output, producer = kafka(use_batch_format=batch_format)
+    output.write(metrics(5))
+    assert sum(value.count(b"\n") for _, value, _ in producer.sent) == 5
+    assert len(producer.sent) == (1 if batch_format else 5)
+    assert output._pending == {}
+
+
+@pytest.mark.parametrize("batch_format", [False, True])
+def test_a_metric_whose_record_is_still_pending_is_never_sent_again(batch_format):
+    output, producer = kafka(use_batch_format=batch_format)
+    batch = metrics(3)
+    producer.settle = "hang"
+    with pytest.raises(WriteError) as raised:
+        output.write(batch)
+    assert raised.value.failed == [0, 1, 2]
+    sent_before = len(producer.sent)
+    producer.settle = "ack"
+    with pytest.raises(WriteError) as raised:  # still pending: awaited, not sent again
+        output.write(batch)
+    assert raised.value.failed == [0, 1, 2]
+    assert len(producer.sent) == sent_before
+    for _, _, future in producer.sent:
+        future.is_done = True
+    output.write(batch)  # acknowledged meanwhile: done, nothing sent again
+    assert len(producer.sent) == sent_before
+    assert output._pending == {}
+
+
+def test_only_new_metrics_are_sent_beside_pending_ones():
+    output, producer = kafka()
+    old, new = metrics(2), metrics(2)
+    producer.settle = "hang"
+    with pytest.raises(WriteError):
+        output.write(old)
+    producer.settle = "ack"
+    with pytest.raises(WriteError) as raised:
+        output.write([*old, *new])
+    assert raised.value.failed == [0, 1]
+    assert len(producer.sent) == 4
+
+
+def test_a_retriable_failure_is_reported_and_sent_again_by_the_next_write():
+    output, producer = kafka()
+    batch = metrics(2)
+    producer.settle = Retriable("broker away")
+    with pytest.raises(WriteError) as raised:
+        output.write(batch)
+    assert raised.value.failed == [0, 1]
+    producer.settle = "ack"
+    output.write(batch)
+    assert len(producer.sent) == 4
+
+
+def test_a_refused_metric_is_dropped_with_an_error_not_retried(caplog):
+    output, producer = kafka(use_batch_format=True)
+    producer.settle = Refused("record too large")
+    output.write(metrics(2))  # no WriteError: retrying cannot succeed
+    assert "Dropped metric m: Kafka refused it: record too large" in caplog.text
+    assert output._pending == {}
+
+
+def test_a_metric_larger_than_max_message_bytes_is_dropped_and_the_rest_sent(caplog):
+    output, producer = kafka(max_message_bytes=20)
+    big = Metric("big", {}, {"text": "x" * 50}, 1)
+    small = Metric("s", {}, {"v": 1.0}, 1)
+    output.write([big, small])
+    assert [value for _, value, _ in producer.sent] == [b"s v=1 1\n"]
+    assert "Dropped metric big of" in caplog.text
+
+
+@pytest.mark.parametrize("limit", [30, 31, 45, 60, 1000])
+def test_batched_lines_split_where_the_limit_says_and_keep_their_order(limit):
+    output, producer = kafka(use_batch_format=True, max_message_bytes=limit)
+    batch = metrics(12)  # lines of 14-15 bytes
+    output.write(batch)
+    values = [value for _, value, _ in producer.sent]
+    assert b"".join(values) == b"".join(InfluxSerializer().serialize(m) for m in batch)
+    assert all(len(value) <= limit for value in values)
+    # Each record is as full as the limit allows: the next line would not have fitted.
+    lines = [value.splitlines(keepends=True) for value in values]
+    for record, following in zip(lines, lines[1:], strict=False):
+        assert len(b"".join(record)) + len(following[0]) > limit
