@@ -118,7 +118,8 @@ class Daemon:
             output.buffer.close()
         gathered = sum(running.stats.metrics_gathered for running in agent.inputs)
         written = sum(output.stats.metrics_written for output in agent.outputs)
-        log.info("Metrics gathered: %d, written: %d", gathered, written)
+        dropped = sum(output.stats.metrics_dropped for output in agent.outputs)
+        log.info("Metrics gathered: %d, written: %d, dropped: %d", gathered, written, dropped)
 
 
 def run_daemon(load_config: Callable[[], Config], config: Config) -> int:

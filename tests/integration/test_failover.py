@@ -21,7 +21,7 @@ def leader_of(bootstrap: str, topic: str) -> int:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="failover-test")
     try:
         (description,) = admin.describe_topics([topic])
-        return description["partitions"][0]["leader"]
+        return description["partitions"][0]["leader_id"]
     finally:
         admin.close()
 
