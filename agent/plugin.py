@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 from agent.metric import Metric
 
-if TYPE_CHECKING:  # ParseError lives with the influx parser, which every parser shares
-    from plugins.parsers.influx import ParseError
+
+@dataclass(frozen=True, slots=True)
+class ParseError:
+    """One line that could not be read: where (1-based line and column, in characters of the
+    data given to parse()), what was expected, and the line itself (cut short if long)."""
+
+    line: int
+    column: int
+    message: str
+    text: str = ""
+
+    def __str__(self) -> str:
+        shown = f": {self.text!r}" if self.text else ""
+        return f"line {self.line}, column {self.column}: {self.message}{shown}"
 
 
 class Parser(Protocol):

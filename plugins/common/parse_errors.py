@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plugins.parsers.influx import ParseError
+from agent.plugin import ParseError
 
 # A source full of garbage must not flood the log every interval: the first few bad lines
 # are reported one by one, the rest counted in one more message.

@@ -29,6 +29,7 @@ from itertools import repeat
 from agent.memo import Memo
 from agent.metric import FieldValue, Metric, UInt
 from agent.options import Duration
+from agent.plugin import ParseError
 from agent.registry import parser
 
 MIN_INT64 = -(2**63)
@@ -72,21 +73,6 @@ def _needs_scanner(text: str) -> bool:
     return (
         "\\" in text or '"' in text or "\t" in text or "\r" in text or "\v" in text or "\f" in text
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ParseError:
-    """One line that could not be read: where (1-based line and column, in characters of the
-    data given to parse()), what was expected, and the line itself (cut short if long)."""
-
-    line: int
-    column: int
-    message: str
-    text: str = ""
-
-    def __str__(self) -> str:
-        shown = f": {self.text!r}" if self.text else ""
-        return f"line {self.line}, column {self.column}: {self.message}{shown}"
 
 
 class _Invalid(Exception):

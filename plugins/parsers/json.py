@@ -17,8 +17,9 @@ from typing import Any
 
 from agent.metric import FieldValue, Metric, UInt
 from agent.options import Duration
+from agent.plugin import ParseError
 from agent.registry import parser
-from plugins.parsers.influx import MAX_INT64, MAX_UINT64, MIN_INT64, ParseError, line_excerpt
+from plugins.parsers.influx import MAX_INT64, MAX_UINT64, MIN_INT64, line_excerpt
 
 
 class _Invalid(ValueError):
