@@ -4,7 +4,8 @@ A metric counts as buffered only once its transaction is committed (WAL journal)
 deleted only after the output acknowledged it, so a restart, a crash or SIGKILL replays what
 was not yet delivered, in order. SQLite detects a torn last write (a power cut in the middle
 of a transaction) from its WAL checksums and rolls that transaction back; what committed
-before it stays. Bounded by metric_buffer_limit with the memory buffer's drop-oldest policy.
+before it stays. Bounded by metric_buffer_limit with the memory buffer's policy: an overflow
+drops the oldest metrics that are not in flight.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class DiskBuffer:
         # Metrics handed out in batches and not yet accepted, by sequence: the same objects
         # are handed out again, so an output can tell a retry from a new metric.
         self._handed_out: dict[int, Metric] = {}
+        self._in_flight: set[int] = set()
 
     def __len__(self) -> int:
         return self._count
@@ -85,13 +87,16 @@ class DiskBuffer:
         return dropped
 
     def _drop_oldest(self, count: int) -> None:
-        doomed = [
-            row[0]
-            for row in self._db.execute(
-                "SELECT sequence FROM buffer ORDER BY sequence LIMIT ?", (count,)
-            )
-        ]
-        self._db.execute("DELETE FROM buffer WHERE sequence <= ?", (doomed[-1],))
+        # Never short of candidates: at most `limit` metrics are in flight (see MemoryBuffer).
+        candidates = self._db.execute(
+            "SELECT sequence FROM buffer ORDER BY sequence LIMIT ?",
+            (count + len(self._in_flight),),
+        )
+        doomed = [row[0] for row in candidates if row[0] not in self._in_flight][:count]
+        if self._in_flight:
+            self._db.executemany("DELETE FROM buffer WHERE sequence = ?", [(s,) for s in doomed])
+        else:
+            self._db.execute("DELETE FROM buffer WHERE sequence <= ?", (doomed[-1],))
         for sequence in doomed:
             self._handed_out.pop(sequence, None)
         self._count -= count
@@ -107,12 +112,17 @@ class DiskBuffer:
                 if metric is None:
                     metric = self._handed_out[sequence] = decode(text)
                 metrics.append(metric)
+                self._in_flight.add(sequence)
         return Batch(metrics, [sequence for sequence, _ in rows])
 
-    def accept(self, batch: Batch, failed: Iterable[int] = ()) -> None:
+    def accept(
+        self, batch: Batch, failed: Iterable[int] = (), in_flight: Iterable[int] = ()
+    ) -> None:
         keep = {batch.sequence[i] for i in failed}
         delivered = [(s,) for s in batch.sequence if s not in keep]
         with self._lock:
+            self._in_flight.difference_update(batch.sequence)
+            self._in_flight.update(batch.sequence[i] for i in in_flight)
             self._db.execute("BEGIN IMMEDIATE")
             before = self._db.total_changes
             self._db.executemany("DELETE FROM buffer WHERE sequence = ?", delivered)

@@ -80,11 +80,16 @@ class Serializer:
 
 class WriteError(Exception):
     """A write that did not deliver everything. `failed` holds the indexes of the metrics to
-    try again (None: all of them); the others were delivered or are beyond saving."""
+    try again (None: all of them); the others were delivered or are beyond saving.
+    `in_flight`, a subset of `failed`, names those already on their way (sent, awaiting the
+    destination's acknowledgement): they may still arrive, so the buffer never drops them."""
 
-    def __init__(self, message: str, failed: list[int] | None = None) -> None:
+    def __init__(
+        self, message: str, failed: list[int] | None = None, in_flight: list[int] | None = None
+    ) -> None:
         super().__init__(message)
         self.failed = failed
+        self.in_flight = in_flight or []
 
 
 class Output:

@@ -225,8 +225,11 @@ class RunningOutput:
             self.plugin.write(batch.metrics)
         except WriteError as error:
             failed = error.failed if error.failed is not None else range(len(batch.metrics))
-            self.buffer.accept(batch, failed)
+            self.buffer.accept(batch, failed, error.in_flight)
             self.stats.metrics_written += len(batch.metrics) - len(failed)
+            raise
+        except BaseException:
+            self.buffer.accept(batch, range(len(batch.metrics)))  # nothing of it is in flight
             raise
         self.buffer.accept(batch)
         self.stats.write_time_ns = time.perf_counter_ns() - started

@@ -452,10 +452,12 @@ class Kafka(KafkaSecurity, Output):
             {*not_sent, *self._settle(metrics, sent), *self._unacknowledged(metrics, awaited)}
         )
         if failed:
+            pending = self._pending
             raise WriteError(
                 f"{len(failed)} of {len(metrics)} metrics not acknowledged by Kafka "
                 f"at {','.join(self.brokers)}",
                 failed,
+                [index for index in failed if id(metrics[index]) in pending],
             )
 
     def _settle(self, metrics: list[Metric], sent: list[tuple[Record, Any]]) -> list[int]:

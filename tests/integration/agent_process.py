@@ -26,6 +26,9 @@ class AgentProcess:
         self.config = directory / f"{name}.toml"
         self.config.write_text(config_text)
         self.stderr_path = directory / f"{name}.stderr"
+        # An agent run before this one in the same directory left its log in the same file:
+        # this process's log starts after it.
+        self.log_starts_at = self.stderr_path.stat().st_size if self.stderr_path.exists() else 0
         self.subcommand = [subcommand] if subcommand else []
         self.args = args
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +64,9 @@ class AgentProcess:
         return self.process.wait(timeout)
 
     def log(self) -> str:
-        return self.stderr_path.read_text()
+        with open(self.stderr_path, "rb") as stderr:
+            stderr.seek(self.log_starts_at)
+            return stderr.read().decode(errors="replace")
 
     def wait_for_log(self, text: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

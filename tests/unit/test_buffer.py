@@ -18,7 +18,10 @@ def metrics(*numbers: int) -> list[Metric]:
 
 
 def numbers(buffer) -> list[int]:
-    return [m.fields["n"] for m in buffer.batch(len(buffer) or 1).metrics]
+    """What the buffer holds, oldest first, looked at without leaving it in flight."""
+    batch = buffer.batch(len(buffer) or 1)
+    buffer.accept(batch, failed=range(len(batch.metrics)))
+    return [m.fields["n"] for m in batch.metrics]
 
 
 @pytest.fixture(params=["memory", "disk"])
@@ -67,14 +70,39 @@ def test_buffer_drops_oldest_when_full(make_buffer):
     assert buffer.dropped == 2
 
 
-def test_metrics_dropped_while_their_batch_was_being_written_are_not_removed_twice(make_buffer):
+def test_an_overflow_while_a_batch_is_written_drops_the_oldest_waiting_metrics(make_buffer):
     buffer = make_buffer(3)
     buffer.add(metrics(1, 2, 3))
     batch = buffer.batch(2)
-    buffer.add(metrics(4, 5))  # drops 1 and 2, which are in flight
+    assert buffer.add(metrics(4, 5)) == 2  # 1 and 2 are being written: 3 and 4 go
+    assert buffer.dropped == 2
     buffer.accept(batch)
-    assert numbers(buffer) == [3, 4, 5]
-    assert len(buffer) == 3
+    assert numbers(buffer) == [5]
+
+
+def test_when_everything_is_in_flight_an_overflow_drops_the_newcomers(make_buffer):
+    buffer = make_buffer(2)
+    buffer.add(metrics(1, 2))
+    batch = buffer.batch(2)
+    assert buffer.add(metrics(3)) == 1
+    buffer.accept(batch, failed=[0, 1])
+    assert numbers(buffer) == [1, 2]
+
+
+def test_metrics_sent_and_awaiting_acknowledgement_stay_in_flight(make_buffer):
+    buffer = make_buffer(3)
+    buffer.add(metrics(1, 2, 3))
+    buffer.accept(buffer.batch(3), failed=[0, 1, 2], in_flight=[1])
+    assert buffer.add(metrics(4, 5)) == 2  # 2 may still arrive: 1 and 3 go instead
+    assert numbers(buffer) == [2, 4, 5]
+
+
+def test_a_failed_write_releases_its_metrics_for_dropping(make_buffer):
+    buffer = make_buffer(2)
+    buffer.add(metrics(1, 2))
+    buffer.accept(buffer.batch(2), failed=[0, 1])
+    assert buffer.add(metrics(3)) == 1
+    assert numbers(buffer) == [2, 3]
 
 
 def test_limit_must_be_positive(make_buffer):
