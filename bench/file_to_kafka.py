@@ -21,6 +21,8 @@ idempotent, `metric_buffer_limit = 500000` so nothing is dropped, `metric_batch_
 with `agent --once`: timed from process start to its exit, which comes after the last
 record was acknowledged. Checked: the topic then holds every line. kcat -P sends the same
 file (`-z lz4 -X acks=all -X enable.idempotence=true`), timed from process start to exit too.
+What limits it: parsing (about 6 µs a line, plus about 3 µs of Python's garbage collection
+while all 500,000 metrics are alive at once), then what limits the pipeline (above).
 """
 
 

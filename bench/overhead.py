@@ -27,7 +27,12 @@ state, percentages), memory and write_kafka plugins (JSON, `enable.idempotence=t
 implies acks all) to a topic of its own on the same broker, at the same interval. The
 records each delivered during the run are counted with kcat, so the comparison is between
 two programs that really deliver. collectd's cpu and memory plugins gather less than the
-agent's nine inputs: the ratio compares the two default-ish setups, not equal work.
+agent's nine inputs: the ratio compares the two default-ish setups, not equal work. What
+limits them: at 10 s the inputs take most of the CPU (processes reads every /proc/PID/stat),
+the idle Kafka producer about 0.01 CPU-s per minute. The RSS is mostly code: the Python
+interpreter 10 MB, kafka-python 13 MB (importing its producer imports the whole package:
+admin client, consumer, protocol schemas), APScheduler with importlib.metadata 5 MB,
+psutil 3 MB; sqlite3 and decimal are no longer loaded by an agent that does not use them.
 """
 
 MB = 2**20

@@ -34,8 +34,12 @@ records of up to `max_message_bytes`). kcat sends the same serialized lines, one
 (`-X acks=all -X enable.idempotence=true`, same codec), timed as a process minus the time
 kcat takes for one line (start-up, connection, metadata), best of 3. The ratio is agent /
 kcat. The serializer remembers the text of float values it has written (a bounded cache):
-these cpu values repeat as a host's do (ratios of small tick counts), so data whose values
-never repeat goes somewhat slower (see the serializer's mem figure).
+these cpu values repeat as a host's do (ratios of small tick counts); the serializer's
+*never repeating* figure shows the other case. What limits it, measured with cProfile on
+this machine: batched, serializing takes about 5 µs of the 8 µs per metric (repr() of a
+17-digit float alone costs 0.3 µs) and waiting for each write's acknowledgement about 2 µs
+(1.4 ms per 250 KB record); one per record, kafka-python's `send()` takes about 25 µs per
+record, so the agent's own work no longer matters there.
 """
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")

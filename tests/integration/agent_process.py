@@ -17,6 +17,11 @@ from tests.conftest import REPO
 STATE = REPO / ".cache" / "kafka" / "state.json"
 
 
+def toml_brokers(bootstrap: str) -> str:
+    """`"a:9092", "b:9094"` for a TOML `brokers = [...]` from a bootstrap string."""
+    return ", ".join(f'"{address}"' for address in bootstrap.split(","))
+
+
 class AgentProcess:
     """`python -m agent [SUBCOMMAND] -config FILE ARGS…` in the background, stderr kept in a
     file (`subcommand="sink"` runs the sink)."""

@@ -12,7 +12,7 @@ import pytest
 from kafka.admin import KafkaAdminClient
 from line_protocol_parser import parse_line
 
-from tests.integration.agent_process import AgentProcess, read_records
+from tests.integration.agent_process import AgentProcess, read_records, toml_brokers
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster]
 
@@ -46,7 +46,7 @@ def test_leader_stopped_mid_run_loses_nothing_and_the_sink_stores_nothing_twice(
         name="failover",
         bootstrap=kafka_cluster,
     )
-    brokers = ", ".join(f'"{address}"' for address in kafka_cluster.split(","))
+    brokers = toml_brokers(kafka_cluster)
     gathered, db = tmp_path / "gathered.lp", tmp_path / "sink.db"
     agent_config = f"""
 [agent]

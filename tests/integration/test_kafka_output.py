@@ -19,6 +19,7 @@ from tests.integration.agent_process import (
     log_segments,
     parse_records,
     read_records,
+    toml_brokers,
     wait_for_records,
 )
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.kafka
 
 
 def kafka_config(bootstrap: str, topic: str, extra: str = "", flush_interval: str = "1s") -> str:
-    brokers = ", ".join(f'"{address}"' for address in bootstrap.split(","))
+    brokers = toml_brokers(bootstrap)
     return f"""
 [agent]
   hostname = "test-host"

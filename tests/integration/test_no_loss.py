@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.agent_process import AgentProcess, read_records
+from tests.integration.agent_process import AgentProcess, read_records, toml_brokers
 
 pytestmark = [pytest.mark.kafka, pytest.mark.disruptive]
 
@@ -31,7 +31,7 @@ def config(
         if (buffer_directory)
         else ""
     )
-    brokers = ", ".join(f'"{address}"' for address in bootstrap.split(","))
+    brokers = toml_brokers(bootstrap)
     return f"""
 [agent]
   hostname = "no-loss"

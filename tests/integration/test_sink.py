@@ -18,7 +18,7 @@ import pytest
 from kafka import KafkaProducer
 
 from tests.conftest import REPO
-from tests.integration.agent_process import AgentProcess
+from tests.integration.agent_process import AgentProcess, toml_brokers
 
 pytestmark = pytest.mark.kafka
 
@@ -275,7 +275,7 @@ def test_stores_what_the_agent_itself_wrote(kafka_bootstrap, create_topic, tmp_p
   percpu = false
 [[inputs.mem]]
 [[outputs.kafka]]
-  brokers = ["{kafka_bootstrap}"]
+  brokers = [{toml_brokers(kafka_bootstrap)}]
   topic = "{topic}"
 """
     agent = AgentProcess(agent_config, tmp_path, "--once")
