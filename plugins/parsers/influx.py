@@ -31,6 +31,7 @@ from agent.metric import FieldValue, Metric, UInt
 from agent.options import Duration
 from agent.plugin import ParseError
 from agent.registry import parser
+from plugins.serializers.influx import format_field_value
 
 MIN_INT64 = -(2**63)
 MAX_INT64 = 2**63 - 1
@@ -152,12 +153,17 @@ def _parse_simple(line: str, default_time_ns: int, scale: int) -> Metric | None:
         if len(_SERIES) >= SERIES_CACHE_SIZE:
             _SERIES.clear()
         _SERIES[head] = series
-    fields = _fields_at_once(field_set)
-    if fields is None:
+    read = _fields_at_once(field_set)
+    if read is None:
         fields = _simple_fields(field_set)
         if fields is None:
             return None
-    return Metric(series[0], dict(series[1]), fields, time_ns)  # each metric owns its tags
+        return Metric(series[0], dict(series[1]), fields, time_ns)  # each metric owns its tags
+    fields, as_written = read
+    # The field set's text goes along when the serializer would write exactly that text
+    # again from these fields: it need not format them.
+    fields_text = (fields, field_set) if as_written else None
+    return Metric(series[0], dict(series[1]), fields, time_ns, fields_text)
 
 
 # Series read before, by their text: a host sends the same few over and over.
@@ -169,20 +175,29 @@ _INVALID = object()
 
 def _value_or_invalid(text: str) -> FieldValue | object:
     value = _simple_value(text)
-    return _INVALID if value is None else value
+    if value is None:
+        return _INVALID
+    if format_field_value(value, uint_support=False) != text and len(_REWRITTEN) < _REWRITTEN_SIZE:
+        _REWRITTEN.add(text)
+    return value
 
 
 # Field values by their text: float() of a 17-digit text costs more than the rest of a
 # field. A text is checked as _simple_fields checks it the first time it is seen.
 _FIELD_VALUES = Memo(_value_or_invalid, FIELD_VALUE_CACHE_SIZE, forget=_INVALID)
 _EQUAL_SIGNS = repeat("=")
+# Value texts the influx serializer writes otherwise ("1.50" → "1.5", "t" → "true", "1u" →
+# "1i" by default); once this is full, no field set counts as written as read any more.
+_REWRITTEN: set[str] = set()
+_REWRITTEN_SIZE = 8192
 
 
-def _fields_at_once(field_set: str) -> dict[str, FieldValue] | None:
+def _fields_at_once(field_set: str) -> tuple[dict[str, FieldValue], bool] | None:
     """`a=1.5,b=2i,c=true` → {"a": 1.5, "b": 2, "c": True} with no Python code run per
-    field when its value was seen before; None when _simple_fields must decide (a pair
-    without one "=", an empty or repeated key, an invalid value, or values that do not
-    repeat enough for remembering them to pay)."""
+    field when its value was seen before, and whether the serializer writes these fields
+    as exactly this text. None when _simple_fields must decide (a pair without one "=", an
+    empty or repeated key, an invalid value, or values that do not repeat enough for
+    remembering them to pay)."""
     memo = _FIELD_VALUES
     if not memo.use(field_set.count(",") + 1):
         return None
@@ -196,7 +211,8 @@ def _fields_at_once(field_set: str) -> dict[str, FieldValue] | None:
     values = list(map(memo.__getitem__, texts.values()))
     if _INVALID in values:
         return None
-    return dict(zip(texts, values, strict=True))
+    as_written = len(_REWRITTEN) < _REWRITTEN_SIZE and _REWRITTEN.isdisjoint(texts.values())
+    return dict(zip(texts, values, strict=True)), as_written
 
 
 def _simple_series(head: str) -> tuple[str, dict[str, str]] | None:

@@ -154,6 +154,9 @@ class InfluxSerializer(Serializer):
         fields = metric.fields
         if not fields:
             return ""
+        read_as = metric.fields_text
+        if read_as is not None and read_as[0] is fields and not self.influx_sort_fields:
+            return f"{self.head(metric.name, metric.tags)} {read_as[1]} {metric.time_ns}"
         text = None if self.influx_sort_fields else self._format_fields_at_once(fields)
         if text is None:
             text = self._format_fields_one_by_one(fields)

@@ -260,8 +260,9 @@ def test_field_sets_read_at_once_equal_the_same_sets_read_pair_by_pair():
             f"{rng.choice(FIELD_NAMES)}={rng.choice(FIELD_TEXTS)}" for _ in range(rng.randint(1, 4))
         ]
         field_set = ",".join(pairs)
-        at_once = _fields_at_once(field_set)
-        if at_once is not None:
+        read = _fields_at_once(field_set)
+        if read is not None:
+            at_once, _ = read
             by_pair = _simple_fields(field_set)
             assert by_pair is not None, field_set
             assert [(k, type(v), repr(v)) for k, v in at_once.items()] == [

@@ -138,3 +138,38 @@ def test_a_field_set_written_at_once_equals_the_same_set_written_field_by_field(
         at_once = serializer._format_fields_at_once(fields)
         if at_once is not None:
             assert at_once == serializer._format_fields_one_by_one(fields), fields
+
+
+def read(text: str) -> Metric:
+    from plugins.parsers.influx import InfluxParser
+
+    (metric,), errors = InfluxParser().parse(text, 0)
+    assert errors == []
+    return metric
+
+
+def test_a_line_read_and_written_again_is_the_same_line():
+    text = "cpu,cpu=cpu0,host=h1 usage_idle=97.5,usage_user=2,count=3i,ok=true 1700000000\n"
+    metric = read(text)
+    assert metric.fields_text is not None  # written from the text read, not formatted again
+    assert line(metric) == text
+
+
+def test_values_read_in_another_form_are_written_in_the_serializers_form():
+    metric = read("m a=1.50,b=t,c=1e3,d=7u,e=0.0 5")
+    assert metric.fields_text is None
+    assert line(metric) == "m a=1.5,b=true,c=1000,d=7i,e=0 5\n"
+
+
+def test_a_read_line_whose_tags_or_fields_changed_is_formatted_from_its_metric():
+    metric = read("cpu,host=h1 usage_idle=97.5,usage_user=2.5 5")
+    metric.tags["cpu"] = "cpu0"  # a tag added by the agent (default tags)
+    assert line(metric) == "cpu,cpu=cpu0,host=h1 usage_idle=97.5,usage_user=2.5 5\n"
+    metric.fields = {"usage_idle": 97.5}  # fields changed: a new dict (fieldinclude)
+    assert line(metric) == "cpu,cpu=cpu0,host=h1 usage_idle=97.5 5\n"
+
+
+def test_sorted_fields_are_formatted_even_for_a_line_read_as_it_is_written():
+    metric = read("m b=1,a=2 5")
+    assert line(metric) == "m b=1,a=2 5\n"
+    assert line(metric, influx_sort_fields=True) == "m a=2,b=1 5\n"
