@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,18 +52,32 @@ ALWAYS_REPORTED = (
 )  # fmt: skip
 # Fields of /proc/PID/stat after the command name: state is the first, num_threads the 18th.
 _STATE, _THREADS = 0, 17
+_READ_BYTES = 4096
 
 
-def read_process_stat(path: Path) -> tuple[str, int] | None:
-    """(state letter, thread count) of one process; None if it ended while we looked."""
+def process_stat_paths(proc: Path) -> list[str]:
+    """HOST_PROC/PID/stat of every process, in name order (Telegraf's glob `[0-9]*/stat`).
+
+    Listed from the directory alone: whether each file is there is found out by reading it,
+    which gathering does anyway (a glob would stat every one of them first)."""
     try:
-        data = path.read_bytes()
+        names = os.listdir(proc)
+    except OSError:
+        return []
+    return [f"{proc}/{name}/stat" for name in sorted(names) if "0" <= name[:1] <= "9"]
+
+
+def read_process_stat(path: str | Path) -> tuple[str, int] | None:
+    """(state letter, thread count) of one process; None if it ended while we looked (or
+    the name is not a process directory after all)."""
+    try:
+        data = read_small_file(path)
     except OSError as error:
-        if error.errno in (errno.ENOENT, errno.ESRCH):
+        if error.errno in (errno.ENOENT, errno.ESRCH, errno.ENOTDIR):
             return None
-        raise host.HostFileError(path, error) from None
+        raise host.HostFileError(Path(path), error) from None
     # The command name is in parentheses and may itself hold spaces and parentheses.
-    fields = data[data.rfind(b")") + 2 :].split()
+    fields = data[data.rfind(b")") + 2 :].split(maxsplit=_THREADS + 1)
     if not fields:
         raise ValueError(f"{path}: unexpected content")
     state = fields[_STATE][:1].decode("ascii", "replace")
@@ -72,6 +87,22 @@ def read_process_stat(path: Path) -> tuple[str, int] | None:
         log.info("no thread count in %s", path)
         threads = 0
     return state, threads
+
+
+def read_small_file(path: str | Path) -> bytes:
+    """The whole content of a small kernel file, in as few system calls as it takes (open,
+    read, close): thousands of these are read per gather on a busy host."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, _READ_BYTES)
+        if len(data) == _READ_BYTES:  # never for a stat line, but do not cut one short
+            chunks = [data]
+            while chunk := os.read(fd, _READ_BYTES):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    return data
 
 
 @input("processes")
@@ -87,11 +118,11 @@ class Processes(Input):
         proc = host.proc()
         counts = dict.fromkeys(ALWAYS_REPORTED, 0)
         found = False
-        for path in sorted(proc.glob("[0-9]*/stat")):
-            found = True
+        for path in process_stat_paths(proc):
             reading = read_process_stat(path)
             if reading is None:
                 continue
+            found = True
             state, threads = reading
             name = STATE_FIELDS.get(state)
             if name is None:
