@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import pytest
 
@@ -25,10 +26,12 @@ class Ticker(Input):
     plugin_name = "ticker"
     pause: float = 0.0
     times: list[float] = field(default_factory=list)
+    ends: list[float] = field(default_factory=list)
 
     def gather(self):
         self.times.append(time.time())
         time.sleep(self.pause)
+        self.ends.append(time.time())
         return [Metric("tick", {}, {"n": len(self.times)})]
 
 
@@ -75,6 +78,22 @@ def test_slow_input_skips_its_turn_with_a_warning_and_delays_no_other(caplog):
     assert len(fast.times) >= 5
     assert len(slow.times) <= 3
     assert "Collection took longer than expected" in caplog.text
+
+
+def test_inputs_due_at_the_same_moment_gather_one_after_another():
+    tickers = [Ticker(pause=0.01) for _ in range(3)]
+    run_for(agent_with(tickers, Collect(), interval=Duration(0.5)), 1.6)
+    spans = sorted(span for t in tickers for span in zip(t.times, t.ends, strict=True))
+    assert len(spans) >= 6
+    assert all(end <= next_start for (_, end), (next_start, _) in pairwise(spans))
+
+
+def test_a_stuck_input_delays_the_others_by_at_most_a_tenth_of_the_interval():
+    stuck, fast = Ticker(pause=1.2), Ticker()
+    run_for(agent_with([stuck, fast], Collect(), interval=Duration(0.5)), 3.1)
+    assert len(fast.times) >= 5
+    # Each gather is due on a 0.5 s boundary; waiting for the stuck input's turn adds 50 ms.
+    assert all((t % 0.5) < 0.05 + 0.04 for t in fast.times)
 
 
 def test_a_full_batch_is_flushed_without_waiting_for_the_flush_interval():
