@@ -9,7 +9,6 @@ from pathlib import Path
 
 from agent.buffer import Buffer, MemoryBuffer
 from agent.config import Config, ConfigError, OutputConfig
-from agent.disk_buffer import DiskBuffer
 from agent.metric import Metric
 from agent.running import RunningInput, RunningOutput
 from plugins.serializers.influx import InfluxSerializer
@@ -68,6 +67,8 @@ class Agent:
         settings = self.config.agent
         limit = entry.settings.metric_buffer_limit or settings.metric_buffer_limit
         if settings.buffer_strategy == "disk":
+            from agent.disk_buffer import DiskBuffer  # only configs that ask for it load it
+
             return DiskBuffer(Path(settings.buffer_directory) / f"{name}.db", limit)
         return MemoryBuffer(limit)
 

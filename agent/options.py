@@ -7,7 +7,6 @@ instance, or raises OptionError naming the option and what was expected.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 import typing
@@ -166,6 +165,8 @@ def option_types(cls: type) -> dict[str, Any]:
 
 
 def unknown_option(option: str, known: typing.Iterable[str], prefix: str = "") -> OptionError:
+    import difflib  # only for a config with a mistake in it
+
     close = difflib.get_close_matches(option, list(known), n=1)
     hint = f' (did you mean "{close[0]}"?)' if close else ""
     return OptionError(prefix + option, f'unknown option "{prefix}{option}"{hint}')

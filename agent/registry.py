@@ -2,6 +2,10 @@
 
 `@input("cpu")` on a class in any module under `plugins/inputs/` makes `[[inputs.cpu]]`
 available; likewise `@output`, `@serializer` and `@parser`.
+
+Looking a plugin up imports the module named after it first (`plugins/inputs/cpu.py` for
+`inputs.cpu`), and every module of its kind only if that one does not register it: an
+agent loads the code of the plugins its config uses, not of all of them.
 """
 
 from __future__ import annotations
@@ -54,6 +58,18 @@ def _load(kind: str) -> None:
     _loaded.add(kind)
 
 
+def _load_named(kind: str, name: str) -> None:
+    """Import `plugins.<kind>.<name>` if there is such a module."""
+    if not name.isidentifier():
+        return
+    module = f"plugins.{kind}.{name}"
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name != module:
+            raise  # the plugin's own import failed: a bug to see, not a missing plugin
+
+
 def plugins(kind: str) -> dict[str, type]:
     """All plugins of one kind, by name, sorted."""
     _load(kind)
@@ -61,4 +77,10 @@ def plugins(kind: str) -> dict[str, type]:
 
 
 def lookup(kind: str, name: str) -> type | None:
-    return plugins(kind).get(name)
+    """The plugin registered as `name`, or None if no module of its kind registers one."""
+    registered = _registered[kind]
+    if name not in registered:
+        _load_named(kind, name)
+    if name not in registered:
+        _load(kind)
+    return registered.get(name)
