@@ -19,6 +19,7 @@ from agent.metric import Metric
 from agent.plugin import Output, WriteError
 from agent.registry import output
 from plugins.common.kafka import KafkaSecurity
+from plugins.common.kafka_producer_import import producer_class
 
 log = logging.getLogger("outputs.kafka")
 
@@ -250,12 +251,12 @@ class Kafka(KafkaSecurity, Output):
         return config
 
     def connect(self) -> None:
-        from kafka import KafkaProducer
+        kafka_producer = producer_class()  # before any other kafka import: see its module
         from kafka.errors import KafkaError
 
         self.probe(self.brokers)
         try:
-            self._producer = KafkaProducer(**self.producer_config())
+            self._producer = kafka_producer(**self.producer_config())
         except KafkaError as error:
             raise ConnectionError(
                 f"cannot reach Kafka at {','.join(self.brokers)}: {error}"
