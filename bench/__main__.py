@@ -51,6 +51,14 @@ TARGETS = [
     Target("batched pipeline ≥ 200,000 metrics/s", "pipeline", "agent, batched, none", 2e5, True),
     Target("sink stores ≥ 100,000 metrics/s", "sink", SINK_ONE_PER_RECORD, 1e5, True),
     Target("sink stores ≥ 100,000 metrics/s", "sink", SINK_BATCHED, 1e5, True),
+    Target("file → Kafka, batched ≥ 300,000 metrics/s", "file", "agent, batched: rate", 3e5, True),
+    Target(
+        "file → Kafka, one per record ≥ 45,000 metrics/s",
+        "file",
+        "agent, one per record: rate",
+        45e3,
+        True,
+    ),
     Target("idle agent < 40 MB RSS", "overhead", "agent peak RSS, interval 10s", 40, False),
     Target("idle agent < 0.06 CPU-s/min", "overhead", "agent CPU, interval 10s", 0.06, False),
 ]

@@ -83,7 +83,8 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
         seconds = agent_seconds(ctx, path, lines, batch_format)
         shown = command.format(batch=", use_batch_format = true" if batch_format else "")
         figures += [
-            Figure(f"agent, {mode}", seconds, "s", shown, f"{lines / seconds:,.0f} metrics/s"),
+            Figure(f"agent, {mode}", seconds, "s", shown),
+            Figure(f"agent, {mode}: rate", lines / seconds, "metrics/s", shown),
             Figure(f"agent / kcat time, {mode}", seconds / kcat, "×", ""),
         ]
     kcat_command = " ".join(kcat_produce_command("BROKER", "TOPIC", "lz4", Path("cpu.lp")))
