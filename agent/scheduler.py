@@ -56,6 +56,11 @@ log = logging.getLogger("agent")
 GATHER_TURN_WAIT_S = 0.1
 
 
+def turn_wait_s(interval: float) -> float:
+    """How long a due gather waits for the one gathering now before it gathers anyway."""
+    return min(GATHER_TURN_WAIT_S, interval / 10)
+
+
 def first_gather_time(now: float, interval: float, round_interval: bool, offset: float) -> float:
     """Epoch seconds of the first gather: the next interval boundary when rounding (10s →
     :00, :10, …), at once otherwise; then shifted by collection_offset."""
@@ -121,7 +126,7 @@ class Schedule:
                 jitter = self.settings.collection_jitter
             if jitter > 0:
                 time.sleep(random.uniform(0, jitter))
-            has_turn = self._turn.acquire(timeout=min(GATHER_TURN_WAIT_S, interval / 10))
+            has_turn = self._turn.acquire(timeout=turn_wait_s(interval))
             try:
                 metrics = running.gather()
             finally:

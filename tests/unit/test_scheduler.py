@@ -18,7 +18,7 @@ from agent.metric import Metric
 from agent.options import Duration
 from agent.plugin import Input, Output
 from agent.running import InputSettings, OutputSettings
-from agent.scheduler import Schedule, first_gather_time
+from agent.scheduler import Schedule, first_gather_time, turn_wait_s
 
 
 @dataclass
@@ -101,12 +101,40 @@ def test_inputs_due_at_the_same_moment_gather_one_after_another():
     assert all(end <= next_start for (_, end), (next_start, _) in pairwise(spans))
 
 
-def test_a_stuck_input_delays_the_others_by_at_most_a_tenth_of_the_interval():
-    stuck, fast = Ticker(pause=1.2), Ticker()
-    run_for(agent_with([stuck, fast], Collect(), interval=Duration(0.5)), 3.1)
-    assert len(fast.times) >= 5
-    # Each gather is due on a 0.5 s boundary; waiting for the stuck input's turn adds 50 ms.
-    assert all((t % 0.5) < 0.05 + 0.04 for t in fast.times)
+@dataclass
+class Stuck(Input):
+    """Gathers until `release` is set, holding the turn all that time."""
+
+    plugin_name = "stuck"
+    release: threading.Event = field(default_factory=threading.Event)
+    started: threading.Event = field(default_factory=threading.Event)
+
+    def gather(self):
+        self.started.set()
+        self.release.wait(30)
+        return []
+
+
+def test_a_stuck_input_does_not_keep_the_others_from_gathering():
+    stuck, fast = Stuck(), Ticker()
+    schedule = Schedule(agent_with([stuck, fast], Collect(), interval=Duration(0.2)))
+    schedule.start()
+    try:
+        assert stuck.started.wait(10)
+        deadline = time.monotonic() + 10
+        while len(fast.times) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(fast.times) >= 3
+        assert not stuck.release.is_set()  # all of them while the stuck input held its turn
+    finally:
+        stuck.release.set()
+        schedule.stop()
+
+
+def test_the_wait_for_a_turn_is_a_tenth_of_the_interval_and_at_most_a_tenth_of_a_second():
+    assert turn_wait_s(0.5) == pytest.approx(0.05)
+    assert turn_wait_s(1.0) == pytest.approx(0.1)
+    assert turn_wait_s(10.0) == pytest.approx(0.1)
 
 
 def test_a_full_batch_is_flushed_without_waiting_for_the_flush_interval():
