@@ -31,6 +31,22 @@ class Batch:
     sequence: list[int]
 
 
+class InFlight(set[int]):
+    """Sequences of a buffer's metrics in flight: handed out in a batch not yet accepted, or
+    sent and awaiting the destination's acknowledgement."""
+
+    def settle(self, batch: Batch, still_in_flight: Iterable[int]) -> None:
+        """The batch is accepted: only its metrics at the indexes `still_in_flight` stay."""
+        self.difference_update(batch.sequence)
+        self.update(batch.sequence[i] for i in still_in_flight)
+
+    def oldest_waiting(self, sequences: Iterable[int], count: int) -> list[int]:
+        """The first `count` of `sequences` (oldest first) that are not in flight: what an
+        overflow drops. Never short of them: what is in flight was in the buffer before the
+        overflowing add, so at most `limit` metrics are in flight."""
+        return list(islice((s for s in sequences if s not in self), count))
+
+
 class Buffer(Protocol):
     """What an output's buffer offers; MemoryBuffer and DiskBuffer both fulfil it."""
 
@@ -56,7 +72,7 @@ class MemoryBuffer:
         self._entries: deque[tuple[int, Metric]] = deque()
         self._next_sequence = 0
         self._lock = threading.Lock()
-        self._in_flight: set[int] = set()
+        self._in_flight = InFlight()
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -81,15 +97,9 @@ class MemoryBuffer:
         return dropped
 
     def _drop_oldest_waiting(self, count: int) -> None:
-        # Never short of candidates: what is in flight was in the buffer before this add,
-        # so at most `limit` entries are in flight.
-        kept: deque[tuple[int, Metric]] = deque()
-        for entry in self._entries:
-            if count and entry[0] not in self._in_flight:
-                count -= 1
-            else:
-                kept.append(entry)
-        self._entries = kept
+        entries = self._entries
+        doomed = set(self._in_flight.oldest_waiting((sequence for sequence, _ in entries), count))
+        self._entries = deque(entry for entry in entries if entry[0] not in doomed)
 
     def batch(self, size: int) -> Batch:
         """Up to `size` metrics from the front, oldest first, still kept in the buffer and in
@@ -108,8 +118,7 @@ class MemoryBuffer:
         acknowledged) stay in flight, so an overflow does not drop them."""
         keep = {batch.sequence[i] for i in failed}
         with self._lock:
-            self._in_flight.difference_update(batch.sequence)
-            self._in_flight.update(batch.sequence[i] for i in in_flight)
+            self._in_flight.settle(batch, in_flight)
             entries = self._entries
             if not keep and entries and entries[0][0] == batch.sequence[0]:
                 # The usual case: the whole batch is still at the front, in order (nothing in

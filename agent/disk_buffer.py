@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from agent.buffer import Batch
+from agent.buffer import Batch, InFlight
 from agent.metric import Metric, UInt
 
 SCHEMA = """
@@ -66,7 +66,7 @@ class DiskBuffer:
         # Metrics handed out in batches and not yet accepted, by sequence: the same objects
         # are handed out again, so an output can tell a retry from a new metric.
         self._handed_out: dict[int, Metric] = {}
-        self._in_flight: set[int] = set()
+        self._in_flight = InFlight()
 
     def __len__(self) -> int:
         return self._count
@@ -87,12 +87,11 @@ class DiskBuffer:
         return dropped
 
     def _drop_oldest(self, count: int) -> None:
-        # Never short of candidates: at most `limit` metrics are in flight (see MemoryBuffer).
         candidates = self._db.execute(
             "SELECT sequence FROM buffer ORDER BY sequence LIMIT ?",
             (count + len(self._in_flight),),
         )
-        doomed = [row[0] for row in candidates if row[0] not in self._in_flight][:count]
+        doomed = self._in_flight.oldest_waiting((row[0] for row in candidates), count)
         if self._in_flight:
             self._db.executemany("DELETE FROM buffer WHERE sequence = ?", [(s,) for s in doomed])
         else:
@@ -121,8 +120,7 @@ class DiskBuffer:
         keep = {batch.sequence[i] for i in failed}
         delivered = [(s,) for s in batch.sequence if s not in keep]
         with self._lock:
-            self._in_flight.difference_update(batch.sequence)
-            self._in_flight.update(batch.sequence[i] for i in in_flight)
+            self._in_flight.settle(batch, in_flight)
             self._db.execute("BEGIN IMMEDIATE")
             before = self._db.total_changes
             self._db.executemany("DELETE FROM buffer WHERE sequence = ?", delivered)
