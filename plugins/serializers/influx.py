@@ -155,13 +155,14 @@ class InfluxSerializer(Serializer):
         if not fields:
             return ""
         read_as = metric.fields_text
-        if read_as is not None and read_as[0] is fields and not self.influx_sort_fields:
-            return f"{self.head(metric.name, metric.tags)} {read_as[1]} {metric.time_ns}"
-        text = None if self.influx_sort_fields else self._format_fields_at_once(fields)
-        if text is None:
+        if self.influx_sort_fields:
             text = self._format_fields_one_by_one(fields)
-            if not text:
-                return ""
+        elif read_as is not None and read_as[0] is fields:
+            text = read_as[1]  # the text a parser read these fields from, as written here
+        else:
+            text = self._format_fields_at_once(fields) or self._format_fields_one_by_one(fields)
+        if not text:
+            return ""
         return f"{self.head(metric.name, metric.tags)} {text} {metric.time_ns}"
 
     def _format_fields_at_once(self, fields: dict[str, object]) -> str | None:
