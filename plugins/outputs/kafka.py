@@ -419,7 +419,6 @@ class Kafka(KafkaSecurity, Output):
         from kafka.errors import KafkaError
 
         assert self._producer is not None
-        self._forget_settled_outside(metrics)
         awaited: list[int] = []  # indexes of metrics whose earlier record is still pending
         unsent: Sequence[int] = range(len(metrics))
         if self._pending:
@@ -488,15 +487,6 @@ class Kafka(KafkaSecurity, Output):
                 "Dropped metric %s: Kafka refused it: %s", metrics[index].name, future.exception
             )
         return []
-
-    def _forget_settled_outside(self, metrics: list[Metric]) -> None:
-        """Drop pending entries of metrics the buffer no longer holds (dropped on overflow)."""
-        if len(self._pending) <= len(metrics):
-            return
-        current = {id(metric) for metric in metrics}
-        for key, (_, future) in list(self._pending.items()):
-            if key not in current and future.is_done:
-                del self._pending[key]
 
     def _unacknowledged(self, metrics: list[Metric], awaited: list[int]) -> list[int]:
         """Of the metrics that were pending from an earlier write (indexes `awaited`), those
