@@ -19,21 +19,44 @@ def unique_name(prefix: str) -> str:
 
 def create_topic(bootstrap: str, prefix: str, partitions: int = 1) -> str:
     """A new topic with a unique name; returns once every partition has a leader."""
+    topic = unique_name(prefix)
+    create_and_await_topic(bootstrap, topic, partitions=partitions, client_id="bench")
+    return topic
+
+
+def create_and_await_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    partitions: int = 1,
+    replication_factor: int = 1,
+    config: dict[str, str] | None = None,
+    timeout: float = TOPIC_READY_TIMEOUT_S,
+    client_id: str = "metrics-agent-dev",
+) -> None:
+    """Create `topic` and wait until metadata shows a leader for every partition; raises
+    RuntimeError if that takes longer than `timeout` seconds. The test fixtures use it too."""
     from kafka.admin import KafkaAdminClient
 
-    topic = unique_name(prefix)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench")
+    spec = {
+        "num_partitions": partitions,
+        "replication_factor": replication_factor,
+        "configs": dict(config or {}),
+    }
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
     try:
-        admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}})
-        deadline = time.monotonic() + TOPIC_READY_TIMEOUT_S
+        admin.create_topics({topic: spec})
+        deadline = time.monotonic() + timeout
         while True:
             described = {t.get("name"): t for t in admin.describe_topics([topic])}
             parts = (described.get(topic) or {}).get("partitions") or []
             leaders = [p.get("leader_id", -1) for p in parts if p.get("error_code", 0) == 0]
             if len(leaders) == partitions and min(leaders) >= 0:
-                return topic
+                return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"topic {topic}: no leader for every partition: {parts}")
+                raise RuntimeError(
+                    f"topic {topic}: no leader for every partition after {timeout}s: {parts}"
+                )
             time.sleep(0.1)
     finally:
         admin.close()
@@ -47,26 +70,20 @@ def kcat_consume_command(bootstrap: str, topic: str, record_format: str | None =
     return command
 
 
+def _newlines_consumed(bootstrap: str, topic: str, record_format: str) -> int:
+    """Newlines in what kcat -C prints for every record of `topic` in `record_format`."""
+    command = kcat_consume_command(bootstrap, topic, record_format)
+    return subprocess.run(command, check=True, capture_output=True, timeout=600).stdout.count(b"\n")
+
+
 def count_records(bootstrap: str, topic: str) -> int:
     """Records on `topic`, every partition, counted by kcat (one output line per record)."""
-    output = subprocess.run(
-        kcat_consume_command(bootstrap, topic, "%p %o\n"),
-        check=True,
-        capture_output=True,
-        timeout=600,
-    ).stdout
-    return output.count(b"\n")
+    return _newlines_consumed(bootstrap, topic, "%p %o\n")
 
 
 def count_lines(bootstrap: str, topic: str) -> int:
     """Newline-terminated lines in all records of `topic` (metrics, for line protocol)."""
-    output = subprocess.run(
-        kcat_consume_command(bootstrap, topic, "%s"),
-        check=True,
-        capture_output=True,
-        timeout=600,
-    ).stdout
-    return output.count(b"\n")
+    return _newlines_consumed(bootstrap, topic, "%s")
 
 
 def record_count(bootstrap: str, topic: str) -> int:

@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bench.broker import create_and_await_topic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
@@ -139,31 +140,20 @@ def _make_topic(
     timeout: float = 30.0,
 ) -> str:
     """Create a topic (unique name) and wait until metadata shows a leader for every partition."""
-    from kafka.admin import KafkaAdminClient
-
     topic = f"{name or 'test'}-{uuid.uuid4().hex[:12]}"
-    spec = {
-        "num_partitions": partitions,
-        "replication_factor": replication_factor,
-        "configs": dict(config or {}),
-    }
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="pytest-create-topic")
     try:
-        admin.create_topics({topic: spec})
-        deadline = time.monotonic() + timeout
-        while True:
-            described = {t.get("name"): t for t in admin.describe_topics([topic])}
-            parts = (described.get(topic) or {}).get("partitions") or []
-            leaders = [p.get("leader_id", -1) for p in parts if p.get("error_code", 0) == 0]
-            if len(leaders) == partitions and min(leaders) >= 0:
-                return topic
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"topic {topic}: no leader for every partition after {timeout}s: {parts}"
-                )
-            time.sleep(0.1)
-    finally:
-        admin.close()
+        create_and_await_topic(
+            bootstrap,
+            topic,
+            partitions=partitions,
+            replication_factor=replication_factor,
+            config=config,
+            timeout=timeout,
+            client_id="pytest-create-topic",
+        )
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    return topic
 
 
 @pytest.fixture(scope="session")
