@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from itertools import repeat
 
 from agent.memo import Memo
 from agent.metric import FieldValue, Metric, UInt
@@ -39,6 +38,7 @@ MAX_UINT64 = 2**64 - 1
 MAX_TIMESTAMP_DIGITS = 19
 SERIES_CACHE_SIZE = 4096
 FIELD_VALUE_CACHE_SIZE = 8192  # at most about 1 MB
+FIELD_SET_TEMPLATE_CACHE_SIZE = 4096
 SHOWN_LINE_CHARS = 120
 
 _BOOLEANS = {
@@ -185,7 +185,6 @@ def _value_or_invalid(text: str) -> FieldValue | object:
 # Field values by their text: float() of a 17-digit text costs more than the rest of a
 # field. A text is checked as _simple_fields checks it the first time it is seen.
 _FIELD_VALUES = Memo(_value_or_invalid, FIELD_VALUE_CACHE_SIZE, forget=_INVALID)
-_EQUAL_SIGNS = repeat("=")
 # Value texts the influx serializer writes otherwise ("1.50" → "1.5", "t" → "true", "1u" →
 # "1i" by default); once this is full, no field set counts as written as read any more.
 _REWRITTEN: set[str] = set()
@@ -199,20 +198,32 @@ def _fields_at_once(field_set: str) -> tuple[dict[str, FieldValue], bool] | None
     empty or repeated key, an invalid value, or values that do not repeat enough for
     remembering them to pay)."""
     memo = _FIELD_VALUES
-    if not memo.use(field_set.count(",") + 1):
+    # One split for keys and values alike; whether they alternate as "key=value,key=value"
+    # is checked by writing them back into the template of these keys.
+    tokens = field_set.replace("=", ",").split(",")
+    if len(tokens) % 2 or not memo.use(len(tokens) // 2):
         return None
-    pairs = field_set.split(",")
-    try:
-        texts = dict(map(str.split, pairs, _EQUAL_SIGNS))  # ValueError unless "key=value"
-    except ValueError:
+    keys = tuple(tokens[0::2])
+    texts = tokens[1::2]
+    template = _FIELD_SET_TEMPLATES.get(keys)
+    if template is None:
+        if len(keys) != len(set(keys)) or "" in keys:
+            return None
+        if len(_FIELD_SET_TEMPLATES) >= FIELD_SET_TEMPLATE_CACHE_SIZE:
+            _FIELD_SET_TEMPLATES.clear()
+        escaped = [key.replace("%", "%%") for key in keys]
+        template = _FIELD_SET_TEMPLATES[keys] = "=%s,".join(escaped) + "=%s"
+    if template % tuple(texts) != field_set:
         return None
-    if len(texts) != len(pairs) or "" in texts:
-        return None
-    values = list(map(memo.__getitem__, texts.values()))
+    values = list(map(memo.__getitem__, texts))
     if _INVALID in values:
         return None
-    as_written = len(_REWRITTEN) < _REWRITTEN_SIZE and _REWRITTEN.isdisjoint(texts.values())
-    return dict(zip(texts, values, strict=True)), as_written
+    as_written = len(_REWRITTEN) < _REWRITTEN_SIZE and _REWRITTEN.isdisjoint(texts)
+    return dict(zip(keys, values, strict=True)), as_written
+
+
+# "k1=%s,k2=%s" by field keys (none empty, none twice): the shape of their field sets.
+_FIELD_SET_TEMPLATES: dict[tuple[str, ...], str] = {}
 
 
 def _simple_series(head: str) -> tuple[str, dict[str, str]] | None:

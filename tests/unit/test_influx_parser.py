@@ -268,3 +268,24 @@ def test_field_sets_read_at_once_equal_the_same_sets_read_pair_by_pair():
             assert [(k, type(v), repr(v)) for k, v in at_once.items()] == [
                 (k, type(v), repr(v)) for k, v in by_pair.items()
             ], field_set
+
+
+def test_field_sets_of_any_shape_are_read_at_once_only_as_pair_by_pair_reads_them():
+    """Keys and values split together at once must never pair up differently than
+    pair-by-pair reading does: a stray '=' or ',' anywhere sends the set to the slow path."""
+    import random
+
+    from plugins.parsers.influx import _fields_at_once, _simple_fields
+
+    rng = random.Random(12)
+    tokens = ["a", "b", "usage_idle", "1", "2i", "true", "", "%s", "%"]
+    for _ in range(20000):
+        parts = [rng.choice(tokens) for _ in range(rng.randint(1, 7))]
+        field_set = parts[0]
+        for part in parts[1:]:
+            field_set += rng.choice("=,=,=,") + part
+        read = _fields_at_once(field_set)
+        by_pair = _simple_fields(field_set)
+        if read is not None:
+            assert by_pair is not None, field_set
+            assert read[0] == by_pair and list(read[0]) == list(by_pair), field_set
