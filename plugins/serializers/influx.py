@@ -10,7 +10,7 @@ no field is not written at all.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
@@ -121,6 +121,28 @@ _ONES = repeat(1.0)
 _NO_TEMPLATE = object()  # field names or types that only the field-by-field path writes
 
 
+def _format_with_template(template: _FieldTemplate, values: tuple) -> str | None:
+    """The field set through one %-format of a template made once per field names and value
+    types: no Python code runs per field. None when the template cannot be trusted for these
+    values (checked after formatting, at C speed): an exponent, NaN or infinity among the
+    floats, or an unsigned value to clamp; the caller then formats field by field, which
+    handles those."""
+    text = template.text % values
+    # A float's repr holds "e" only in exponent form and "n" only as nan or inf; the
+    # template's own letters (the field keys) are counted once.
+    if text.count("e") != template.letters_e or text.count("n") != template.letters_n:
+        return None
+    if template.clamps and max(values) > MAX_INT64:
+        return None
+    # "3.0" is written "3": a float ends where a comma follows (keys cannot hold an
+    # unescaped comma) or at the end of the set.
+    if ".0," in text:
+        text = text.replace(".0,", ",")
+    if text[-2:] == ".0":
+        text = text[:-2]
+    return text
+
+
 @serializer("influx")
 @dataclass
 class InfluxSerializer(Serializer):
@@ -151,58 +173,72 @@ class InfluxSerializer(Serializer):
 
     def format_line(self, metric: Metric) -> str:
         """One line without its newline; empty if the metric has no field that can be written."""
-        fields = metric.fields
-        if not fields:
-            return ""
-        read_as = metric.fields_text
-        if self.influx_sort_fields:
-            text = self._format_fields_one_by_one(fields)
-        elif read_as is not None and read_as[0] is fields:
-            text = read_as[1]  # the text a parser read these fields from, as written here
-        else:
-            text = self._format_fields_at_once(fields) or self._format_fields_one_by_one(fields)
-        if not text:
-            return ""
-        return f"{self.head(metric.name, metric.tags)} {text} {metric.time_ns}"
+        return self.format_lines((metric,))[0]
 
-    def _format_fields_at_once(self, fields: dict[str, object]) -> str | None:
-        """The field set through one %-format of a template made once per field names and
-        value types: no Python code runs per field. None when the template cannot be
-        trusted for these values (checked after formatting, at C speed): an exponent, NaN or
-        infinity among the floats, or an unsigned value to clamp; the caller then formats
-        field by field, which handles those."""
-        values = tuple(fields.values())
-        signature = (tuple(fields), tuple(map(type, values)))
-        template = self._templates.get(signature)
-        if template is None:
-            if len(self._templates) >= TEMPLATE_CACHE_SIZE:
-                self._templates.clear()
-            template = self._templates[signature] = self._make_template(*signature)
-        if template is _NO_TEMPLATE:
-            return None
+    def format_lines(self, metrics: Sequence[Metric]) -> list[str]:
+        """format_line() of each metric. The work per metric is inline in one loop and the
+        memo of float texts is consulted once for all of them: a metric costs a few
+        microseconds, and each function call a tenth of that."""
+        if self.influx_sort_fields:
+            return [self._format_sorted(metric) for metric in metrics]
+        heads, templates = self._heads, self._templates
         memo = _FLOAT_TEXTS
-        if template.texts is not None and memo.use(len(values)):  # all floats
-            # None negative (copysign also tells -0.0 from 0.0): their remembered texts.
-            if min(map(copysign, _ONES, values)) > 0.0:
-                texts = tuple(map(memo.__getitem__, values))
-                if None not in texts:
-                    return template.texts % texts
+        remembered = memo.use(0)
+        memo_get = memo.__getitem__
+        lookups = unserved = 0
+        lines = []
+        append = lines.append
+        for metric in metrics:
+            fields = metric.fields
+            read_as = metric.fields_text
+            if read_as is not None and read_as[0] is fields:
+                text = read_as[1]  # the text a parser read these fields from, as written here
+            elif not fields:
+                append("")
+                continue
             else:
-                memo.missed(len(values))
-        text = template.text % values
-        # A float's repr holds "e" only in exponent form and "n" only as nan or inf; the
-        # template's own letters (the field keys) are counted once.
-        if text.count("e") != template.letters_e or text.count("n") != template.letters_n:
-            return None
-        if template.clamps and max(values) > MAX_INT64:
-            return None
-        # "3.0" is written "3": a float ends where a comma follows (keys cannot hold an
-        # unescaped comma) or at the end of the set.
-        if ".0," in text:
-            text = text.replace(".0,", ",")
-        if text[-2:] == ".0":
-            text = text[:-2]
-        return text
+                text = None
+                values = tuple(fields.values())
+                signature = (tuple(fields), tuple(map(type, values)))
+                template = templates.get(signature)
+                if template is None:
+                    template = self._template_for(signature)
+                if template is not _NO_TEMPLATE:
+                    if template.texts is not None and remembered:  # all floats
+                        lookups += len(values)
+                        # None negative (copysign also tells -0.0 from 0.0): remembered texts.
+                        if min(map(copysign, _ONES, values)) > 0.0:
+                            texts = tuple(map(memo_get, values))
+                            if None not in texts:
+                                text = template.texts % texts
+                        else:
+                            unserved += len(values)
+                    if text is None:
+                        text = _format_with_template(template, values)
+                if text is None:
+                    text = self._format_fields_one_by_one(fields)
+                if not text:
+                    append("")
+                    continue
+            tags = metric.tags
+            head = heads.get((metric.name, tuple(tags.items())))
+            if head is None:
+                head = self.head(metric.name, tags)
+            append(f"{head} {text} {metric.time_ns}")
+        if lookups:
+            memo.use(lookups)
+            memo.missed(unserved)
+        return lines
+
+    def _format_sorted(self, metric: Metric) -> str:
+        text = self._format_fields_one_by_one(metric.fields) if metric.fields else ""
+        return f"{self.head(metric.name, metric.tags)} {text} {metric.time_ns}" if text else ""
+
+    def _template_for(self, signature: tuple[tuple[str, ...], tuple[type, ...]]) -> object:
+        if len(self._templates) >= TEMPLATE_CACHE_SIZE:
+            self._templates.clear()
+        template = self._templates[signature] = self._make_template(*signature)
+        return template
 
     def _make_template(
         self, keys: tuple[str, ...], kinds: tuple[type, ...]
@@ -255,6 +291,9 @@ class InfluxSerializer(Serializer):
         line = self.format_line(metric)
         return (line + "\n").encode() if line else b""
 
+    def serialize_each(self, metrics: list[Metric]) -> list[bytes]:
+        return [(line + "\n").encode() if line else b"" for line in self.format_lines(metrics)]
+
     def serialize_batch(self, metrics: Iterable[Metric]) -> bytes:
-        lines = [line for line in map(self.format_line, metrics) if line]
+        lines = [line for line in self.format_lines(list(metrics)) if line]
         return ("\n".join(lines) + "\n").encode() if lines else b""

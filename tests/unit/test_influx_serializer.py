@@ -126,18 +126,22 @@ FIELD_KEYS = ["usage_idle", "a.0", "b,c", "n%d", "e=1", "x y", "inf", "\\"]
 
 
 @pytest.mark.parametrize("options", [{}, {"influx_uint_support": True}])
-def test_a_field_set_written_at_once_equals_the_same_set_written_field_by_field(options):
+def test_field_sets_written_through_templates_equal_the_same_sets_written_field_by_field(
+    options,
+):
     import random
 
     rng = random.Random(7)
     serializer = InfluxSerializer(**options)
+    metrics = []
     for _ in range(3000):
         keys = rng.sample(FIELD_KEYS, rng.randint(1, len(FIELD_KEYS)))
         values = FIELD_VALUES if rng.random() < 0.5 else FIELD_VALUES[:12]
-        fields = {key: rng.choice(values) for key in keys}
-        at_once = serializer._format_fields_at_once(fields)
-        if at_once is not None:
-            assert at_once == serializer._format_fields_one_by_one(fields), fields
+        metrics.append(Metric("m", {}, {key: rng.choice(values) for key in keys}, 0))
+    metrics += [Metric("m", {}, {"a": 0.25, "b": 0.5}, 0) for _ in range(100)]  # remembered
+    for metric, line in zip(metrics, serializer.format_lines(metrics), strict=True):
+        by_field = serializer._format_fields_one_by_one(metric.fields)
+        assert line == (f"m {by_field} 0" if by_field else ""), metric.fields
 
 
 def read(text: str) -> Metric:
