@@ -55,7 +55,7 @@ class Buffer(Protocol):
 
     def __len__(self) -> int: ...
     def add(self, metrics: Iterable[Metric]) -> int: ...
-    def batch(self, size: int) -> Batch: ...
+    def batch(self, size: int, skip: int = 0) -> Batch: ...
     def accept(
         self, batch: Batch, failed: Iterable[int] = (), in_flight: Iterable[int] = ()
     ) -> None: ...
@@ -101,11 +101,12 @@ class MemoryBuffer:
         doomed = set(self._in_flight.oldest_waiting((sequence for sequence, _ in entries), count))
         self._entries = deque(entry for entry in entries if entry[0] not in doomed)
 
-    def batch(self, size: int) -> Batch:
-        """Up to `size` metrics from the front, oldest first, still kept in the buffer and in
+    def batch(self, size: int, skip: int = 0) -> Batch:
+        """Up to `size` metrics from the front, oldest first, after the first `skip` (those
+        of batches taken before and still being written); they are kept in the buffer and in
         flight until accepted."""
         with self._lock:
-            entries = list(islice(self._entries, size))
+            entries = list(islice(self._entries, skip, skip + size))
             sequence = [sequence for sequence, _ in entries]
             self._in_flight.update(sequence)
         return Batch([metric for _, metric in entries], sequence)

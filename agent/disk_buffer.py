@@ -100,10 +100,11 @@ class DiskBuffer:
             self._handed_out.pop(sequence, None)
         self._count -= count
 
-    def batch(self, size: int) -> Batch:
+    def batch(self, size: int, skip: int = 0) -> Batch:
         with self._lock:
             rows = self._db.execute(
-                "SELECT sequence, metric FROM buffer ORDER BY sequence LIMIT ?", (size,)
+                "SELECT sequence, metric FROM buffer ORDER BY sequence LIMIT ? OFFSET ?",
+                (size, skip),
             ).fetchall()
             metrics = []
             for sequence, text in rows:

@@ -74,6 +74,10 @@ class Serializer:
         """One metric; empty bytes if nothing of it can be written (no serializable field)."""
         raise NotImplementedError
 
+    def serialize_each(self, metrics: list[Metric]) -> list[bytes]:
+        """serialize() of each metric; serializers that can do it faster for many override it."""
+        return list(map(self.serialize, metrics))
+
     def serialize_batch(self, metrics: Iterable[Metric]) -> bytes:
         raise NotImplementedError
 
@@ -108,6 +112,21 @@ class Output:
         A metric the destination can never take (too large, say) is logged and not raised,
         so it cannot block the buffer."""
         raise NotImplementedError
+
+    # How many writes may be on their way at once. An output whose destination takes a
+    # batch while the one before is still being acknowledged raises this and implements
+    # send() and settle(); the agent then prepares the next batch meanwhile.
+    writes_in_flight: ClassVar[int] = 1
+
+    def send(self, metrics: list[Metric]) -> object:
+        """Start a write of `metrics`; settle() with what this returns completes it."""
+        self.write(metrics)
+        return None
+
+    def settle(self, sending: object, wait: bool = True) -> None:
+        """Complete a write started by send(): raise WriteError for the metrics to try again,
+        as write() does. Writes are settled in the order they were sent; `wait` False
+        settles at once (a write still on its way counts as failed and in flight)."""
 
     def close(self) -> None:
         """Release connections after the last write."""

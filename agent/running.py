@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from agent.buffer import Batch, Buffer
@@ -134,6 +135,15 @@ class OutputStats:
     errors: int = 0
 
 
+@dataclass(slots=True)
+class _Write:
+    """A batch being written: sent with what the plugin's send() returned, not yet settled."""
+
+    batch: Batch
+    started_ns: int
+    sending: object = None
+
+
 class RunningOutput:
     """An output plugin with its own filter and buffer; writes in batches of metric_batch_size.
 
@@ -208,8 +218,7 @@ class RunningOutput:
             if not self.connected:
                 self.plugin.connect()
                 self.connected = True
-            while len(self.buffer):
-                self.write_batch(self.buffer.batch(self.batch_size))
+            self._write_all()
         except (WriteError, ConnectionError, OSError) as error:
             self.stats.errors += 1
             self.log.error(
@@ -218,27 +227,63 @@ class RunningOutput:
             return False
         return True
 
-    def write_batch(self, batch: Batch) -> None:
-        """Write one batch and remove from the buffer what the destination acknowledged."""
-        started = time.perf_counter_ns()
+    def _write_all(self) -> None:
+        """Write batch after batch until the buffer is empty, with up to the plugin's
+        writes_in_flight batches sent and not yet settled; the first error ends the sending,
+        the batches on their way are settled, then the error is raised."""
+        window: deque[_Write] = deque()
+        in_window = 0  # metrics of the batches in the window: the front of the buffer
+        error: BaseException | None = None
         try:
-            self.plugin.write(batch.metrics)
-        except WriteError as error:
-            failed = error.failed if error.failed is not None else range(len(batch.metrics))
-            self.buffer.accept(batch, failed, error.in_flight)
-            self.stats.metrics_written += len(batch.metrics) - len(failed)
-            raise
+            while True:
+                if (
+                    error is None
+                    and len(window) < self.plugin.writes_in_flight
+                    and len(self.buffer) > in_window
+                ):
+                    batch = self.buffer.batch(self.batch_size, skip=in_window)
+                    write = _Write(batch, time.perf_counter_ns())
+                    window.append(write)
+                    in_window += len(batch.metrics)
+                    try:
+                        write.sending = self.plugin.send(batch.metrics)
+                    except WriteError as failure:
+                        window.pop()
+                        self._settled(write, failure)
+                        error = failure
+                    continue
+                if not window:
+                    break
+                write = window[0]
+                try:
+                    self.plugin.settle(write.sending, wait=error is None)
+                except WriteError as failure:
+                    self._settled(write, failure)
+                    error = error or failure
+                else:
+                    self._settled(write, None)
+                window.popleft()
+                in_window -= len(write.batch.metrics)
         except BaseException:
-            self.buffer.accept(batch, range(len(batch.metrics)))  # nothing of it is in flight
+            for write in window:  # what was not settled stays in the buffer, nothing in flight
+                self.buffer.accept(write.batch, range(len(write.batch.metrics)))
             raise
+        if error is not None:
+            raise error
+
+    def _settled(self, write: _Write, failure: WriteError | None) -> None:
+        """Remove from the buffer what a write delivered; count and log it."""
+        batch = write.batch
+        count = len(batch.metrics)
+        if failure is not None:
+            failed = failure.failed if failure.failed is not None else range(count)
+            self.buffer.accept(batch, failed, failure.in_flight)
+            self.stats.metrics_written += count - len(failed)
+            return
         self.buffer.accept(batch)
-        self.stats.write_time_ns = time.perf_counter_ns() - started
-        self.stats.metrics_written += len(batch.metrics)
-        self.log.debug(
-            "Wrote batch of %d metrics in %.3fms",
-            len(batch.metrics),
-            self.stats.write_time_ns / 1e6,
-        )
+        self.stats.write_time_ns = time.perf_counter_ns() - write.started_ns
+        self.stats.metrics_written += count
+        self.log.debug("Wrote batch of %d metrics in %.3fms", count, self.stats.write_time_ns / 1e6)
         self.log.debug("Buffer fullness: %d / %d metrics", len(self.buffer), self.buffer.limit)
 
     def close(self) -> None:

@@ -2,12 +2,14 @@
 
 Safe by default: the producer is idempotent and waits for all in-sync replicas (acks all),
 so a retry after a lost acknowledgement cannot store a record twice in a partition.
-`write()` returns only when Kafka has acknowledged every record of the batch.
+A write is settled only when Kafka has acknowledged every record of the batch; the next
+batch is sent meanwhile (up to three writes in flight), so preparing it overlaps the wait.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -163,6 +165,18 @@ class Record:
     indexes: list[int]
 
 
+@dataclass(slots=True)
+class Sending:
+    """One send() of a batch: the records handed to the producer with their futures, the
+    indexes of metrics not handed over (the broker is away) and of those whose record from
+    an earlier write is still pending."""
+
+    metrics: list[Metric]
+    awaited: list[int]
+    sent: list[tuple[Record, Any]] = field(default_factory=list)
+    not_sent: list[int] = field(default_factory=list)
+
+
 @dataclass
 class TopicSuffix:
     """`[outputs.kafka.topic_suffix]`: per-measurement or per-tag topics."""
@@ -178,6 +192,8 @@ class Kafka(KafkaSecurity, Output):
     """Produces each metric as one Kafka record on `topic` (plus routing and suffixes)."""
 
     SAMPLE_CONFIG = SAMPLE_CONFIG
+    # The next batch is serialized while the one before travels and is acknowledged.
+    writes_in_flight = 3
 
     brokers: list[str] = field(default_factory=lambda: ["localhost:9092"])
     topic: str = "telegraf"
@@ -202,6 +218,7 @@ class Kafka(KafkaSecurity, Output):
     _producer: Any = field(default=None, init=False, repr=False)
     # Records sent and not yet acknowledged, by id() of the metric they carry.
     _pending: dict[int, tuple[Metric, Any]] = field(default_factory=dict, init=False, repr=False)
+    _latest_sending: Sending | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.compression_codec, str):
@@ -314,14 +331,15 @@ class Kafka(KafkaSecurity, Output):
         )
 
     def _serialized(
-        self, metrics: list[Metric], indexes: Iterable[int]
+        self, metrics: list[Metric], indexes: Sequence[int]
     ) -> Iterator[tuple[int, Metric, bytes]]:
         """(index, metric, value) of each metric that can be written and fits a record."""
         assert self.serializer is not None
-        serialize, limit = self.serializer.serialize, self.max_message_bytes
-        for index in indexes:
-            metric = metrics[index]
-            value = serialize(metric)
+        chosen = [metrics[index] for index in indexes]
+        limit = self.max_message_bytes
+        for index, metric, value in zip(
+            indexes, chosen, self.serializer.serialize_each(chosen), strict=True
+        ):
             if len(value) > limit:
                 self._log_too_large(metric, value)
             elif value:
@@ -333,7 +351,7 @@ class Kafka(KafkaSecurity, Output):
         at once, in C where it can be."""
         assert self.serializer is not None
         chosen = metrics if len(indexes) == len(metrics) else [metrics[i] for i in indexes]
-        values = list(map(self.serializer.serialize, chosen))
+        values = self.serializer.serialize_each(chosen)
         if not values:
             return
         sizes = list(map(len, values))
@@ -412,7 +430,11 @@ class Kafka(KafkaSecurity, Output):
         return metric.time_ns // 1_000_000 if self.producer_timestamp == "metric" else None
 
     def write(self, metrics: list[Metric]) -> None:
-        """Send each metric once and wait up to WRITE_TIMEOUT_S for the acknowledgements.
+        """Send each metric once and wait up to WRITE_TIMEOUT_S for the acknowledgements."""
+        self.settle(self.send(metrics))
+
+    def send(self, metrics: list[Metric]) -> Sending:
+        """Hand each metric's record to the producer, whose thread sends it meanwhile.
 
         A metric whose record is still on its way from an earlier write is not sent again:
         its pending acknowledgement is awaited instead."""
@@ -428,8 +450,7 @@ class Kafka(KafkaSecurity, Output):
                     awaited.append(index)
                 else:
                     unsent.append(index)
-        sent: list[tuple[Record, Any]] = []
-        not_sent: list[int] = []
+        sending = Sending(metrics, awaited)
         records = self.records(metrics, unsent)
         for record in records:
             try:
@@ -440,16 +461,29 @@ class Kafka(KafkaSecurity, Output):
                     timestamp_ms=record.timestamp_ms,
                 )
             except KafkaError as error:  # no metadata for the topic: the broker is away
-                not_sent = [*record.indexes, *(i for later in records for i in later.indexes)]
-                log.debug("Send stopped after %d records: %s", len(sent), error)
+                sending.not_sent = [
+                    *record.indexes,
+                    *(i for later in records for i in later.indexes),
+                ]
+                log.debug("Send stopped after %d records: %s", len(sending.sent), error)
                 break
-            sent.append((record, future))
-        try:
-            self._producer.flush(timeout=WRITE_TIMEOUT_S)
-        except KafkaError as error:  # timed out: what is not acknowledged stays pending
-            log.debug("Flush did not complete: %s", error)
+            sending.sent.append((record, future))
+        self._latest_sending = sending
+        return sending
+
+    def settle(self, sending: object, wait: bool = True) -> None:
+        """Wait up to WRITE_TIMEOUT_S for the acknowledgements of a send(); raise WriteError
+        naming the metrics not acknowledged (those still on their way stay pending)."""
+        assert isinstance(sending, Sending)
+        metrics = sending.metrics
+        if wait:
+            self._await(sending)
         failed = sorted(
-            {*not_sent, *self._settle(metrics, sent), *self._unacknowledged(metrics, awaited)}
+            {
+                *sending.not_sent,
+                *self._settle(metrics, sending.sent),
+                *self._unacknowledged(metrics, sending.awaited),
+            }
         )
         if failed:
             pending = self._pending
@@ -459,6 +493,33 @@ class Kafka(KafkaSecurity, Output):
                 failed,
                 [index for index in failed if id(metrics[index]) in pending],
             )
+
+    def _await(self, sending: Sending) -> None:
+        """Until the records of `sending` (and the earlier ones it awaits) are acknowledged,
+        or WRITE_TIMEOUT_S has passed."""
+        from kafka.errors import KafkaError
+
+        assert self._producer is not None
+        if sending is self._latest_sending:
+            # Nothing was sent after it: flush() ends the producer's linger and waits.
+            try:
+                self._producer.flush(timeout=WRITE_TIMEOUT_S)
+            except KafkaError as error:  # timed out: what is not acknowledged stays pending
+                log.debug("Flush did not complete: %s", error)
+            return
+        # A later send is on its way too: wait for this one's records only, so the next
+        # batch is prepared while the later one travels.
+        deadline = time.monotonic() + WRITE_TIMEOUT_S
+        awaited = (
+            self._pending.get(id(sending.metrics[i]), (None, None))[1] for i in sending.awaited
+        )
+        for future in (*(future for _, future in sending.sent), *awaited):
+            if future is None or future.is_done:
+                continue
+            try:
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
+            except KafkaError as error:  # failed, or timed out: _settle tells which
+                log.debug("Record not acknowledged: %s", error)
 
     def _settle(self, metrics: list[Metric], sent: list[tuple[Record, Any]]) -> list[int]:
         """Indexes of metrics of this write's records that are not acknowledged. A record
@@ -511,3 +572,4 @@ class Kafka(KafkaSecurity, Output):
             self._producer.close(timeout=CLOSE_TIMEOUT_S)
             self._producer = None
         self._pending.clear()
+        self._latest_sending = None

@@ -405,3 +405,32 @@ def test_use_batch_format_records_are_stored_by_the_sink_metric_by_metric(
     assert sink.returncode == 0, sink.stderr
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(*) FROM metrics").fetchone()[0] == len(lines)
+
+
+@pytest.mark.parametrize("batch_format", ["false", "true"])
+def test_many_batches_written_three_at_a_time_arrive_each_exactly_once(
+    tmp_path, kafka_bootstrap, create_topic, batch_format
+):
+    """metric_batch_size 100 for 3,000 lines: thirty writes, up to three on their way at once
+    (the next one sent before the one before is acknowledged)."""
+    topic = create_topic(name="window", partitions=2)
+    lines = [f"m,host=h{n % 7} n={n}i,x={n}.5 {(1_700_000_000 + n) * 10**9}" for n in range(3000)]
+    (tmp_path / "lines.lp").write_text("\n".join(lines) + "\n")
+    config = f"""
+[agent]
+  metric_batch_size = 100
+  metric_buffer_limit = 10000
+[[inputs.file]]
+  files = ["{tmp_path / "lines.lp"}"]
+  data_format = "influx"
+[[outputs.kafka]]
+  brokers = [{toml_brokers(kafka_bootstrap)}]
+  topic = "{topic}"
+  use_batch_format = {batch_format}
+"""
+    result = run_once(tmp_path, config)
+    assert result.returncode == 0, result.stderr
+    records = read_records(kafka_bootstrap, topic)
+    received = [line for record in records for line in record.value.decode().splitlines()]
+    assert sorted(received) == sorted(lines)
+    assert len(records) == (3000 if batch_format == "false" else 30)

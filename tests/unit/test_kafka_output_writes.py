@@ -22,6 +22,13 @@ class FakeFuture:
     def failed(self) -> bool:
         return self.is_done and self.exception is not None
 
+    def get(self, timeout=None) -> None:
+        from kafka.errors import KafkaTimeoutError
+
+        self.waited_s = timeout
+        if not self.is_done:
+            raise KafkaTimeoutError(f"Timeout after waiting for {timeout} secs.")
+
 
 class FakeProducer:
     """Records what is sent; each send's future settles as `settle` says."""
@@ -146,3 +153,31 @@ def test_batched_lines_split_where_the_limit_says_and_keep_their_order(limit):
     lines = [value.splitlines(keepends=True) for value in values]
     for record, following in zip(lines, lines[1:], strict=False):
         assert len(b"".join(record)) + len(following[0]) > limit
+
+
+def test_a_write_settled_while_a_later_one_travels_waits_for_its_own_records_only():
+    output, producer = kafka()
+    producer.settle = "hang"
+    first = output.send(metrics(2))
+    producer.settle = "ack"
+    second = output.send(metrics(3))
+    with pytest.raises(WriteError) as raised:
+        output.settle(first)
+    assert raised.value.failed == [0, 1]
+    assert raised.value.in_flight == [0, 1]  # still on their way: never dropped, never resent
+    first_futures = [future for _, _, future in producer.sent[:2]]
+    assert all(future.waited_s > 0 for future in first_futures)
+    assert not any(hasattr(future, "waited_s") for _, _, future in producer.sent[2:])
+    output.settle(second)
+    assert set(output._pending) == {id(metric) for metric in first.metrics}
+
+
+def test_settling_without_waiting_reports_what_is_still_on_its_way_as_in_flight():
+    output, producer = kafka()
+    producer.settle = "hang"
+    sending = output.send(metrics(2))
+    output.send(metrics(1))
+    with pytest.raises(WriteError) as raised:
+        output.settle(sending, wait=False)
+    assert raised.value.in_flight == [0, 1]
+    assert not any(hasattr(future, "waited_s") for _, _, future in producer.sent)
