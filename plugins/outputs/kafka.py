@@ -165,6 +165,40 @@ class Record:
     indexes: list[int]
 
 
+def write_partitioner() -> Any:
+    """A kafka-python partitioner that places records as its DefaultPartitioner does (by the
+    murmur2 hash of the key; without a key, on a random partition that has a leader), but
+    chooses once per write: one partition for all records of a write that have no key, one
+    hash per key. The default chooses per record, which cost a fifth of sending one."""
+    from kafka.partitioner import DefaultPartitioner
+
+    class WritePartitioner(DefaultPartitioner):
+        def __init__(self) -> None:
+            self._chosen: dict[tuple[str, bytes | None], int] = {}
+
+        def new_write(self) -> None:
+            self._chosen.clear()
+
+        def partition(
+            self,
+            topic: str,
+            key: Any,
+            serialized_key: bytes | None,
+            value: Any,
+            serialized_value: bytes | None,
+            cluster: Any,
+        ) -> int:
+            chosen = self._chosen.get((topic, serialized_key))
+            if chosen is None:
+                chosen = super().partition(
+                    topic, key, serialized_key, value, serialized_value, cluster
+                )
+                self._chosen[(topic, serialized_key)] = chosen
+            return chosen
+
+    return WritePartitioner()
+
+
 @dataclass(slots=True)
 class Sending:
     """One send() of a batch: the records handed to the producer with their futures, the
@@ -219,6 +253,7 @@ class Kafka(KafkaSecurity, Output):
     # Records sent and not yet acknowledged, by id() of the metric they carry.
     _pending: dict[int, tuple[Metric, Any]] = field(default_factory=dict, init=False, repr=False)
     _latest_sending: Sending | None = field(default=None, init=False, repr=False)
+    _partitioner: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.compression_codec, str):
@@ -272,8 +307,9 @@ class Kafka(KafkaSecurity, Output):
         from kafka.errors import KafkaError
 
         self.probe(self.brokers)
+        self._partitioner = write_partitioner()
         try:
-            self._producer = kafka_producer(**self.producer_config())
+            self._producer = kafka_producer(**self.producer_config(), partitioner=self._partitioner)
         except KafkaError as error:
             raise ConnectionError(
                 f"cannot reach Kafka at {','.join(self.brokers)}: {error}"
@@ -451,6 +487,7 @@ class Kafka(KafkaSecurity, Output):
                 else:
                     unsent.append(index)
         sending = Sending(metrics, awaited)
+        self._partitioner.new_write()
         records = self.records(metrics, unsent)
         for record in records:
             try:

@@ -10,7 +10,7 @@ import pytest
 
 from agent.metric import Metric
 from agent.plugin import WriteError
-from plugins.outputs.kafka import Kafka
+from plugins.outputs.kafka import Kafka, write_partitioner
 from plugins.serializers.influx import InfluxSerializer
 
 
@@ -62,6 +62,7 @@ def kafka(**options) -> tuple[Kafka, FakeProducer]:
     output = Kafka(brokers=["127.0.0.1:1"], topic="t", **options)
     output.serializer = InfluxSerializer()
     output._producer = FakeProducer()
+    output._partitioner = write_partitioner()
     return output, output._producer
 
 
@@ -181,3 +182,44 @@ def test_settling_without_waiting_reports_what_is_still_on_its_way_as_in_flight(
         output.settle(sending, wait=False)
     assert raised.value.in_flight == [0, 1]
     assert not any(hasattr(future, "waited_s") for _, _, future in producer.sent)
+
+
+class FakeCluster:
+    """kafka-python's ClusterMetadata as a partitioner sees it: one topic, some partitions."""
+
+    def __init__(self, partitions: set[int], available: set[int]) -> None:
+        self.partitions, self.available = partitions, available
+
+    def topics(self) -> set[str]:
+        return {"t"}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return self.partitions
+
+    def available_partitions_for_topic(self, topic: str) -> set[int]:
+        return self.available
+
+
+def test_records_without_a_key_share_one_partition_per_write_and_only_ones_with_a_leader():
+    partitioner = write_partitioner()
+    cluster = FakeCluster({0, 1, 2, 3}, available={0, 1, 3})
+    used = set()
+    for _ in range(200):
+        partitioner.new_write()
+        chosen = {partitioner.partition("t", None, None, None, b"v", cluster) for _ in range(20)}
+        assert len(chosen) == 1
+        used |= chosen
+    assert used == {0, 1, 3}
+
+
+def test_records_with_a_key_go_where_kafka_pythons_default_partitioner_puts_them():
+    from kafka.partitioner import DefaultPartitioner
+
+    partitioner, default = write_partitioner(), DefaultPartitioner()
+    cluster = FakeCluster({0, 1, 2, 3, 4, 5}, available={0, 1, 2, 3, 4, 5})
+    partitioner.new_write()
+    keys = [f"host-{n}".encode() for n in range(40)]
+    for key in keys * 2:
+        expected = default.partition("t", key, key, None, b"v", cluster)
+        assert partitioner.partition("t", key, key, None, b"v", cluster) == expected
+    assert len({default.partition("t", k, k, None, b"v", cluster) for k in keys}) > 1
