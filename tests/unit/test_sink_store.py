@@ -116,6 +116,48 @@ def test_database_uses_wal_and_survives_reopening(tmp_path):
         assert reader.execute("SELECT count(*) FROM metrics").fetchone() == (1,)
 
 
+SCHEMA_VERSION_1 = """
+CREATE TABLE metrics (
+    measurement TEXT NOT NULL, tags TEXT NOT NULL, field_names TEXT NOT NULL,
+    fields TEXT NOT NULL, time_ns INTEGER NOT NULL, kafka_topic TEXT NOT NULL,
+    kafka_partition INTEGER NOT NULL, kafka_offset INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX metrics_identity ON metrics (time_ns, measurement, tags, field_names);
+CREATE TABLE positions (
+    kafka_topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+    updated_ns INTEGER NOT NULL, PRIMARY KEY (kafka_topic, kafka_partition)
+);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_new_file_keys_its_rows_on_the_identity_itself(store):
+    assert store._db.execute("PRAGMA user_version").fetchone() == (2,)
+    (sql,) = store._db.execute("SELECT sql FROM sqlite_master WHERE name = 'metrics'").fetchone()
+    assert "PRIMARY KEY (time_ns, measurement, tags, field_names)" in sql
+    assert sql.rstrip().endswith("WITHOUT ROWID")
+
+
+def test_a_file_of_the_first_schema_is_written_as_it_is(tmp_path):
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_VERSION_1)
+    old = SqliteStore(str(path))
+    assert old.write(batch(Delivery("m", 0, 0, None, [cpu(), cpu(idle=1.0)]))) == 1
+    assert old.write(batch(Delivery("m", 0, 1, None, [cpu(), cpu(time_ns=T + 1)]))) == 1
+    assert old._db.execute("PRAGMA user_version").fetchone() == (1,)
+    assert old._db.execute("SELECT count(*) FROM metrics").fetchone() == (2,)
+    old.close()
+
+
+def test_a_file_of_a_newer_schema_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 3")
+    with pytest.raises(StoreError, match="newer agent .schema 3"):
+        SqliteStore(str(path))
+
+
 def test_open_store_takes_sqlite_urls_and_refuses_others(tmp_path):
     open_store(f"sqlite:{tmp_path / 'x.db'}").close()
     with pytest.raises(StoreError, match='expected "sqlite:PATH"'):
