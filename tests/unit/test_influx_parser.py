@@ -249,43 +249,60 @@ FIELD_TEXTS = [
 FIELD_NAMES = ["a", "usage_idle", "k.0", "#x", "é", ""]
 
 
-def test_field_sets_read_at_once_equal_the_same_sets_read_pair_by_pair():
+def read_at_once(field_sets: list[str], monkeypatch) -> list[dict | None]:
+    """The fields the fast path reads from `m <field set>` lines without falling back to
+    reading pair by pair (None where it would)."""
+    from plugins.parsers import influx
+
+    with monkeypatch.context() as patched:
+        patched.setattr(influx, "_simple_fields", lambda field_set: None)
+        read, _ = influx._parse_simple_many([f"m {f}" for f in field_sets], NOW, 1)
+    return [None if metric is None else metric.fields for metric in read]
+
+
+def test_field_sets_read_at_once_equal_the_same_sets_read_pair_by_pair(monkeypatch):
     import random
 
-    from plugins.parsers.influx import _fields_at_once, _simple_fields
+    from plugins.parsers.influx import _simple_fields
 
     rng = random.Random(11)
-    for _ in range(20000):
-        pairs = [
+    field_sets = [
+        ",".join(
             f"{rng.choice(FIELD_NAMES)}={rng.choice(FIELD_TEXTS)}" for _ in range(rng.randint(1, 4))
-        ]
-        field_set = ",".join(pairs)
-        read = _fields_at_once(field_set)
-        if read is not None:
-            at_once, _ = read
+        )
+        for _ in range(20000)
+    ]
+    at_once = read_at_once(field_sets, monkeypatch)
+    assert sum(fields is not None for fields in at_once) > 1000  # the fast path was taken
+    for field_set, fields in zip(field_sets, at_once, strict=True):
+        if fields is not None:
             by_pair = _simple_fields(field_set)
             assert by_pair is not None, field_set
-            assert [(k, type(v), repr(v)) for k, v in at_once.items()] == [
+            assert [(k, type(v), repr(v)) for k, v in fields.items()] == [
                 (k, type(v), repr(v)) for k, v in by_pair.items()
             ], field_set
 
 
-def test_field_sets_of_any_shape_are_read_at_once_only_as_pair_by_pair_reads_them():
+def test_field_sets_of_any_shape_are_read_at_once_only_as_pair_by_pair_reads_them(monkeypatch):
     """Keys and values split together at once must never pair up differently than
     pair-by-pair reading does: a stray '=' or ',' anywhere sends the set to the slow path."""
     import random
 
-    from plugins.parsers.influx import _fields_at_once, _simple_fields
+    from plugins.parsers.influx import _simple_fields
 
     rng = random.Random(12)
     tokens = ["a", "b", "usage_idle", "1", "2i", "true", "", "%s", "%"]
+    field_sets = []
     for _ in range(20000):
         parts = [rng.choice(tokens) for _ in range(rng.randint(1, 7))]
         field_set = parts[0]
         for part in parts[1:]:
             field_set += rng.choice("=,=,=,") + part
-        read = _fields_at_once(field_set)
-        by_pair = _simple_fields(field_set)
-        if read is not None:
+        field_sets.append(field_set)
+    at_once = read_at_once(field_sets, monkeypatch)
+    assert sum(fields is not None for fields in at_once) > 100  # the fast path was taken
+    for field_set, fields in zip(field_sets, at_once, strict=True):
+        if fields is not None:
+            by_pair = _simple_fields(field_set)
             assert by_pair is not None, field_set
-            assert read[0] == by_pair and list(read[0]) == list(by_pair), field_set
+            assert fields == by_pair and list(fields) == list(by_pair), field_set
