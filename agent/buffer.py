@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import islice
+from itertools import count, islice
 from typing import Protocol
 
 from agent.metric import Metric
@@ -82,9 +82,9 @@ class MemoryBuffer:
         """Append metrics; returns how many waiting ones were dropped to make room."""
         with self._lock:
             entries = self._entries
-            for metric in metrics:
-                entries.append((self._next_sequence, metric))
-                self._next_sequence += 1
+            before = len(entries)
+            entries.extend(zip(count(self._next_sequence), metrics))
+            self._next_sequence += len(entries) - before
             dropped = len(entries) - self.limit
             if dropped <= 0:
                 return 0

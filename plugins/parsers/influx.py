@@ -195,8 +195,8 @@ def _parse_simple_many(
             if not len(tokens) % 2:
                 keys = tuple(tokens[0::2])
                 texts = tokens[1::2]
-                template = templates_get(keys) or _field_set_template(keys)
-                if template is not None and template % tuple(texts) == field_set:
+                template, keys = templates_get(keys) or _field_set_template(keys)
+                if template and template % tuple(texts) == field_set:
                     lookups += len(texts)
                     values = list(map(memo_get, texts))
                     if _INVALID not in values:
@@ -226,14 +226,15 @@ def _remember_series(head: str) -> tuple[str, dict[str, str]] | None:
     return series
 
 
-def _field_set_template(keys: tuple[str, ...]) -> str | None:
-    """`k1=%s,k2=%s` for field keys none of which is empty or there twice; None otherwise."""
+def _field_set_template(keys: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """`k1=%s,k2=%s` for field keys none of which is empty or there twice ("" otherwise),
+    and the keys, remembered: every metric with these keys shares their strings."""
     if len(keys) != len(set(keys)) or "" in keys:
-        return None
+        return "", keys
     if len(_FIELD_SET_TEMPLATES) >= FIELD_SET_TEMPLATE_CACHE_SIZE:
         _FIELD_SET_TEMPLATES.clear()
     escaped = [key.replace("%", "%%") for key in keys]
-    template = _FIELD_SET_TEMPLATES[keys] = "=%s,".join(escaped) + "=%s"
+    template = _FIELD_SET_TEMPLATES[keys] = ("=%s,".join(escaped) + "=%s", keys)
     return template
 
 
@@ -263,7 +264,7 @@ _REWRITTEN_SIZE = 8192
 
 
 # "k1=%s,k2=%s" by field keys (none empty, none twice): the shape of their field sets.
-_FIELD_SET_TEMPLATES: dict[tuple[str, ...], str] = {}
+_FIELD_SET_TEMPLATES: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}
 
 
 def _simple_series(head: str) -> tuple[str, dict[str, str]] | None:
