@@ -21,8 +21,12 @@ idempotent, `metric_buffer_limit = 500000` so nothing is dropped, `metric_batch_
 with `agent --once`: timed from process start to its exit, which comes after the last
 record was acknowledged. Checked: the topic then holds every line. kcat -P sends the same
 file (`-z lz4 -X acks=all -X enable.idempotence=true`), timed from process start to exit too.
-What limits it: parsing (about 6 µs a line, plus about 3 µs of Python's garbage collection
-while all 500,000 metrics are alive at once), then what limits the pipeline (above).
+*kafka-python alone* sends the same lines with kafka-python's KafkaProducer and
+outputs.kafka's producer settings, in the benchmark's own process, without parsing or
+anything of the agent (one line per record, and 100 per record as use_batch_format makes
+them): the ceiling for any agent built on kafka-python on this machine. What limits the
+agent: parsing (about 6 µs a line, all 500,000 metrics alive at once), then what limits the
+pipeline (above); one per record, kafka-python's own work per record.
 """
 
 
@@ -56,6 +60,39 @@ def agent_seconds(ctx: Context, path: Path, lines: int, batch_format: bool) -> f
     return elapsed
 
 
+KAFKA_PYTHON_LINES_PER_RECORD = 100
+
+
+def kafka_python_rate(ctx: Context, path: Path, lines_per_record: int) -> float:
+    """Lines per second of kafka-python's KafkaProducer alone sending the file's lines as
+    they are (no parsing, no agent), with outputs.kafka's producer settings: the ceiling
+    any agent built on it reaches here. Timed from the first send() to the last
+    acknowledgement, connected and with the topic's metadata before."""
+    from plugins.common.kafka_producer_import import producer_class
+    from plugins.outputs.kafka import Kafka
+
+    topic = broker.create_topic(ctx.bootstrap, "file-kafka-python")
+    lines = path.read_bytes().splitlines(keepends=True)
+    values = [
+        b"".join(lines[i : i + lines_per_record]) for i in range(0, len(lines), lines_per_record)
+    ]
+    settings = Kafka(brokers=[ctx.bootstrap], topic=topic, compression_codec="lz4")
+    producer = producer_class()(**settings.producer_config())
+    try:
+        producer.send(topic, b"first\n").get(timeout=30)
+        started = time.perf_counter()
+        for value in values:
+            producer.send(topic, value)
+        producer.flush(timeout=600)
+        elapsed = time.perf_counter() - started
+    finally:
+        producer.close()
+    delivered = broker.count_lines(ctx.bootstrap, topic)
+    if delivered != len(lines) + 1:
+        raise RuntimeError(f"{topic}: {delivered} lines delivered, expected {len(lines) + 1}")
+    return len(lines) / elapsed
+
+
 def kcat_seconds(ctx: Context, path: Path) -> float:
     topic = broker.create_topic(ctx.bootstrap, "file-kcat")
     started = time.perf_counter()
@@ -87,6 +124,12 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
             Figure(f"agent, {mode}: rate", lines / seconds, "metrics/s", shown),
             Figure(f"agent / kcat time, {mode}", seconds / kcat, "×", ""),
         ]
+    for per_record in (1, KAFKA_PYTHON_LINES_PER_RECORD):
+        mode = "one per record" if per_record == 1 else f"{per_record} lines per record"
+        say(f"file: kafka-python KafkaProducer alone, {mode}")
+        rate = kafka_python_rate(ctx, path, per_record)
+        shown = f"KafkaProducer.send() of the file's lines, {mode}, then flush()"
+        figures.append(Figure(f"kafka-python alone, {mode}", rate, "lines/s", shown))
     kcat_command = " ".join(kcat_produce_command("BROKER", "TOPIC", "lz4", Path("cpu.lp")))
     figures.append(Figure("kcat -P", kcat, "s", kcat_command, f"{lines / kcat:,.0f} lines/s"))
     return settings, figures
