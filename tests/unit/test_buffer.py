@@ -8,7 +8,6 @@ import shutil
 
 import pytest
 
-from agent.buffer import MemoryBuffer
 from agent.disk_buffer import DiskBuffer
 from agent.metric import Metric, UInt
 
@@ -22,16 +21,6 @@ def numbers(buffer) -> list[int]:
     batch = buffer.batch(len(buffer) or 1)
     buffer.accept(batch, failed=range(len(batch.metrics)))
     return [m.fields["n"] for m in batch.metrics]
-
-
-@pytest.fixture(params=["memory", "disk"])
-def make_buffer(request, tmp_path):
-    def make(limit: int):
-        if request.param == "memory":
-            return MemoryBuffer(limit)
-        return DiskBuffer(tmp_path / "buffer" / "kafka.db", limit)
-
-    return make
 
 
 def test_batch_takes_the_oldest_without_removing_them(make_buffer):

@@ -4,13 +4,10 @@ order, nothing is lost on a failure and nothing stays in flight after a flush.""
 
 from __future__ import annotations
 
-import pytest
-
-from agent.buffer import MemoryBuffer
-from agent.disk_buffer import DiskBuffer
 from agent.metric import Metric
 from agent.plugin import Output, WriteError
 from agent.running import OutputSettings, RunningOutput
+from tests.unit.test_buffer import numbers
 
 
 class Windowed(Output):
@@ -55,22 +52,6 @@ def metrics(count: int) -> list[Metric]:
     return [Metric("m", {}, {"n": n}, n) for n in range(count)]
 
 
-def held(buffer) -> list[int]:
-    batch = buffer.batch(len(buffer) or 1)
-    buffer.accept(batch, failed=range(len(batch.metrics)))
-    return [m.fields["n"] for m in batch.metrics]
-
-
-@pytest.fixture(params=["memory", "disk"])
-def make_buffer(request, tmp_path):
-    def make(limit: int):
-        if request.param == "memory":
-            return MemoryBuffer(limit)
-        return DiskBuffer(tmp_path / "buffer.db", limit)
-
-    return make
-
-
 def test_batches_are_sent_ahead_of_settling_and_each_metric_is_delivered_once(make_buffer):
     output = Windowed()
     running = RunningOutput(output, OutputSettings(), 10, make_buffer(1000))
@@ -93,7 +74,7 @@ def test_a_failed_write_stops_the_sending_and_keeps_what_failed_in_order(make_bu
     assert len(output.sends) == 4
     assert output.settled_without_waiting == [2, 3]
     assert output.unsettled == []
-    assert held(running.buffer) == [10, 19, *range(40, 60)]
+    assert numbers(running.buffer) == [10, 19, *range(40, 60)]
     assert running.stats.metrics_written == 38
     assert running.flush()  # the next flush delivers the rest
     assert sorted(output.delivered) == list(range(60))
@@ -104,7 +85,7 @@ def test_a_send_that_raises_leaves_every_unsettled_batch_in_the_buffer(make_buff
     running = RunningOutput(output, OutputSettings(), 10, make_buffer(1000))
     running.add(metrics(30))
     assert not running.flush()
-    assert held(running.buffer) == list(range(30))
+    assert numbers(running.buffer) == list(range(30))
     assert output.delivered == []
     # Nothing stays in flight: an overflow may drop the oldest metrics again.
     assert running.buffer.add(metrics(1000)) == 30
