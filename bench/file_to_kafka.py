@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from agent import registry
+from bench import bare as bare_module
 from bench import broker, data
-from bench.context import AGENT, Context
+from bench.context import AGENT, REPO, Context
 from bench.pipeline import kcat_produce_command
 from bench.progress import say
 from bench.report import Figure
@@ -24,10 +26,18 @@ file (`-z lz4 -X acks=all -X enable.idempotence=true`), timed from process start
 *kafka-python alone* sends the same lines with kafka-python's KafkaProducer and
 outputs.kafka's producer settings, in the benchmark's own process, without parsing or
 anything of the agent (one line per record, and 100 per record as use_batch_format makes
-them): the ceiling for any agent built on kafka-python on this machine. What limits the
-agent: parsing (about 6 µs a line, all 500,000 metrics alive at once), then what limits the
-pipeline (above); one per record, kafka-python's own work per record.
+them): the ceiling for any agent built on kafka-python on this machine. *Bare Python* is
+bench/bare.py: the least any Python program does for the batched work (each line split into
+measurement, tags, fields with float values and timestamp, nothing checked, no metric
+objects, the lines sent as they are, 1,000 to a record, with outputs.kafka's producer
+settings), timed as the agent is: the ceiling for any agent written in Python on this
+machine, this one included. What limits the agent: parsing (about 6 µs a line, all 500,000
+metrics alive at once), then what limits the pipeline (above); one per record,
+kafka-python's own work per record.
 """
+
+
+BARE_FIGURE = "bare Python, batched: rate"
 
 
 def config(ctx: Context, topic: str, path: Path, lines: int, batch_format: bool) -> str:
@@ -93,6 +103,19 @@ def kafka_python_rate(ctx: Context, path: Path, lines_per_record: int) -> float:
     return len(lines) / elapsed
 
 
+def bare_seconds(ctx: Context, path: Path, lines: int) -> float:
+    """Seconds of bench/bare.py's file_to_kafka, timed as the agent is."""
+    topic = broker.create_topic(ctx.bootstrap, "file-bare")
+    command = [sys.executable, "-m", "bench.bare", "file", str(path), topic, ctx.bootstrap]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    delivered = broker.count_lines(ctx.bootstrap, topic)
+    if delivered != lines:
+        raise RuntimeError(f"{topic}: {delivered} lines delivered, expected {lines}")
+    return elapsed
+
+
 def kcat_seconds(ctx: Context, path: Path) -> float:
     topic = broker.create_topic(ctx.bootstrap, "file-kcat")
     started = time.perf_counter()
@@ -118,12 +141,22 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
         mode = "batched" if batch_format else "one per record"
         say(f"file: agent --once, {mode}")
         seconds = agent_seconds(ctx, path, lines, batch_format)
+        if batch_format:
+            batched_seconds = seconds
         shown = command.format(batch=", use_batch_format = true" if batch_format else "")
         figures += [
             Figure(f"agent, {mode}", seconds, "s", shown),
             Figure(f"agent, {mode}: rate", lines / seconds, "metrics/s", shown),
             Figure(f"agent / kcat time, {mode}", seconds / kcat, "×", ""),
         ]
+    bare_records = f"{bare_module.LINES_PER_RECORD:,} lines per record"
+    say(f"file: bare Python, {bare_records}")
+    bare = bare_seconds(ctx, path, lines)
+    shown = f"python -m bench.bare file cpu.lp TOPIC BROKER ({bare_records})"
+    figures += [
+        Figure(BARE_FIGURE, lines / bare, "metrics/s", shown),
+        Figure("agent / bare Python time, batched", batched_seconds / bare, "×", ""),
+    ]
     for per_record in (1, KAFKA_PYTHON_LINES_PER_RECORD):
         mode = "one per record" if per_record == 1 else f"{per_record} lines per record"
         say(f"file: kafka-python KafkaProducer alone, {mode}")

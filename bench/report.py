@@ -92,7 +92,13 @@ def find(results: dict[str, GroupResult], group: str, name: str) -> Figure | Non
     return next((figure for figure in result.figures if figure.name == name), None)
 
 
-TARGETS_NOTE = "What limits each figure is said under *What each figure means* below."
+TARGETS_HEAD = "| target | measured | reached | bare Python, same work |"
+TARGETS_NOTE = (
+    "What limits each figure is said under *What each figure means* below. *Bare Python* is "
+    "the rate of bench/bare.py, the least any Python program does for the same work (lines "
+    "split, nothing checked, no agent), measured in the same run: a ceiling for any agent "
+    "written in Python on this machine."
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,9 @@ class Target:
     figure: str
     limit: float
     at_least: bool  # True: the figure must reach `limit`; False: stay below it
+    # A figure of the same group measuring the least any Python program does for the same
+    # work: how far the target is from what Python can reach here.
+    ceiling: str | None = None
 
 
 def render(
@@ -113,16 +122,18 @@ def render(
     header: str,
 ) -> str:
     """docs/PERFORMANCE.md: the targets, one table per group, what each figure means."""
-    out = [header, "", "## Targets", "", "| target | measured | reached |", "| --- | --- | --- |"]
+    out = [header, "", "## Targets", "", TARGETS_HEAD, "| --- | --- | --- | --- |"]
     for target in targets:
         figure = find(results, target.group, target.figure)
+        ceiling = find(results, target.group, target.ceiling) if target.ceiling else None
+        bare = _cell(ceiling.shown()) if ceiling and ceiling.value is not None else "—"
         if figure is None or figure.value is None:
-            out.append(f"| {target.text} | not measured | |")
+            out.append(f"| {target.text} | not measured | | {bare} |")
             continue
         ok = figure.value >= target.limit if target.at_least else figure.value < target.limit
         out.append(
             f"| {target.text} | {_cell(figure.shown())} ({target.group}: {target.figure}) "
-            f"| {'yes' if ok else '**no**'} |"
+            f"| {'yes' if ok else '**no**'} | {bare} |"
         )
     out += ["", TARGETS_NOTE]
     for name, module in groups.items():

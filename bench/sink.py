@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 from bench import broker, data
-from bench.context import AGENT, Context
+from bench.context import AGENT, REPO, Context
 from bench.progress import say
 from bench.report import Figure
 
@@ -24,21 +25,33 @@ Metrics per second through `agent sink` as a process: consumed in a consumer gro
 10,000, `synchronous=FULL`, offsets committed after each batch) or printed as line protocol
 to /dev/null. The topic holds cpu metrics, one per record as the agent writes them, or 100
 lines per record (as `use_batch_format` writes them). Each figure is N metrics divided by
-(time of the sink run that stops after the last record, `--max-messages`) minus (time of
-the same run stopping after the first record: start-up, group join, first fetch). Every
-stored run is checked: the database holds exactly N rows. kcat -C reads the same topic to
-its end (`-e`), timed the same way (best of 3); the ratio is sink / kcat. The parser and
-the store remember the values of field texts and floats they have seen (bounded caches);
-these cpu values repeat as a host's do. What limits it: all of it runs on one core under
-the GIL. kafka-python alone (a consumer that only polls) reads about 135,000 records/s here
-(7 µs per record), parsing a line takes about 5 µs, storing about 7.5 µs (3.5 µs of it in
-SQLite, `synchronous=FULL` kept; measured in-process with time.perf_counter() around the
-decoder and the store over 200,000 metrics). A writer thread that stores one batch while the next is
-consumed was tried: no gain (1.80 s against 1.74 s for parse and store of 100,000 metrics
-one after the other), since the writer needs the GIL back after each row's SQLite step.
+(time of the sink run that stops after the last record, `--max-messages`) minus (time of the
+same run stopping after the first record: start-up, group join, first fetch). Every stored
+run is checked: the database holds exactly N rows. kcat -C reads the same topic to its end
+(`-e`), timed the same way (best of 3); the ratio is sink / kcat. The parser and the store
+remember the values of field texts and floats they have seen (bounded caches); these cpu
+values repeat as a host's do. What limits it: all of it runs on one core under the GIL.
+*Bare Python* is bench/bare.py: the least any Python program does for the same work (each
+line split into measurement, tag text, fields with float values and timestamp, nothing
+checked; one SQLite row per metric keyed on its identity, with the field set's text as it
+came instead of JSON; a transaction per 10,000 metrics, `synchronous=FULL`, offsets
+committed after it), timed as the sink is: the ceiling for any sink written in Python on
+this machine, this one included. kafka-python alone (a consumer that only polls) reads about
+135,000 records/s here (7 µs per record), parsing a line takes about 5 µs, storing about 7.5
+µs (3.5 µs of it in SQLite, `synchronous=FULL` kept; measured in-process with
+time.perf_counter() around the decoder and the store over 200,000 metrics). A writer thread
+that stores one batch while the next is consumed was tried: no gain (1.80 s against 1.74 s
+for parse and store of 100,000 metrics one after the other), since the writer needs the GIL
+back after each row's SQLite step.
 """
 
 LINES_PER_BATCHED_RECORD = 100
+
+
+def bare_figure(mode: str) -> str:
+    return f"bare Python --store, {mode}"
+
+
 KCAT_SHOWN = "kcat -C -b BROKER -t T -o beginning -e -q > /dev/null"
 
 
@@ -60,15 +73,32 @@ def sink_command(ctx: Context, topic: str, records: int, how: list[str]) -> list
     ]  # fmt: skip
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], cwd: Path | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=900)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=900, cwd=cwd)
     return time.perf_counter() - started
 
 
 def stored_rows(path: Path) -> int:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
+
+
+def bare_rate(ctx: Context, topic: str, records: int, metrics: int) -> float:
+    """Metrics per second of bench/bare.py's sink over the whole topic, timed as the sink."""
+    directory = ctx.scratch(f"sink-bare-{uuid.uuid4().hex[:8]}")
+
+    def command(count: int, database: str) -> list[str]:
+        return [
+            sys.executable, "-m", "bench.bare", "sink", topic, str(count), ctx.bootstrap,
+            str(directory / database),
+        ]  # fmt: skip
+
+    base = timed(command(1, "first.db"), cwd=REPO)
+    whole = timed(command(records, "all.db"), cwd=REPO)
+    if (rows := stored_rows(directory / "all.db")) != metrics:
+        raise RuntimeError(f"bare Python sink stored {rows} metrics, expected {metrics}")
+    return metrics / max(whole - base, 1e-6)
 
 
 def sink_rate(ctx: Context, topic: str, records: int, metrics: int, store: bool) -> float:
@@ -141,6 +171,21 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
             f"{shown} --store sqlite:PATH",
         )
     )
+    for mode, topic, records, agent_rate in (
+        ("one per record", single, count, stored),
+        (f"{step} per record", batched, batched_records, stored_batched),
+    ):
+        say(f"sink: bare Python, {count:,} metrics, {mode}")
+        bare = bare_rate(ctx, topic, records, count)
+        figures += [
+            Figure(
+                bare_figure(mode),
+                bare,
+                "metrics/s",
+                f"python -m bench.bare sink T {records} BROKER PATH",
+            ),
+            Figure(f"stored / bare Python, {mode}", agent_rate / bare, "×", ""),
+        ]
     say(f"sink: kcat -C, {count:,} records")
     kcat = kcat_rate(ctx, single, count)
     figures += [
