@@ -253,31 +253,18 @@ class Sink:
                 return 0
         records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         self._report_assignment()
-        taken = 0
+        taken = [record for batch in records.values() for record in batch][:max_records]
         metrics_before = self.pending.metric_count
-        decode = self.decoder.decode
+        deliveries = self.decoder.decode_all(taken)
         with self._lock:
-            for partition_records in records.values():
-                for record in partition_records:
-                    if taken >= max_records:
-                        break
-                    self.pending.add(
-                        decode(
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            record.key,
-                            record.value,
-                            record.timestamp,
-                        )
-                    )
-                    taken += 1
-        self.messages += taken
+            for delivery in deliveries:
+                self.pending.add(delivery)
+        self.messages += len(taken)
         if taken:
-            ratio = (self.pending.metric_count - metrics_before) / taken
+            ratio = (self.pending.metric_count - metrics_before) / len(taken)
             previous = self._metrics_per_record or ratio
             self._metrics_per_record = (previous + ratio) / 2
-        return taken
+        return len(taken)
 
     def _records_that_fit(self) -> int:
         """Records to ask for so the batch stays near batch_size metrics: a record may carry

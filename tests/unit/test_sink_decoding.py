@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from kafka.consumer.fetcher import ConsumerRecord
 
 from agent.metric import Metric, UInt
 from agent.options import Duration
@@ -77,6 +78,68 @@ def test_decoder_logs_topic_partition_offset_and_position_and_keeps_valid_lines(
 def test_decoder_gives_lines_without_timestamp_the_record_timestamp():
     delivery = RecordDecoder("influx").decode("t", 0, 0, None, b"m v=1", 1_700_000_000_123)
     assert delivery.metrics[0].time_ns == 1_700_000_000_123_000_000
+
+
+def record(offset: int, value: bytes | None, timestamp_ms: int = 5, partition: int = 0):
+    """A record as kafka-python's consumer hands it over."""
+    size = len(value) if value else 0
+    return ConsumerRecord(
+        "metrics", partition, -1, offset, timestamp_ms, 0, b"k", value, [], None, 1, size, -1
+    )
+
+
+def one_by_one(decoder: RecordDecoder, records: list) -> list:
+    return [
+        decoder.decode(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in records
+    ]
+
+
+def test_records_of_one_line_each_decode_together_as_each_would_alone():
+    records = [
+        record(7, b"cpu,host=a usage_idle=98.5,n=3i 1700000000000000000\n"),
+        record(8, b"mem,host=a used=12u,ok=t 1700000000000000001", partition=1),
+        record(9, b"swap,host=a free=1.5\n", timestamp_ms=1_700_000_000_123),
+    ]
+    decoder = RecordDecoder("influx")
+    parse_calls = []
+    parse = decoder.parser.parse
+    decoder.parser.parse = lambda *args: parse_calls.append(args) or parse(*args)
+    together = decoder.decode_all(records)
+    assert len(parse_calls) == 1
+    assert together == one_by_one(RecordDecoder("influx"), records)
+    assert [d.offset for d in together] == [7, 8, 9]
+    assert together[2].metrics[0].time_ns == 1_700_000_000_123_000_000  # its record's time
+
+
+def test_a_bad_record_among_one_line_records_is_reported_with_its_offset_and_the_rest_kept(
+    caplog,
+):
+    records = [record(1, b"a v=1 1\n"), record(2, b"not line protocol\n"), record(3, b"b v=2 2")]
+    decoder = RecordDecoder("influx")
+    with caplog.at_level(logging.ERROR, logger="sink"):
+        deliveries = decoder.decode_all(records)
+    assert [[m.name for m in d.metrics] for d in deliveries] == [["a"], [], ["b"]]
+    assert decoder.invalid_lines == 1
+    assert "partition 0 offset 2: not line protocol: line 1, column" in caplog.text
+
+
+def test_an_open_quote_in_one_record_never_takes_in_the_next_records_line():
+    records = [record(1, b'a s="open 1\n'), record(2, b'b v=1" 2\n'), record(3, b"c v=3 3\n")]
+    deliveries = RecordDecoder("influx").decode_all(records)
+    assert deliveries == one_by_one(RecordDecoder("influx"), records)
+    assert [[m.name for m in d.metrics] for d in deliveries] == [[], [], ["c"]]
+
+
+def test_records_of_several_lines_comments_or_none_decode_each_on_its_own():
+    records = [
+        record(1, b"a v=1 1\nb v=2 2\n"),
+        record(2, b"# a comment\n"),
+        record(3, None),
+        record(4, b"c v=3"),
+    ]
+    deliveries = RecordDecoder("influx").decode_all(records)
+    assert deliveries == one_by_one(RecordDecoder("influx"), records)
+    assert [len(d.metrics) for d in deliveries] == [2, 0, 0, 1]
 
 
 def test_decoder_reads_json_when_asked():
