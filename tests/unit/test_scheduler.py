@@ -53,11 +53,21 @@ def agent_with(inputs: list[Input], output: Output, **settings) -> Agent:
     return Agent(config)
 
 
-def run_for(agent: Agent, seconds: float) -> None:
+def wait_for(condition, timeout_s: float = 30.0) -> None:
+    """Until `condition()` holds. The timeout only ends a run whose condition never comes
+    (the assertions after it then fail); how long anything took is never asserted."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def run_until(agent: Agent, condition) -> None:
     schedule = Schedule(agent)
     schedule.start()
-    time.sleep(seconds)
-    schedule.stop()
+    try:
+        wait_for(condition)
+    finally:
+        schedule.stop()
 
 
 def test_the_scheduler_loads_no_asyncio_and_leaves_the_real_one_to_others():
@@ -100,15 +110,22 @@ def test_gathers_are_planned_on_interval_boundaries():
 def test_slow_input_skips_its_turn_with_a_warning_and_delays_no_other(caplog):
     slow, fast = Ticker(pause=1.2), Ticker()
     caplog.set_level(logging.WARNING)
-    run_for(agent_with([slow, fast], Collect(), interval=Duration(0.5)), 3.1)
-    assert len(fast.times) >= 5
-    assert len(slow.times) <= 3
+    agent = agent_with([slow, fast], Collect(), interval=Duration(0.5))
+    run_until(agent, lambda: len(slow.ends) >= 2 and len(fast.times) >= 5)
+    assert len(slow.ends) >= 2 and len(fast.times) >= 5
+    # Not stacked: each slow gather starts after the one before ended, its missed turns
+    # skipped with a warning.
+    slow_spans = list(zip(slow.times, slow.ends, strict=False))
+    assert all(end <= next_start for (_, end), (next_start, _) in pairwise(slow_spans))
     assert "Collection took longer than expected" in caplog.text
+    # Not delaying: the fast input gathered while the slow one was still gathering.
+    assert any(start < t < end for start, end in slow_spans for t in fast.times)
 
 
 def test_inputs_due_at_the_same_moment_gather_one_after_another():
     tickers = [Ticker(pause=0.01) for _ in range(3)]
-    run_for(agent_with(tickers, Collect(), interval=Duration(0.5)), 1.6)
+    agent = agent_with(tickers, Collect(), interval=Duration(0.5))
+    run_until(agent, lambda: all(len(t.ends) >= 2 for t in tickers))
     spans = sorted(span for t in tickers for span in zip(t.times, t.ends, strict=True))
     assert len(spans) >= 6
     assert all(end <= next_start for (_, end), (next_start, _) in pairwise(spans))
@@ -134,9 +151,7 @@ def test_a_stuck_input_does_not_keep_the_others_from_gathering():
     schedule.start()
     try:
         assert stuck.started.wait(10)
-        deadline = time.monotonic() + 10
-        while len(fast.times) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: len(fast.times) >= 3)
         assert len(fast.times) >= 3
         assert not stuck.release.is_set()  # all of them while the stuck input held its turn
     finally:
@@ -156,7 +171,7 @@ def test_a_full_batch_is_flushed_without_waiting_for_the_flush_interval():
         [Ticker()], output, interval=Duration(0.2), flush_interval=Duration(3600),
         metric_batch_size=2, round_interval=False,
     )  # fmt: skip
-    run_for(agent, 1.5)
+    run_until(agent, lambda: len(output.writes) >= 2)
     assert output.writes and all(len(batch) <= 2 for batch in output.writes)
 
 
@@ -166,23 +181,28 @@ def test_a_failing_output_keeps_metrics_in_order_for_the_next_flush():
 
     @dataclass
     class Flaky(Collect):
+        refused: int = 0
+
         def write(self, metrics):
             if failing.is_set():
+                self.refused += 1
                 raise ConnectionError("broker away")
             super().write(metrics)
 
-    output = Flaky()
+    output, ticker = Flaky(), Ticker()
     agent = agent_with(
-        [Ticker()], output, interval=Duration(0.1), flush_interval=Duration(0.3),
+        [ticker], output, interval=Duration(0.1), flush_interval=Duration(0.3),
         round_interval=False,
     )  # fmt: skip
     schedule = Schedule(agent)
     schedule.start()
-    time.sleep(1.0)
-    assert output.writes == []
-    failing.clear()
-    time.sleep(0.8)
-    schedule.stop()
+    try:
+        wait_for(lambda: output.refused >= 2 and len(ticker.times) >= 10)
+        assert output.refused >= 2 and output.writes == []
+        failing.clear()
+        wait_for(lambda: output.writes)
+    finally:
+        schedule.stop()
     agent.outputs[0].flush()
     numbers = [m.fields["n"] for batch in output.writes for m in batch]
     assert numbers == list(range(1, len(numbers) + 1))
