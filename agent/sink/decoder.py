@@ -74,30 +74,36 @@ class RecordDecoder:
         writes one metric per record) are parsed together: one parse call costs about as
         much as a line. Should any of them not give exactly its metric, each record is
         decoded on its own, which reports what is wrong."""
-        if len(records) > 1 and self.data_format == "influx":
-            values = [record.value for record in records]
-            if all(map(_one_line, values)):
-                metrics, errors = self.parser.parse(
-                    b"\n".join(value.rstrip(b"\n") for value in values),  # type: ignore[union-attr]
-                    _RECORD_TIME,
-                )
-                # A line yields one metric at most, so as many metrics as records and no
-                # error means one each, in order.
-                if not errors and len(metrics) == len(records):
-                    deliveries = []
-                    for record, metric in zip(records, metrics, strict=True):
-                        if metric.time_ns == _RECORD_TIME:
-                            metric.time_ns = _record_time_ns(record.timestamp)
-                        deliveries.append(
-                            Delivery(
-                                record.topic, record.partition, record.offset, record.key, [metric]
-                            )
-                        )
-                    return deliveries
+        together = self._one_line_records(records)
+        if together is not None:
+            return together
         return [
             self.decode(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
             for r in records
         ]
+
+    def _one_line_records(self, records: Sequence[Record]) -> list[Delivery] | None:
+        """The deliveries of records of one valid line each, from one parse; None if they
+        are not all such records."""
+        if len(records) < 2 or self.data_format != "influx":
+            return None
+        values = [record.value for record in records]
+        if not all(map(_one_line, values)):
+            return None
+        text = b"\n".join(value.rstrip(b"\n") for value in values)  # type: ignore[union-attr]
+        metrics, errors = self.parser.parse(text, _RECORD_TIME)
+        # A line yields one metric at most, so as many metrics as records and no error
+        # means one each, in order.
+        if errors or len(metrics) != len(records):
+            return None
+        deliveries = []
+        for record, metric in zip(records, metrics, strict=True):
+            if metric.time_ns == _RECORD_TIME:
+                metric.time_ns = _record_time_ns(record.timestamp)
+            deliveries.append(
+                Delivery(record.topic, record.partition, record.offset, record.key, [metric])
+            )
+        return deliveries
 
     def decode(
         self,
