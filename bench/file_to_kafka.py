@@ -57,17 +57,23 @@ def config(ctx: Context, topic: str, path: Path, lines: int, batch_format: bool)
 """
 
 
-def agent_seconds(ctx: Context, path: Path, lines: int, batch_format: bool) -> float:
-    topic = broker.create_topic(ctx.bootstrap, "file")
-    config_path = ctx.scratch("file") / f"{topic}.toml"
-    config_path.write_text(config(ctx, topic, path, lines, batch_format))
+def delivery_seconds(ctx: Context, topic: str, command: list[str], lines: int) -> float:
+    """Seconds from the start of `command` to its exit; checked: `topic` then holds `lines`."""
     started = time.perf_counter()
-    subprocess.run([str(AGENT), "-config", str(config_path), "--once", "--quiet"], check=True)
+    subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     elapsed = time.perf_counter() - started
     delivered = broker.count_lines(ctx.bootstrap, topic)
     if delivered != lines:
         raise RuntimeError(f"{topic}: {delivered} lines delivered, expected {lines}")
     return elapsed
+
+
+def agent_seconds(ctx: Context, path: Path, lines: int, batch_format: bool) -> float:
+    topic = broker.create_topic(ctx.bootstrap, "file")
+    config_path = ctx.scratch("file") / f"{topic}.toml"
+    config_path.write_text(config(ctx, topic, path, lines, batch_format))
+    command = [str(AGENT), "-config", str(config_path), "--once", "--quiet"]
+    return delivery_seconds(ctx, topic, command, lines)
 
 
 KAFKA_PYTHON_LINES_PER_RECORD = 100
@@ -107,13 +113,7 @@ def bare_seconds(ctx: Context, path: Path, lines: int) -> float:
     """Seconds of bench/bare.py's file_to_kafka, timed as the agent is."""
     topic = broker.create_topic(ctx.bootstrap, "file-bare")
     command = [sys.executable, "-m", "bench.bare", "file", str(path), topic, ctx.bootstrap]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - started
-    delivered = broker.count_lines(ctx.bootstrap, topic)
-    if delivered != lines:
-        raise RuntimeError(f"{topic}: {delivered} lines delivered, expected {lines}")
-    return elapsed
+    return delivery_seconds(ctx, topic, command, lines)
 
 
 def kcat_seconds(ctx: Context, path: Path) -> float:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import broker, data
@@ -73,9 +74,9 @@ def sink_command(ctx: Context, topic: str, records: int, how: list[str]) -> list
     ]  # fmt: skip
 
 
-def timed(command: list[str], cwd: Path | None = None) -> float:
+def timed(command: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=900, cwd=cwd)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=900, cwd=REPO)
     return time.perf_counter() - started
 
 
@@ -84,37 +85,46 @@ def stored_rows(path: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
 
 
+def rate_after_start_up(
+    command: Callable[[int, Path], list[str]],
+    directory: Path,
+    records: int,
+    metrics: int,
+    stores: bool,
+) -> float:
+    """Metrics per second of `command(records, database)` over the whole topic, less the
+    time of the same run stopping after the first record (start-up, group join, first
+    fetch). When it `stores`, checked: the database then holds every metric."""
+    base = timed(command(1, directory / "first.db"))
+    whole_run = command(records, directory / "all.db")
+    whole = timed(whole_run)
+    if stores and (rows := stored_rows(directory / "all.db")) != metrics:
+        raise RuntimeError(f"{' '.join(whole_run)}: {rows} metrics stored, expected {metrics}")
+    return metrics / max(whole - base, 1e-6)
+
+
 def bare_rate(ctx: Context, topic: str, records: int, metrics: int) -> float:
     """Metrics per second of bench/bare.py's sink over the whole topic, timed as the sink."""
-    directory = ctx.scratch(f"sink-bare-{uuid.uuid4().hex[:8]}")
 
-    def command(count: int, database: str) -> list[str]:
+    def command(count: int, database: Path) -> list[str]:
         return [
             sys.executable, "-m", "bench.bare", "sink", topic, str(count), ctx.bootstrap,
-            str(directory / database),
+            str(database),
         ]  # fmt: skip
 
-    base = timed(command(1, "first.db"), cwd=REPO)
-    whole = timed(command(records, "all.db"), cwd=REPO)
-    if (rows := stored_rows(directory / "all.db")) != metrics:
-        raise RuntimeError(f"bare Python sink stored {rows} metrics, expected {metrics}")
-    return metrics / max(whole - base, 1e-6)
+    directory = ctx.scratch(f"sink-bare-{uuid.uuid4().hex[:8]}")
+    return rate_after_start_up(command, directory, records, metrics, stores=True)
 
 
 def sink_rate(ctx: Context, topic: str, records: int, metrics: int, store: bool) -> float:
     """Metrics per second of one sink run over the whole topic, start-up taken out."""
+
+    def command(count: int, database: Path) -> list[str]:
+        how = ["--store", f"sqlite:{database}"] if store else ["--format", "line"]
+        return sink_command(ctx, topic, count, how)
+
     directory = ctx.scratch(f"sink-{uuid.uuid4().hex[:8]}")
-    how = ["--format", "line"]
-    if store:
-        how = ["--store", f"sqlite:{directory / 'all.db'}"]
-        base_how = ["--store", f"sqlite:{directory / 'first.db'}"]
-    else:
-        base_how = how
-    base = timed(sink_command(ctx, topic, 1, base_how))
-    whole = timed(sink_command(ctx, topic, records, how))
-    if store and (rows := stored_rows(directory / "all.db")) != metrics:
-        raise RuntimeError(f"sink stored {rows} metrics, expected {metrics}")
-    return metrics / max(whole - base, 1e-6)
+    return rate_after_start_up(command, directory, records, metrics, stores=store)
 
 
 def kcat_rate(ctx: Context, topic: str, metrics: int) -> float:
