@@ -119,7 +119,11 @@ class Daemon:
         gathered = sum(running.stats.metrics_gathered for running in agent.inputs)
         written = sum(output.stats.metrics_written for output in agent.outputs)
         dropped = sum(output.stats.metrics_dropped for output in agent.outputs)
-        log.info("Metrics gathered: %d, written: %d, dropped: %d", gathered, written, dropped)
+        rejected = sum(output.stats.metrics_rejected for output in agent.outputs)
+        log.info(
+            "Metrics gathered: %d, written: %d, dropped: %d, rejected: %d",
+            gathered, written, dropped, rejected,
+        )  # fmt: skip
 
 
 def run_daemon(load_config: Callable[[], Config], config: Config) -> int:

@@ -118,6 +118,11 @@ class Output:
     # send() and settle(); the agent then prepares the next batch meanwhile.
     writes_in_flight: ClassVar[int] = 1
 
+    def report_rejected(self, message: str) -> None:
+        """Report a metric the destination can never take, which write() leaves out; the
+        running output replaces this with its own, which counts it (metrics_rejected)."""
+        logging.getLogger(f"outputs.{self.plugin_name}").error("%s", message)
+
     def send(self, metrics: list[Metric]) -> object:
         """Start a write of `metrics`; settle() with what this returns completes it."""
         self.write(metrics)

@@ -61,6 +61,8 @@ class InputStats:
     metrics_gathered: int = 0
     gather_time_ns: int = 0
     errors: int = 0
+    # Turns skipped because the gather before was still running (Telegraf's name).
+    gather_timeouts: int = 0
 
 
 class RunningInput:
@@ -131,8 +133,12 @@ class OutputStats:
     metrics_written: int = 0
     metrics_dropped: int = 0
     metrics_filtered: int = 0
+    # Metrics the destination can never take (too large): dropped from the buffer, not written.
+    metrics_rejected: int = 0
     write_time_ns: int = 0
     errors: int = 0
+    # Failed attempts to connect (the destination not reachable yet).
+    startup_errors: int = 0
 
 
 @dataclass(slots=True)
@@ -142,6 +148,7 @@ class _Write:
     batch: Batch
     started_ns: int
     sending: object = None
+    rejected: int = 0  # metrics of the batch the output rejected while sending it
 
 
 class RunningOutput:
@@ -168,11 +175,18 @@ class RunningOutput:
         self.connected = False
         self.healthy = True  # False while writes fail: retries then wait for the schedule
         self._flush_lock = threading.Lock()
+        plugin.report_rejected = self.report_rejected  # type: ignore[method-assign]
 
     @property
     def log_name(self) -> str:
         name = f"outputs.{self.plugin.plugin_name}"
         return f"{name}::{self.settings.alias}" if self.settings.alias else name
+
+    def report_rejected(self, message: str) -> None:
+        """A metric the destination can never take (Output.report_rejected): counted as
+        rejected, logged, and not tried again."""
+        self.stats.metrics_rejected += 1
+        self.log.error("%s", message)
 
     def accept(self, metric: Metric) -> Metric | None:
         """This output's view of a metric (a copy if it changes it), or None if filtered out."""
@@ -216,7 +230,11 @@ class RunningOutput:
             return True
         try:
             if not self.connected:
-                self.plugin.connect()
+                try:
+                    self.plugin.connect()
+                except (ConnectionError, OSError):
+                    self.stats.startup_errors += 1
+                    raise
                 self.connected = True
             self._write_all()
         except (WriteError, ConnectionError, OSError) as error:
@@ -245,12 +263,17 @@ class RunningOutput:
                     write = _Write(batch, time.perf_counter_ns())
                     window.append(write)
                     in_window += len(batch.metrics)
+                    rejected_before = self.stats.metrics_rejected
+                    refused: WriteError | None = None
                     try:
                         write.sending = self.plugin.send(batch.metrics)
                     except WriteError as failure:
+                        refused = failure
+                    write.rejected = self.stats.metrics_rejected - rejected_before
+                    if refused is not None:
                         window.pop()
-                        self._settled(write, failure)
-                        error = failure
+                        self._settled(write, refused)
+                        error = refused
                     continue
                 if not window:
                     break
@@ -278,11 +301,11 @@ class RunningOutput:
         if failure is not None:
             failed = failure.failed if failure.failed is not None else range(count)
             self.buffer.accept(batch, failed, failure.in_flight)
-            self.stats.metrics_written += count - len(failed)
+            self.stats.metrics_written += count - len(failed) - write.rejected
             return
         self.buffer.accept(batch)
         self.stats.write_time_ns = time.perf_counter_ns() - write.started_ns
-        self.stats.metrics_written += count
+        self.stats.metrics_written += count - write.rejected
         self.log.debug("Wrote batch of %d metrics in %.3fms", count, self.stats.write_time_ns / 1e6)
         self.log.debug("Buffer fullness: %d / %d metrics", len(self.buffer), self.buffer.limit)
 

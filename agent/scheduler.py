@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 
@@ -71,8 +72,17 @@ def first_gather_time(now: float, interval: float, round_interval: bool, offset:
 class Schedule:
     """The running agent's timetable of gathers and flushes."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        random_fraction: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """`random_fraction` draws numbers in [0, 1) for the jitters and `sleep` waits them
+        out: tests pass their own to see each delay without timing it."""
         self.agent = agent
+        self.random_fraction = random_fraction
+        self.sleep = sleep
         self.settings = agent.config.agent
         workers = 2 * (len(agent.inputs) + len(agent.outputs)) + 2
         self.scheduler = BackgroundScheduler(
@@ -114,6 +124,7 @@ class Schedule:
     def gather(self, running: RunningInput, interval: float) -> None:
         lock = self._gathering[id(running)]
         if not lock.acquire(blocking=False):
+            running.stats.gather_timeouts += 1
             running.log.warning(
                 "Collection took longer than expected; not complete after interval of %gs; "
                 "skipping this turn",
@@ -125,7 +136,7 @@ class Schedule:
             if jitter is None:
                 jitter = self.settings.collection_jitter
             if jitter > 0:
-                time.sleep(random.uniform(0, jitter))
+                self.sleep(self.jitter_delay_s(jitter))
             has_turn = self._turn.acquire(timeout=turn_wait_s(interval))
             try:
                 metrics = running.gather()
@@ -145,8 +156,12 @@ class Schedule:
         if jitter is None:
             jitter = self.settings.flush_jitter
         if jittered and jitter > 0:
-            time.sleep(random.uniform(0, jitter))
+            self.sleep(self.jitter_delay_s(jitter))
         running.flush()
+
+    def jitter_delay_s(self, jitter: float) -> float:
+        """A random delay in [0, jitter) seconds, drawn anew for each gather or flush."""
+        return jitter * self.random_fraction()
 
 
 def _utc(epoch_seconds: float) -> datetime:

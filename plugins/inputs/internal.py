@@ -1,13 +1,15 @@
 """The agent's own metrics: what each input gathered, what each output wrote, dropped and
 still buffers, and the process's memory. Names follow Telegraf's inputs.internal.
 
-- `internal_agent`: metrics_gathered, metrics_written, metrics_dropped, gather_errors
-  (counters since start).
-- `internal_gather` (tag `input`, and `alias` when set): metrics_gathered, errors (counters),
+- `internal_agent`: metrics_gathered, metrics_written, metrics_dropped, metrics_rejected,
+  gather_errors, gather_timeouts (counters since start).
+- `internal_gather` (tag `input`, and `alias` when set): metrics_gathered, errors,
+  gather_timeouts (turns skipped because the gather before was still running) (counters),
   gather_time_ns (the last gather's duration).
 - `internal_write` (tag `output`, and `alias`): metrics_added, metrics_written,
-  metrics_dropped, metrics_filtered, errors (counters), buffer_size, buffer_limit (metrics
-  now), write_time_ns (the last write's duration).
+  metrics_dropped (buffer overflow), metrics_rejected (too large for the destination),
+  metrics_filtered, errors, startup_errors (failed connects) (counters), buffer_size,
+  buffer_limit (metrics now), write_time_ns (the last write's duration).
 - `internal_memstats` (with collect_memstats): rss_bytes and vms_bytes of the agent process
   (Telegraf reports Go runtime figures here; a Python process has these instead).
 
@@ -64,8 +66,10 @@ class Internal(Input):
             dict(version),
             {
                 "gather_errors": sum(r.stats.errors for r in inputs),
+                "gather_timeouts": sum(r.stats.gather_timeouts for r in inputs),
                 "metrics_dropped": sum(r.stats.metrics_dropped for r in outputs),
                 "metrics_gathered": sum(r.stats.metrics_gathered for r in inputs),
+                "metrics_rejected": sum(r.stats.metrics_rejected for r in outputs),
                 "metrics_written": sum(r.stats.metrics_written for r in outputs),
             },
             now_ns,
@@ -78,6 +82,7 @@ class Internal(Input):
             fields = {
                 "errors": stats.errors,
                 "gather_time_ns": stats.gather_time_ns,
+                "gather_timeouts": stats.gather_timeouts,
                 "metrics_gathered": stats.metrics_gathered,
             }
             yield Metric("internal_gather", tags, fields, now_ns)
@@ -93,7 +98,9 @@ class Internal(Input):
                 "metrics_added": stats.metrics_added,
                 "metrics_dropped": stats.metrics_dropped,
                 "metrics_filtered": stats.metrics_filtered,
+                "metrics_rejected": stats.metrics_rejected,
                 "metrics_written": stats.metrics_written,
+                "startup_errors": stats.startup_errors,
                 "write_time_ns": stats.write_time_ns,
             }
             yield Metric("internal_write", tags, fields, now_ns)

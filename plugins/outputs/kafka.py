@@ -97,8 +97,10 @@ SAMPLE_CONFIG = """\
   ##      received the data (the default, and required by idempotent_writes).
   # required_acks = -1
 
-  ## The maximum number of times to retry sending a metric before failing
-  ## until the next flush.
+  ## How many times the producer resends a record before the write fails and
+  ## its metrics wait for the next flush. Applies only with
+  ## idempotent_writes = false: the idempotent producer (the default) retries
+  ## until Kafka acknowledges the record, bounded only by its delivery timeout.
   # max_retry = 3
 
   ## The maximum permitted size of a message. Should be set equal to or
@@ -406,10 +408,10 @@ class Kafka(KafkaSecurity, Output):
             written, start = ends[stop - 1], stop
 
     def _log_too_large(self, metric: Metric, value: bytes) -> None:
-        log.error(
-            "Dropped metric %s of %d bytes: larger than max_message_bytes (%d)",
-            metric.name, len(value), self.max_message_bytes,
-        )  # fmt: skip
+        self.report_rejected(
+            f"Dropped metric {metric.name} of {len(value)} bytes: larger than "
+            f"max_message_bytes ({self.max_message_bytes})"
+        )
 
     def _routed_records(self, metrics: list[tuple[int, Metric]]) -> Iterator[Record]:
         groups: dict[tuple[str, bytes | None], list[tuple[int, Metric, bytes]]] = {}
