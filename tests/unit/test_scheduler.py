@@ -118,6 +118,9 @@ def test_slow_input_skips_its_turn_with_a_warning_and_delays_no_other(caplog):
     slow_spans = list(zip(slow.times, slow.ends, strict=False))
     assert all(end <= next_start for (_, end), (next_start, _) in pairwise(slow_spans))
     assert "Collection took longer than expected" in caplog.text
+    # Each skipped turn is counted as a gather timeout (internal_gather.gather_timeouts).
+    skipped = caplog.text.count("Collection took longer than expected")
+    assert [running.stats.gather_timeouts for running in agent.inputs] == [skipped, 0]
     # Not delaying: the fast input gathered while the slow one was still gathering.
     assert any(start < t < end for start, end in slow_spans for t in fast.times)
 

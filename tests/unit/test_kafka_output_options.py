@@ -1,0 +1,241 @@
+"""outputs.kafka's options, Telegraf's names, in kafka-python's terms: the producer settings
+they become (producer_config()) and how they route a metric (topic, key, timestamp).
+
+Each output is built as the agent builds it, from a `[[outputs.kafka]]` table of a config
+file; nothing connects to a broker.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from agent.config import ConfigError, load
+from agent.metric import Metric
+from plugins.outputs.kafka import DELIVERY_TIMEOUT_MS, RECORD_OVERHEAD_BYTES, Kafka
+
+
+def write_config(tmp_path, options: str):
+    path = tmp_path / "agent.toml"
+    path.write_text('[[outputs.kafka]]\n  topic = "metrics"\n' + textwrap.dedent(options))
+    return path
+
+
+def kafka_output(tmp_path, options: str = "") -> Kafka:
+    """The outputs.kafka the agent makes of `[[outputs.kafka]]` with `options` (TOML lines)."""
+    (entry,) = load([write_config(tmp_path, options)]).outputs
+    return entry.plugin
+
+
+def refusal(tmp_path, options: str) -> str:
+    """The one-line error the agent gives for `options`."""
+    with pytest.raises(ConfigError) as refused:
+        load([write_config(tmp_path, options)])
+    message = str(refused.value)
+    assert "\n" not in message
+    return message
+
+
+def producer_config(tmp_path, options: str = "") -> dict:
+    return kafka_output(tmp_path, options).producer_config()
+
+
+def cpu(tags: dict[str, str] | None = None, time_ns: int = 1_700_000_000_123_456_789) -> Metric:
+    return Metric("cpu", {"host": "h1", **(tags or {})}, {"usage_idle": 99.5}, time_ns)
+
+
+# Acknowledgements and idempotence
+
+
+def test_by_default_the_producer_waits_for_all_in_sync_replicas(tmp_path):
+    assert producer_config(tmp_path)["acks"] == "all"
+
+
+def test_by_default_the_producer_is_idempotent(tmp_path):
+    assert producer_config(tmp_path)["enable_idempotence"] is True
+
+
+def test_required_acks_minus_one_is_acks_all(tmp_path):
+    assert producer_config(tmp_path, "required_acks = -1\n")["acks"] == "all"
+
+
+@pytest.mark.parametrize("required_acks", [0, 1])
+def test_required_acks_0_or_1_without_idempotence_is_that_many_acks(tmp_path, required_acks):
+    config = producer_config(
+        tmp_path, f"required_acks = {required_acks}\nidempotent_writes = false\n"
+    )
+    assert config["acks"] == required_acks
+    assert config["enable_idempotence"] is False
+
+
+def test_idempotent_writes_with_required_acks_1_is_refused_saying_it_needs_minus_one(tmp_path):
+    message = refusal(tmp_path, "required_acks = 1\nidempotent_writes = true\n")
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:1: outputs.kafka: ")
+    assert message.endswith("idempotent_writes = true needs required_acks = -1")
+
+
+# Compression
+
+
+@pytest.mark.parametrize("codec", ["0", '"none"', '"None"'])
+def test_compression_codec_0_or_none_sends_uncompressed(tmp_path, codec):
+    assert producer_config(tmp_path, f"compression_codec = {codec}\n")["compression_type"] is None
+
+
+@pytest.mark.parametrize(("number", "name"), [(1, "gzip"), (2, "snappy"), (3, "lz4"), (4, "zstd")])
+def test_compression_codec_number_is_kafka_pythons_compression_type(tmp_path, number, name):
+    config = producer_config(tmp_path, f"compression_codec = {number}\n")
+    assert config["compression_type"] == name
+
+
+@pytest.mark.parametrize("name", ["gzip", "snappy", "lz4", "zstd", "ZSTD"])
+def test_compression_codec_name_is_kafka_pythons_compression_type(tmp_path, name):
+    config = producer_config(tmp_path, f'compression_codec = "{name}"\n')
+    assert config["compression_type"] == name.lower()
+
+
+@pytest.mark.parametrize(
+    ("codec", "named"), [("5", "got 5"), ("-1", "got -1"), ('"brotli"', 'unknown codec "brotli"')]
+)
+def test_an_unknown_compression_codec_is_refused_naming_it(tmp_path, codec, named):
+    message = refusal(tmp_path, f"compression_codec = {codec}\n")
+    assert "outputs.kafka: compression_codec: " in message and named in message
+
+
+# Passed through
+
+
+def test_client_id_is_passed_through(tmp_path):
+    assert producer_config(tmp_path, 'client_id = "host-7"\n')["client_id"] == "host-7"
+
+
+def test_client_id_is_telegraf_by_default(tmp_path):
+    assert producer_config(tmp_path)["client_id"] == "Telegraf"
+
+
+def test_linger_ms_and_batch_size_are_passed_through(tmp_path):
+    config = producer_config(tmp_path, "linger_ms = 250\nbatch_size = 65536\n")
+    assert (config["linger_ms"], config["batch_size"]) == (250, 65536)
+
+
+# Retries
+
+
+def test_max_retry_is_the_producers_retries_without_idempotence(tmp_path):
+    config = producer_config(tmp_path, "idempotent_writes = false\nmax_retry = 7\n")
+    assert config["retries"] == 7
+
+
+def test_with_idempotence_retries_are_unlimited_within_the_delivery_timeout(tmp_path):
+    """The idempotent producer resends a record with its producer id and sequence number,
+    so the broker drops a repeat; once the producer gave up, the agent could only send the
+    metric again as a new record, which the broker cannot tell from a duplicate. So
+    max_retry is not applied: only the delivery timeout ends the producer's retries."""
+    config = producer_config(tmp_path, "max_retry = 7\n")
+    assert config["retries"] == 2**31 - 1
+    assert config["delivery_timeout_ms"] == DELIVERY_TIMEOUT_MS
+
+
+# Message size
+
+
+def test_max_message_bytes_bounds_the_request_size_with_room_for_key_and_headers(tmp_path):
+    config = producer_config(tmp_path, "max_message_bytes = 50000\n")
+    assert config["max_request_size"] == 50000 + RECORD_OVERHEAD_BYTES
+
+
+# Record timestamp
+
+
+def test_producer_timestamp_metric_stamps_the_record_with_the_metrics_time_in_ms(tmp_path):
+    output = kafka_output(tmp_path, 'producer_timestamp = "metric"\n')
+    (record,) = output.records([cpu(time_ns=1_700_000_000_123_999_999)], [0])
+    assert record.timestamp_ms == 1_700_000_000_123  # truncated, not rounded
+
+
+def test_producer_timestamp_now_leaves_the_stamp_to_the_producer(tmp_path):
+    """No timestamp given: kafka-python stamps the record with the time it batches it."""
+    output = kafka_output(tmp_path, 'producer_timestamp = "now"\n')
+    (record,) = output.records([cpu()], [0])
+    assert record.timestamp_ms is None
+
+
+# Topic
+
+
+def test_topic_suffix_tags_appends_each_keys_value_after_the_separator(tmp_path):
+    output = kafka_output(tmp_path, """
+        [outputs.kafka.topic_suffix]
+          method = "tags"
+          keys = ["host", "dc"]
+          separator = "__"
+    """)  # fmt: skip
+    assert output.topic_for(cpu({"dc": "eu-1"})) == "metrics__h1__eu-1"
+
+
+def test_topic_suffix_tags_skips_a_key_the_metric_does_not_have(tmp_path):
+    output = kafka_output(tmp_path, """
+        [outputs.kafka.topic_suffix]
+          method = "tags"
+          keys = ["dc", "host"]
+          separator = "."
+    """)  # fmt: skip
+    assert output.topic_for(cpu()) == "metrics.h1"
+
+
+def test_topic_suffix_measurement_appends_the_separator_and_measurement(tmp_path):
+    output = kafka_output(tmp_path, """
+        [outputs.kafka.topic_suffix]
+          method = "measurement"
+          separator = "_"
+    """)  # fmt: skip
+    assert output.topic_for(cpu()) == "metrics_cpu"
+
+
+def test_topic_tag_value_is_the_topic(tmp_path):
+    output = kafka_output(tmp_path, 'topic_tag = "stream"\n')
+    assert output.topic_for(cpu({"stream": "alerts"})) == "alerts"
+
+
+def test_without_the_topic_tag_a_metric_goes_to_topic(tmp_path):
+    output = kafka_output(tmp_path, 'topic_tag = "stream"\n')
+    assert output.topic_for(cpu()) == "metrics"
+
+
+def test_exclude_topic_tag_removes_the_tag_from_the_record_not_from_the_routing(tmp_path):
+    output = kafka_output(tmp_path, 'topic_tag = "stream"\nexclude_topic_tag = true\n')
+    metric = cpu({"stream": "alerts"})
+    topic, _, value = output.routed(metric)
+    assert topic == "alerts"
+    assert value.startswith(b"cpu,host=h1 ")
+    assert metric.tags["stream"] == "alerts"  # the metric itself (other outputs') unchanged
+
+
+def test_without_exclude_topic_tag_the_record_keeps_the_tag(tmp_path):
+    output = kafka_output(tmp_path, 'topic_tag = "stream"\n')
+    _, _, value = output.routed(cpu({"stream": "alerts"}))
+    assert value.startswith(b"cpu,host=h1,stream=alerts ")
+
+
+# Message key
+
+
+def test_routing_tag_value_is_the_message_key(tmp_path):
+    output = kafka_output(tmp_path, 'routing_tag = "host"\n')
+    assert output.key_for(cpu()) == b"h1"
+
+
+def test_routing_key_is_the_key_of_a_metric_without_the_routing_tag(tmp_path):
+    output = kafka_output(tmp_path, 'routing_tag = "rack"\nrouting_key = "fallback"\n')
+    assert output.key_for(cpu()) == b"fallback"
+
+
+def test_routing_key_random_gives_each_metric_its_own_key(tmp_path):
+    output = kafka_output(tmp_path, 'routing_key = "random"\n')
+    keys = {output.key_for(cpu()) for _ in range(10)}
+    assert len(keys) == 10 and None not in keys
+
+
+def test_without_routing_options_records_have_no_key(tmp_path):
+    assert kafka_output(tmp_path).key_for(cpu()) is None
