@@ -81,15 +81,23 @@ class Agent:
                 raise ConfigError(f"{running.log_name}: {error}") from None
 
     def gather_once(self) -> list[Metric]:
-        """One reading of every input; rate inputs get a first reading half a second before."""
+        """One reading of every input; rate inputs get a first reading half a second before.
+
+        A rate input whose first reading failed is not read again: its error is reported
+        once, and a second reading would have no first one to compute rates from."""
         first_readers = [r for r in self.inputs if r.plugin.needs_two_readings]
+        failed_first: list[RunningInput] = []
         for running in first_readers:
+            errors_before = running.stats.errors
             running.gather()
+            if running.stats.errors > errors_before:
+                failed_first.append(running)
         if first_readers:
             time.sleep(TEST_READING_GAP_S)
         metrics: list[Metric] = []
         for running in self.inputs:
-            metrics.extend(running.gather())
+            if running not in failed_first:
+                metrics.extend(running.gather())
         return metrics
 
     def test(self) -> int:

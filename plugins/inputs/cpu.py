@@ -65,16 +65,15 @@ class CpuTimes(NamedTuple):
 def read_proc_stat(clock_ticks: float) -> dict[str, CpuTimes]:
     """Counters by CPU name ("cpu-total", "cpu0", …) from /proc/stat."""
     times: dict[str, CpuTimes] = {}
-    with open(host.proc("stat"), encoding="ascii") as stat:
-        for line in stat:
-            if not line.startswith("cpu"):
-                if times:
-                    break  # the cpu lines come first; the rest of the file is not needed
-                continue
-            name, *counters = line.split()
-            values = [int(c) / clock_ticks for c in counters[:10]]
-            values += [0.0] * (10 - len(values))  # older kernels lack steal/guest columns
-            times["cpu-total" if name == "cpu" else name] = CpuTimes(*values)
+    for line in host.read_text(host.proc("stat")).splitlines():
+        if not line.startswith("cpu"):
+            if times:
+                break  # the cpu lines come first; the rest of the file is not needed
+            continue
+        name, *counters = line.split()
+        values = [int(c) / clock_ticks for c in counters[:10]]
+        values += [0.0] * (10 - len(values))  # older kernels lack steal/guest columns
+        times["cpu-total" if name == "cpu" else name] = CpuTimes(*values)
     return times
 
 

@@ -65,14 +65,13 @@ COUNT_KEYS = {"HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_
 def read_meminfo() -> dict[str, int]:
     """/proc/meminfo as bytes by key (page counts stay counts)."""
     values: dict[str, int] = {}
-    with open(host.proc("meminfo"), encoding="ascii") as meminfo:
-        for line in meminfo:
-            key, _, rest = line.partition(":")
-            parts = rest.split()
-            if not parts or not parts[0].isdigit():
-                continue
-            number = int(parts[0])
-            values[key] = number if key in COUNT_KEYS or len(parts) == 1 else number * 1024
+    for line in host.read_text(host.proc("meminfo")).splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if not parts or not parts[0].isdigit():
+            continue
+        number = int(parts[0])
+        values[key] = number if key in COUNT_KEYS or len(parts) == 1 else number * 1024
     return values
 
 

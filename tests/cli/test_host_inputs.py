@@ -122,13 +122,34 @@ def test_host_proc_at_a_recorded_tree_reports_the_recorded_memory(tmp_path):
         assert "2048000 kB" not in meminfo.readline()
 
 
-def test_an_input_missing_its_file_reports_one_error_naming_it_and_the_others_go_on(tmp_path):
+# Each input with the /proc file it cannot do without, and another input that goes on.
+MISSING_FILE = {
+    "system": ("loadavg", "mem"),
+    "cpu": ("stat", "mem"),
+    "mem": ("meminfo", "cpu"),
+    "swap": ("meminfo", "cpu"),
+}
+# cpu with collect_cpu_time prints lines even from a tree that does not change between readings.
+OTHER_CONFIG = {"mem": "[[inputs.mem]]\n", "cpu": "[[inputs.cpu]]\n  collect_cpu_time = true\n"}
+
+
+@pytest.mark.parametrize("plugin", sorted(MISSING_FILE))
+def test_an_input_missing_its_file_reports_one_error_naming_it_and_the_others_go_on(
+    plugin, tmp_path
+):
+    missing, other = MISSING_FILE[plugin]
     proc = tmp_path / "proc"
     proc.mkdir()
-    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemFree: 500 kB\nMemAvailable: 600 kB\n")
-    result = agent_test("[[inputs.system]]\n[[inputs.mem]]\n", tmp_path, {"HOST_PROC": str(proc)})
+    recorded = HOSTS / "vm-2cpu" / "step0" / "proc"
+    for name in ("cpuinfo", "loadavg", "meminfo", "stat", "uptime", "vmstat"):
+        if name != missing:
+            (proc / name).write_bytes((recorded / name).read_bytes())
+    config = f"[[inputs.{plugin}]]\n{OTHER_CONFIG[other]}"
+    result = agent_test(config, tmp_path, {"HOST_PROC": str(proc)})
     assert result.returncode == 1  # as Telegraf's --test: an input recorded an error
-    assert [line.split(",")[0] for line in result.stdout.splitlines()] == ["mem"]
+    assert {line.split(",")[0] for line in result.stdout.splitlines()} == {other}
     errors = [line for line in result.stderr.splitlines() if " E! " in line]
     assert len(errors) == 1, result.stderr
-    assert "[inputs.system]" in errors[0] and f"cannot read {proc}/loadavg" in errors[0]
+    assert f"[inputs.{plugin}]" in errors[0]
+    assert f"cannot read {proc}/{missing}: No such file or directory" in errors[0]
+    assert "Traceback" not in result.stderr
