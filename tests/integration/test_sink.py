@@ -6,6 +6,7 @@ process (`python -m agent sink …`), as a user would.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -183,6 +184,31 @@ def table(text: str) -> list[dict[str, str]]:
     return [dict(zip(header, row, strict=True)) for row in rows[header_index + 1 :]]
 
 
+def lag_rows(bootstrap: str, group: str) -> list[tuple[str, str, str, str]]:
+    """`agent sink lag` of an inactive group: (PARTITION, CURRENT-OFFSET, LOG-END-OFFSET, LAG)."""
+    result = sink(bootstrap, f"lag --group {group}")
+    assert result.returncode == 0, result.stderr
+    assert f"Consumer group '{group}' has no active members." in result.stdout
+    columns = ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG")
+    return [tuple(row[c] for c in columns) for row in table(result.stdout)]
+
+
+def consumer_groups(kafka_script, bootstrap: str, flags: str) -> str:
+    """What Kafka's own `kafka-consumer-groups --bootstrap-server BOOTSTRAP FLAGS…` prints."""
+    command = f"--bootstrap-server {bootstrap} {flags}"
+    result = kafka_script("tool", "kafka-consumer-groups", *command.split())
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def groups_with_offsets_in(kafka_script, bootstrap: str, topic: str) -> list[str]:
+    """Every consumer group on the broker that has committed offsets (or members) in `topic`,
+    by Kafka's own `kafka-consumer-groups --describe --all-groups`."""
+    described = consumer_groups(kafka_script, bootstrap, "--describe --all-groups")
+    rows = [line.split() for line in described.splitlines()]
+    return sorted({row[0] for row in rows if len(row) > 1 and row[1] == topic})
+
+
 # -- printing -------------------------------------------------------------------------------
 
 
@@ -236,6 +262,71 @@ def test_reads_telegraf_json_with_data_format_json(kafka_bootstrap, create_topic
     result = sink(kafka_bootstrap, command)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["m,h=a v=1.5 2000000000"]
+
+
+# Metrics of several kinds: float, integer, unsigned, boolean and string fields, a metric
+# without a host tag; one second apart, so the JSON timestamps (in seconds) differ.
+SEVERAL_KINDS = [
+    f"cpu,cpu=cpu0,host=a usage_idle=98.5,usage_user=1.25 {T0}",
+    f"mem,host=b total=8000000000u,used_percent=12.5,available=3i {T0 + 1_000_000_000}",
+    f'disk,host=a,path=/ ok=true,mode="rw" {T0 + 2_000_000_000}',
+    f"system load1=0.123456789 {T0 + 3_000_000_000}",
+]
+
+
+def test_format_json_prints_each_metric_as_telegraf_json(kafka_bootstrap, create_topic):
+    topic = create_topic(name="sink-format-json")
+    produce(kafka_bootstrap, topic, SEVERAL_KINDS)
+    result = sink(
+        kafka_bootstrap, f"--topic {topic} --from-beginning --timeout-ms 1500 --format json"
+    )
+    assert result.returncode == 0, result.stderr
+    seconds = T0 // 1_000_000_000
+    expected = [
+        {
+            "fields": {"usage_idle": 98.5, "usage_user": 1.25},
+            "name": "cpu",
+            "tags": {"cpu": "cpu0", "host": "a"},
+            "timestamp": seconds,
+        },
+        {
+            "fields": {"available": 3, "total": 8_000_000_000, "used_percent": 12.5},
+            "name": "mem",
+            "tags": {"host": "b"},
+            "timestamp": seconds + 1,
+        },
+        {
+            "fields": {"mode": "rw", "ok": True},
+            "name": "disk",
+            "tags": {"host": "a", "path": "/"},
+            "timestamp": seconds + 2,
+        },
+        {"fields": {"load1": 0.123456789}, "name": "system", "tags": {}, "timestamp": seconds + 3},
+    ]
+    printed = result.stdout.splitlines()
+    assert [json.loads(line) for line in printed] == expected
+    # Telegraf's form: keys sorted at every level, no spaces.
+    assert printed == [json.dumps(m, sort_keys=True, separators=(",", ":")) for m in expected]
+
+
+def test_format_table_into_a_pipe_prints_a_header_then_one_plain_row_per_metric(
+    kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="sink-format-table")
+    produce(kafka_bootstrap, topic, SEVERAL_KINDS)
+    command = f"--topic {topic} --from-beginning --timeout-ms 1500 --format table"
+    result = sink(kafka_bootstrap, command)  # stdout is a pipe, not a terminal
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout  # no cursor movement: nothing is redrawn in place
+    rows = [tuple(line.split(maxsplit=4)) for line in result.stdout.splitlines()]
+    # T0 is 2026-11-25 01:10:40 UTC.
+    assert rows == [
+        ("TIME", "HOST", "MEASUREMENT", "TAGS", "FIELDS"),
+        ("01:10:40", "a", "cpu", "cpu=cpu0", "usage_idle=98.5 usage_user=1.25"),
+        ("01:10:41", "b", "mem", "-", "total=8000000000 used_percent=12.5 available=3"),
+        ("01:10:42", "a", "disk", "path=/", 'ok=true mode="rw"'),
+        ("01:10:43", "-", "system", "-", "load1=0.123457"),
+    ]
 
 
 # -- storing --------------------------------------------------------------------------------
@@ -314,6 +405,30 @@ def test_a_garbage_message_is_counted_logged_with_its_place_and_the_rest_stored(
     assert "4 metrics kept (4 new), 2 invalid lines" in log
 
 
+def test_the_readme_shows_the_schema_of_the_store_a_sink_creates(
+    kafka_bootstrap, create_topic, tmp_path
+):
+    topic = create_topic(name="sink-schema")
+    produce(kafka_bootstrap, topic, lines(1))
+    db = tmp_path / "metrics.db"
+    command = f"--topic {topic} --from-beginning --timeout-ms 1500 --store sqlite:{db}"
+    result = sink(kafka_bootstrap, command)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(db) as connection:
+        schema = [
+            f"{sql};"  # as `sqlite3 metrics.db .schema` prints it
+            for (sql,) in connection.execute(
+                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
+            )
+        ]
+    assert [statement.split("(")[0] for statement in schema] == [
+        "CREATE TABLE metrics ",
+        "CREATE TABLE positions ",
+    ]
+    readme = (REPO / "README.md").read_text()
+    assert [statement for statement in schema if statement not in readme] == []
+
+
 # -- groups ---------------------------------------------------------------------------------
 
 
@@ -343,6 +458,24 @@ def test_two_groups_read_the_same_data_independently(kafka_bootstrap, create_top
         )
         assert result.returncode == 0, result.stderr
         assert sorted(result.stdout.splitlines()) == sorted(lines(10))
+
+
+def test_without_a_group_the_sink_commits_no_offset_under_any_group(
+    kafka_bootstrap, create_topic, group, kafka_script
+):
+    topic = create_topic(name="sink-anonymous", partitions=2)
+    produce(kafka_bootstrap, topic, lines(6), partitions=2)
+    anonymous = sink(kafka_bootstrap, f"--topic {topic} --from-beginning --timeout-ms 1500")
+    assert anonymous.returncode == 0, anonymous.stderr
+    assert sorted(anonymous.stdout.splitlines()) == sorted(lines(6))  # it had offsets to commit
+    # Kafka's own view of every group on the broker: none has an offset in the topic.
+    assert groups_with_offsets_in(kafka_script, kafka_bootstrap, topic) == []
+    # The same check sees a sink that does commit: a run in a named group.
+    named = sink(
+        kafka_bootstrap, f"--topic {topic} --group {group} --from-beginning --timeout-ms 1500"
+    )
+    assert named.returncode == 0, named.stderr
+    assert groups_with_offsets_in(kafka_script, kafka_bootstrap, topic) == [group]
 
 
 def test_a_sink_killed_mid_stream_and_restarted_stores_every_metric_exactly_once(
@@ -466,32 +599,52 @@ def test_reset_to_earliest_makes_lag_equal_the_log_end_offset(
     consumed = sink(kafka_bootstrap, f"{command} --from-beginning")
     assert consumed.returncode == 0, consumed.stderr
 
-    def lag() -> list[tuple[str, str, str, str]]:
-        result = sink(kafka_bootstrap, f"lag --group {group}")
-        assert result.returncode == 0, result.stderr
-        assert f"Consumer group '{group}' has no active members." in result.stdout
-        columns = ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG")
-        return [tuple(row[c] for c in columns) for row in table(result.stdout)]
-
-    assert lag() == [("0", "5", "5", "0"), ("1", "5", "5", "0")]
+    assert lag_rows(kafka_bootstrap, group) == [("0", "5", "5", "0"), ("1", "5", "5", "0")]
     reset = sink(kafka_bootstrap, f"reset --group {group} --topic {topic} --to-earliest")
     assert reset.returncode == 0, reset.stderr
     new_offsets = [(r["PARTITION"], r["NEW-OFFSET"]) for r in table(reset.stdout)]
     assert new_offsets == [("0", "0"), ("1", "0")]
-    assert lag() == [("0", "0", "5", "5"), ("1", "0", "5", "5")]  # LAG == LOG-END-OFFSET
-    describe = f"--bootstrap-server {kafka_bootstrap} --describe --group {group}"
-    described = kafka_script("tool", "kafka-consumer-groups", *describe.split())
-    assert described.returncode == 0, described.stderr
-    rows = sorted(table(described.stdout), key=lambda r: r["PARTITION"])
+    earliest = [("0", "0", "5", "5"), ("1", "0", "5", "5")]  # LAG == LOG-END-OFFSET
+    assert lag_rows(kafka_bootstrap, group) == earliest
+    described = consumer_groups(kafka_script, kafka_bootstrap, f"--describe --group {group}")
+    rows = sorted(table(described), key=lambda r: r["PARTITION"])
     assert [(r["PARTITION"], r["LOG-END-OFFSET"], r["LAG"]) for r in rows] == [
         ("0", "5", "5"),
         ("1", "5", "5"),
     ]
     one = sink(kafka_bootstrap, f"reset --group {group} --topic {topic}:1 --to-offset 3")
     assert [(r["PARTITION"], r["NEW-OFFSET"]) for r in table(one.stdout)] == [("1", "3")]
-    assert [row[3] for row in lag()] == ["5", "2"]
+    assert [row[3] for row in lag_rows(kafka_bootstrap, group)] == ["5", "2"]
     again = sink(kafka_bootstrap, command)
     assert len(again.stdout.splitlines()) == 7  # 5 from partition 0, 2 from partition 1
+
+
+@pytest.mark.parametrize("consumed", [0, 3], ids=["nothing-consumed", "part-consumed"])
+def test_reset_to_latest_puts_the_group_at_the_log_end_so_it_reads_nothing_old(
+    kafka_bootstrap, create_topic, group, kafka_script, consumed
+):
+    topic = create_topic(name="sink-latest", partitions=2)
+    produce(kafka_bootstrap, topic, lines(10), partitions=2)
+    # --from-beginning: without the reset, the group would start at offset 0.
+    command = f"--topic {topic} --group {group} --from-beginning --timeout-ms 1500"
+    if consumed:
+        part = sink(kafka_bootstrap, f"{command} --max-messages {consumed}")
+        assert part.returncode == 0, part.stderr
+        assert sum(int(row[1]) for row in lag_rows(kafka_bootstrap, group)) == consumed
+    reset = sink(kafka_bootstrap, f"reset --group {group} --topic {topic} --to-latest")
+    assert reset.returncode == 0, reset.stderr
+    new_offsets = [(r["PARTITION"], r["NEW-OFFSET"]) for r in table(reset.stdout)]
+    assert new_offsets == [("0", "5"), ("1", "5")]
+    at_the_end = [("0", "5", "5", "0"), ("1", "5", "5", "0")]
+    assert lag_rows(kafka_bootstrap, group) == at_the_end
+    described = consumer_groups(kafka_script, kafka_bootstrap, f"--describe --group {group}")
+    columns = ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG")
+    rows = sorted(table(described), key=lambda r: r["PARTITION"])
+    assert [tuple(r[c] for c in columns) for r in rows] == at_the_end
+    produce(kafka_bootstrap, topic, lines(4, start=100), partitions=2)
+    after = sink(kafka_bootstrap, command)
+    assert after.returncode == 0, after.stderr
+    assert sorted(after.stdout.splitlines()) == sorted(lines(4, start=100))  # only the new
 
 
 def test_reset_is_refused_while_the_group_has_active_members(
