@@ -158,16 +158,23 @@ class Sink:
         if settings.group:
             self.consumer.subscribe(settings.topics, listener=_RebalanceListener(self))
 
-    def _assign_all_partitions(self) -> bool:
-        """Without a group: every partition of every topic, once their metadata is known."""
+    def _assign_all_partitions(self, absent: set[str]) -> bool:
+        """Without a group: every partition of every topic, once their metadata is known.
+        Topics not there yet are added to `absent`; once they appear they are read from
+        their start, since all they hold is newer than the sink (not from their end at the
+        moment they were seen)."""
         assert self.consumer is not None
         partitions = []
         for topic in self.settings.topics:
             numbers = self.consumer.partitions_for_topic(topic)
             if not numbers:
+                absent.add(topic)
                 return False
             partitions += [TopicPartition(topic, number) for number in sorted(numbers)]
         self.consumer.assign(partitions)
+        appeared = [partition for partition in partitions if partition.topic in absent]
+        if appeared:
+            self.consumer.seek_to_beginning(*appeared)
         self.assignment_changed(set(partitions))
         return True
 
@@ -197,12 +204,16 @@ class Sink:
         idle_s = 0.0  # time spent waiting for records that did not come
         assigned_at_s = 0.0
         assigned = bool(settings.group)
+        waited_for_topic = False
+        absent_topics: set[str] = set()
         while not self._stop:
             waiting_since = time.monotonic()
             if not assigned:
-                assigned = self._assign_all_partitions()
+                assigned = self._assign_all_partitions(absent_topics)
                 if not assigned:
-                    log.warning("topic(s) %s not found yet; waiting", ", ".join(settings.topics))
+                    if not waited_for_topic:
+                        log.warning("topic(s) %s not found yet; waiting", ", ".join(absent_topics))
+                    waited_for_topic = True
                     time.sleep(TOPIC_WAIT_S)
             if assigned and self.poll(self._poll_timeout_ms()):
                 idle_s = 0.0

@@ -246,6 +246,22 @@ def test_max_messages_stops_after_that_many_records(kafka_bootstrap, create_topi
     assert result.stdout.splitlines() == lines(3)
 
 
+def test_a_topic_that_appears_after_the_sink_started_is_read_from_its_start(
+    kafka_bootstrap, kafka_script, sinks, tmp_path
+):
+    topic = f"sink-late-{uuid.uuid4().hex[:10]}"
+    late = sinks(tmp_path, kafka_bootstrap, f"--topic {topic} --max-messages 3")
+    late.wait_for_log("not found yet")
+    created = kafka_script("tool", "kafka-topics", "--bootstrap-server", kafka_bootstrap,
+                           "--create", "--topic", topic, "--partitions", "1")  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    produce(kafka_bootstrap, topic, lines(3))
+    # Everything in a topic that did not exist at start is newer than the sink: none missed.
+    assert late.process.wait(60) == 0, late.log()
+    assert late.out() == lines(3)
+    assert late.log().count("not found yet") == 1  # said once, not once a second
+
+
 def test_timeout_ms_ends_a_sink_on_an_empty_topic(kafka_bootstrap, create_topic, group):
     topic = create_topic(name="sink-empty")
     # A sink that did not stop would outlive the 20 s and fail the test (TimeoutExpired).
