@@ -18,17 +18,18 @@ All carry the tag `version`, the agent's version. Values are integers.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from agent import __version__
 from agent.metric import Metric
 from agent.plugin import Input
 from agent.registry import input
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 if TYPE_CHECKING:
     from agent.agent import Agent
@@ -105,6 +106,14 @@ class Internal(Input):
             }
             yield Metric("internal_write", tags, fields, now_ns)
         if self.collect_memstats:
-            memory = psutil.Process().memory_info()
-            fields = {"rss_bytes": memory.rss, "vms_bytes": memory.vms}
+            vms_bytes, rss_bytes = own_memory()
+            fields = {"rss_bytes": rss_bytes, "vms_bytes": vms_bytes}
             yield Metric("internal_memstats", dict(version), fields, now_ns)
+
+
+def own_memory() -> tuple[int, int]:
+    """Virtual and resident bytes of this process, from /proc/self: never from HOST_PROC,
+    which is the watched host's /proc (where this pid may be another process or none)."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        size_pages, resident_pages = statm.read().split()[:2]
+    return int(size_pages) * PAGE_SIZE, int(resident_pages) * PAGE_SIZE

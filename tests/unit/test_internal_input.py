@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import psutil
+
 from agent import __version__
 from agent.agent import Agent
 from agent.config import AgentSettings, Config, InputConfig, OutputConfig
@@ -178,3 +180,14 @@ def test_filtered_metrics_are_counted():
     agent.outputs[0].add([Metric("m", {}, {"n": 1}, 1), Metric("kept", {}, {"n": 2}, 2)])
     write = reported(agent)["internal_write", "destination"].fields
     assert write["metrics_filtered"] == 1 and write["metrics_added"] == 1
+
+
+def test_memstats_are_this_process_even_when_host_proc_points_elsewhere(tmp_path, monkeypatch):
+    rss = psutil.Process().memory_info().rss
+    # What the host inputs leave behind with HOST_PROC: psutil reading the watched host's
+    # /proc, where this process's pid is another process or none.
+    monkeypatch.setenv("HOST_PROC", str(tmp_path))
+    monkeypatch.setattr(psutil, "PROCFS_PATH", str(tmp_path))
+    memory = reported(agent_with({"internal": Internal()}, {}))["internal_memstats", ""].fields
+    assert 0.5 * rss < memory["rss_bytes"] < 2 * rss
+    assert memory["vms_bytes"] >= memory["rss_bytes"]
