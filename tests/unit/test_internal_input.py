@@ -183,6 +183,7 @@ def test_filtered_metrics_are_counted():
 
 
 def test_memstats_are_this_process_even_when_host_proc_points_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.setattr(psutil, "PROCFS_PATH", "/proc")  # whatever an earlier test left there
     rss = psutil.Process().memory_info().rss
     # What the host inputs leave behind with HOST_PROC: psutil reading the watched host's
     # /proc, where this process's pid is another process or none.
