@@ -84,6 +84,30 @@ def print_plugins() -> None:
             print(f"{kind}.{name}")
 
 
+def print_sample_config(argv: Sequence[str]) -> int:
+    """`agent config [--input-filter A:B] [--output-filter C]`, as `telegraf config`."""
+    from agent import registry
+    from agent.sample import render
+
+    parser = _Parser(prog="agent config", allow_abbrev=False)
+    _flag(parser, "input-filter", metavar="A:B", help="print only these inputs, enabled")
+    _flag(parser, "output-filter", metavar="A:B", help="print only these outputs, enabled")
+    args = parser.parse_args(argv)
+    chosen: dict[str, set[str] | None] = {}
+    for kind, names in (("inputs", args.input_filter), ("outputs", args.output_filter)):
+        chosen[kind] = set(names.split(":")) if names else None
+        available = registry.plugins(kind)
+        unknown = sorted((chosen[kind] or set()) - set(available))
+        if unknown:
+            named = ", ".join(f'"{kind}.{name}"' for name in unknown)
+            raise UsageError(
+                f"--{kind[:-1]}-filter: unknown plugin{'s' * (len(unknown) > 1)} {named} "
+                f"(available: {', '.join(available)})"
+            )
+    sys.stdout.write(render(chosen["inputs"], chosen["outputs"]))
+    return 0
+
+
 def apply_plugin_filters(config: Config, inputs: str | None, outputs: str | None) -> None:
     """--input-filter / --output-filter keep only the named plugins of the config."""
     if inputs:
@@ -92,6 +116,18 @@ def apply_plugin_filters(config: Config, inputs: str | None, outputs: str | None
     if outputs:
         wanted = set(outputs.split(":"))
         config.outputs = [entry for entry in config.outputs if entry.name in wanted]
+
+
+def nothing_to_run(kind: str, configured: list[str], plugin_filter: str | None, files: str) -> str:
+    """Why a config leaves no inputs (or outputs): none in the files, or a filter that
+    matched none of those there are."""
+    if configured and plugin_filter:
+        names = ", ".join(dict.fromkeys(configured))
+        return (
+            f"--{kind[:-1]}-filter {plugin_filter} matched none of the {kind} "
+            f"configured in {files} ({names})"
+        )
+    return f"no {kind} configured in {files}"
 
 
 def run(argv: Sequence[str]) -> int:
@@ -110,7 +146,13 @@ def run(argv: Sequence[str]) -> int:
         apply_plugin_filters(config, args.input_filter, args.output_filter)
         return config
 
-    config = load_config()
+    config = load(config_files(args))
+    configured = {
+        "inputs": [i.name for i in config.inputs],
+        "outputs": [o.name for o in config.outputs],
+    }
+    apply_plugin_filters(config, args.input_filter, args.output_filter)
+    files = ", ".join(config.files)
     settings = config.agent
     logs.setup(
         debug=args.debug or settings.debug,
@@ -118,11 +160,13 @@ def run(argv: Sequence[str]) -> int:
         logfile="" if args.test else settings.logfile,
     )
     if not config.inputs:
-        raise UsageError(f"no inputs configured in {', '.join(config.files)}")
+        raise UsageError(nothing_to_run("inputs", configured["inputs"], args.input_filter, files))
     if args.test:
         return Agent(config).test()
     if not config.outputs:
-        raise UsageError(f"no outputs configured in {', '.join(config.files)}")
+        raise UsageError(
+            nothing_to_run("outputs", configured["outputs"], args.output_filter, files)
+        )
     if args.once:
         return Agent(config).once()
     from agent.daemon import run_daemon
@@ -138,9 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"agent {__version__}")
             return 0
         if argv and argv[0] == "config":
-            from agent.sample import main as sample_main
-
-            return sample_main(argv[1:])
+            return print_sample_config(argv[1:])
         if argv and argv[0] == "sink":
             from agent.sink.cli import main as sink_main
 

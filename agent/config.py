@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent import envvars, registry
-from agent.options import Duration, OptionError, build, option_types, unknown_option
+from agent.options import (
+    Duration,
+    OptionError,
+    PositiveDuration,
+    build,
+    convert,
+    option_types,
+    unknown_option,
+)
 from agent.plugin import Input, Output, Parser, Serializer
 from agent.running import InputSettings, OutputSettings
 
@@ -32,11 +40,11 @@ class ConfigError(Exception):
 class AgentSettings:
     """The `[agent]` table. Names, meanings and defaults are Telegraf's."""
 
-    interval: Duration = Duration(10)
+    interval: PositiveDuration = PositiveDuration(10)
     round_interval: bool = True
     collection_jitter: Duration = Duration(0)
     collection_offset: Duration = Duration(0)
-    flush_interval: Duration = Duration(10)
+    flush_interval: PositiveDuration = PositiveDuration(10)
     flush_jitter: Duration = Duration(0)
     metric_batch_size: int = 1000
     metric_buffer_limit: int = 10000
@@ -212,9 +220,10 @@ class _FileReader:
         if not isinstance(body, dict):
             raise self.error([name], f"[{name}] must be a table of strings")
         for key, value in body.items():
-            if not isinstance(value, str):
-                kind = type(value).__name__
-                raise self.error([name], f"{name}.{key}: expected a string, got a {kind}", key=key)
+            try:
+                convert(value, str, f"{name}.{key}")
+            except OptionError as error:
+                raise self.error([name], error.message, key=key) from None
         return dict(body)
 
     def plugins(self, kind: str, body: Any, config: Config) -> None:
@@ -283,6 +292,7 @@ class _FileReader:
                 known = [*plugin_options, *settings_options, *format_options]
                 raise self.option_error(path, occurrence, unknown_option(key, known))
         try:
+            _check_agent_overrides(parts["settings"])
             settings = build(settings_cls, parts["settings"])
             plugin = build(cls, parts["plugin"])
             if format_cls is not None and kind == "inputs":
@@ -296,6 +306,15 @@ class _FileReader:
         except ValueError as error:  # a plugin's own check of its options (__post_init__)
             raise self.error(path, f"{kind}.{name}: {error}", occurrence) from None
         return plugin, settings
+
+
+def _check_agent_overrides(table: dict[str, Any]) -> None:
+    """A plugin's interval, flush_jitter, … stand in for the agent's: valid for one only if
+    valid for the other (an interval of "0s" is refused in either place)."""
+    agent_options = option_types(AgentSettings)
+    for key, value in table.items():
+        if key in agent_options:
+            convert(value, agent_options[key], key)
 
 
 def _set_values(settings: AgentSettings) -> dict[str, Any]:

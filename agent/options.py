@@ -7,6 +7,7 @@ instance, or raises OptionError naming the option and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -25,7 +26,17 @@ class OptionError(ValueError):
 
 
 class Duration(float):
-    """A time span in seconds, written in config as Telegraf does: "10s", "500ms", "1m30s"."""
+    """A time span in seconds, written in config as Telegraf does: "10s", "500ms", "1m30s".
+
+    As an option it is zero or more: a delay, a jitter, a precision ("0s" for the default).
+    """
+
+    __slots__ = ()
+
+
+class PositiveDuration(Duration):
+    """A Duration that must be more than zero: how often something runs, or how long it may
+    take. Zero would divide by zero in the scheduler, and a negative one spin it."""
 
     __slots__ = ()
 
@@ -59,8 +70,10 @@ def parse_duration(text: str) -> Duration:
 
 
 def _type_name(annotation: Any) -> str:
+    if annotation is PositiveDuration:
+        return 'a duration greater than zero, such as "10s"'
     if annotation is Duration:
-        return 'a duration such as "10s"'
+        return 'a duration of zero or more, such as "10s"'
     origin = get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(annotation) if a is not type(None))
@@ -93,19 +106,8 @@ def convert(value: Any, annotation: Any, option: str) -> Any:
         if value in get_args(annotation):
             return value
         raise _mismatch(value, annotation, option)
-    if annotation is Duration:
-        if isinstance(value, bool):
-            raise _mismatch(value, annotation, option)
-        if isinstance(value, int | float):
-            return Duration(value)
-        if isinstance(value, str):
-            try:
-                return parse_duration(value)
-            except ValueError as error:
-                if reveals_environment(value):
-                    raise _mismatch(value, annotation, option) from None
-                raise OptionError(option, f"{option}: {error}") from None
-        raise _mismatch(value, annotation, option)
+    if annotation in (Duration, PositiveDuration):
+        return _duration(value, annotation, option)
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -139,6 +141,24 @@ def convert(value: Any, annotation: Any, option: str) -> Any:
     raise TypeError(f"option type {annotation!r} of {option} is not supported")  # a plugin bug
 
 
+def _duration(value: Any, annotation: type[Duration], option: str) -> Duration:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = parse_duration(value)
+        except ValueError as error:
+            if reveals_environment(value):
+                raise _mismatch(value, annotation, option) from None
+            raise OptionError(option, f"{option}: {error}") from None
+    else:
+        raise _mismatch(value, annotation, option)
+    in_range = seconds > 0 if annotation is PositiveDuration else seconds >= 0
+    if not (in_range and math.isfinite(seconds)):
+        raise _mismatch(value, annotation, option)
+    return annotation(seconds)
+
+
 SECRET_WORDS = ("password", "secret", "token", "pwd", "credential")
 
 
@@ -147,12 +167,26 @@ def is_secret(option: str) -> bool:
     return any(word in option.lower() for word in SECRET_WORDS)
 
 
+def toml_kind(value: Any) -> str:
+    """What a TOML value is, in TOML's words, with its article: "an integer", "a table"."""
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds = {
+        str: "a string",
+        int: "an integer",
+        float: "a float",
+        list: "an array",
+        dict: "a table",
+    }
+    return next((kind for cls, kind in kinds.items() if isinstance(value, cls)), "a date or time")
+
+
 def _mismatch(value: Any, annotation: Any, option: str) -> OptionError:
-    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    shown = toml_kind(value) if isinstance(value, dict | list) else repr(value)
     if isinstance(value, bool):
         shown = "true" if value else "false"
     if is_secret(option):
-        shown = f"a {type(value).__name__} (value hidden)"
+        shown = f"{toml_kind(value)} (value hidden)"
     elif reveals_environment(str(value)):
         shown = "a value from the environment (not shown)"
     return OptionError(option, f"{option}: expected {_type_name(annotation)}, got {shown}")

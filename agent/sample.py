@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
-
 from agent import registry
 
 HEADER = """\
@@ -65,29 +61,35 @@ HEADER = """\
 """
 
 
+# What `telegraf config` turns on, among the plugins this agent has (Telegraf's default output,
+# influxdb, is kafka here). The others are printed commented out, ready to be turned on.
+ENABLED_BY_DEFAULT = {
+    "inputs": {"cpu", "disk", "diskio", "kernel", "mem", "processes", "swap", "system"},
+    "outputs": {"kafka"},
+}
+
+
 def render(input_names: set[str] | None = None, output_names: set[str] | None = None) -> str:
-    """The sample config text, optionally with only some inputs and outputs."""
+    """The sample config text. Without names, every plugin's sample: those on by default
+    enabled, the rest commented out; with names, only the named plugins, enabled."""
     sections = [HEADER]
     for kind, names, title in (
         ("outputs", output_names, "OUTPUT PLUGINS"),
         ("inputs", input_names, "INPUT PLUGINS"),
     ):
-        chosen = [
-            cls for name, cls in registry.plugins(kind).items() if names is None or name in names
-        ]
+        available = registry.plugins(kind)
+        enabled = ENABLED_BY_DEFAULT[kind] if names is None else names
+        chosen = [name for name in available if names is None or name in names]
         if not chosen:
             continue
         sections.append(f"\n{'#' * 78}\n#{title:^76}#\n{'#' * 78}\n")
-        sections.extend("\n" + cls.SAMPLE_CONFIG for cls in chosen)
+        for name in chosen:
+            sample = available[name].SAMPLE_CONFIG
+            sections.append("\n" + (sample if name in enabled else commented_out(sample)))
     return "".join(sections)
 
 
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="agent config", allow_abbrev=False)
-    parser.add_argument("-input-filter", "--input-filter", metavar="A:B")
-    parser.add_argument("-output-filter", "--output-filter", metavar="A:B")
-    args = parser.parse_args(argv)
-    inputs = set(args.input_filter.split(":")) if args.input_filter else None
-    outputs = set(args.output_filter.split(":")) if args.output_filter else None
-    sys.stdout.write(render(inputs, outputs))
-    return 0
+def commented_out(sample: str) -> str:
+    """A plugin's sample with every line behind "# ", as `telegraf config` prints the plugins
+    it does not turn on (an empty line becomes "#", with no trailing space)."""
+    return "".join(f"# {line}".rstrip() + "\n" for line in sample.splitlines())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
 from line_protocol_parser import parse_line
 
+from agent import registry
+from agent.cli import run_parser
 from tests.conftest import REPO
 
 SEED = REPO / "conf/examples/seed-telegraf.conf"
@@ -95,6 +98,13 @@ BROKEN = {
     "unknown option": "[[inputs.cpu]]\npercpuu = true\n",
     "wrong type": '[[inputs.cpu]]\npercpu = "yes"\n',
     "bad duration": '[agent]\ninterval = "10 parsecs"\n[[inputs.cpu]]\n',
+    "zero interval": '[agent]\ninterval = "0s"\n[[inputs.cpu]]\n',
+    "negative interval": '[agent]\ninterval = "-5s"\n[[inputs.cpu]]\n',
+    "negative flush_interval": '[agent]\nflush_interval = "-1s"\n[[inputs.cpu]]\n',
+    "negative collection_jitter": '[agent]\ncollection_jitter = "-1s"\n[[inputs.cpu]]\n',
+    "zero input interval": '[[inputs.cpu]]\ninterval = "0s"\n',
+    "zero output flush_interval": "[[inputs.cpu]]\n[[outputs.file]]\nflush_interval = 0\n",
+    "negative output flush_jitter": '[[inputs.cpu]]\n[[outputs.file]]\nflush_jitter = "-1s"\n',
 }
 
 
@@ -127,6 +137,58 @@ def test_default_config_is_the_sample_of_its_plugins():
     result = agent("config", "--input-filter", "cpu:mem", "--output-filter", "kafka")
     assert result.returncode == 0
     assert result.stdout == DEFAULT.read_text()
+
+
+def test_full_sample_config_runs_and_prints_a_line_of_every_input_it_enables(tmp_path):
+    sample = agent("config")
+    assert sample.returncode == 0, sample.stderr
+    config = tmp_path / "agent.toml"
+    config.write_text(sample.stdout)
+    result = agent("-config", str(config), "--test")
+    assert result.returncode == 0, result.stderr
+    measurements = {m["measurement"] for m in parsed_lines(result.stdout)}
+    assert measurements >= {"cpu", "disk", "diskio", "kernel", "mem", "processes", "swap",
+                            "system"}  # fmt: skip
+
+
+def test_full_sample_config_comments_out_the_plugins_not_on_by_default():
+    result = agent("config")
+    exec_sample = registry.lookup("inputs", "exec").SAMPLE_CONFIG
+    commented = "".join(f"# {line}".rstrip() + "\n" for line in exec_sample.splitlines())
+    assert "\n" + commented in result.stdout
+    for plugin in ("inputs.exec", "inputs.file", "inputs.internal", "inputs.net", "outputs.file"):
+        assert f"\n# [[{plugin}]]\n" in result.stdout and f"\n[[{plugin}]]" not in result.stdout
+
+
+def test_a_filter_prints_its_plugins_enabled_and_leaves_the_other_kind_as_by_default():
+    result = agent("config", "--output-filter", "file")
+    assert "\n[[outputs.file]]\n" in result.stdout and "outputs.kafka" not in result.stdout
+    assert "\n[[inputs.cpu]]\n" in result.stdout and "\n# [[inputs.exec]]\n" in result.stdout
+
+
+def test_sample_config_of_an_unknown_plugin_is_one_line_naming_it():
+    result = agent("config", "--input-filter", "cpu:nope")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith('agent: --input-filter: unknown plugin "inputs.nope" ')
+    assert result.stderr.count("\n") == 1
+
+
+def test_input_filter_matching_no_configured_input_says_so_and_names_them():
+    result = agent("-config", str(DEFAULT), "--test", "--input-filter", "disk")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "agent: --input-filter disk matched none of the inputs configured in "
+        f"{DEFAULT} (cpu, mem)\n"
+    )
+
+
+def test_readme_command_line_table_has_every_flag():
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    names = [action.dest.replace("_", "-") for action in run_parser()._actions]
+    for name in names:  # written with one dash or two: `-config FILE`, `--test`
+        if name != "help":
+            assert re.search(rf"`--?{name}[` ]", table), name
 
 
 def test_unwritable_buffer_directory_is_one_line(tmp_path):

@@ -194,3 +194,54 @@ def test_unsupported_sasl_mechanism_is_named(tmp_path):
     message = error_of(tmp_path, '[[outputs.kafka]]\n  sasl_mechanism = "GSSAPI"\n'
                                  '  sasl_username = "a"\n')  # fmt: skip
     assert 'sasl_mechanism: "GSSAPI" is not supported' in message
+
+
+@pytest.mark.parametrize("option", ["interval", "flush_interval"])
+@pytest.mark.parametrize("value", ['"0s"', '"-5s"', "0", '""'])
+def test_an_agent_interval_of_zero_or_less_is_refused(tmp_path, option, value):
+    message = error_of(tmp_path, f"[agent]\n  {option} = {value}\n[[inputs.cpu]]\n")
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:2: agent: {option}: ")
+    assert 'expected a duration greater than zero, such as "10s", got ' in message
+
+
+@pytest.mark.parametrize(
+    "option", ["collection_jitter", "collection_offset", "flush_jitter", "precision"]
+)
+def test_a_negative_jitter_offset_or_precision_is_refused(tmp_path, option):
+    message = error_of(tmp_path, f'[agent]\n  {option} = "-1s"\n[[inputs.cpu]]\n')
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:2: agent: {option}: ")
+    assert "expected a duration of zero or more" in message and "'-1s'" in message
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_an_endless_or_undefined_interval_is_refused(tmp_path, value):
+    message = error_of(tmp_path, f"[agent]\n  interval = {value}\n[[inputs.cpu]]\n")
+    assert f'interval: expected a duration greater than zero, such as "10s", got {value}' in message
+
+
+@pytest.mark.parametrize(
+    ("table", "option", "value", "expected"),
+    [("inputs.cpu", "interval", '"0s"', "greater than zero"),
+     ("inputs.cpu", "collection_jitter", '"-1s"', "of zero or more"),
+     ("inputs.cpu", "precision", '"-1s"', "of zero or more"),
+     ("outputs.file", "flush_interval", '"-1s"', "greater than zero"),
+     ("outputs.file", "flush_jitter", '"-1ms"', "of zero or more")],
+)  # fmt: skip
+def test_a_plugin_overriding_an_agent_duration_is_held_to_the_same_range(
+    tmp_path, table, option, value, expected
+):
+    message = error_of(tmp_path, f"[[inputs.mem]]\n[[{table}]]\n  {option} = {value}\n")
+    assert message.startswith(f"{tmp_path / 'agent.toml'}:3: {table}: {option}: ")
+    assert f"expected a duration {expected}" in message
+
+
+def test_a_global_tag_that_is_not_a_string_says_what_it_got(tmp_path):
+    message = error_of(tmp_path, "[global_tags]\n  dc = 5\n  rack = [1]\n")
+    assert message == f"{tmp_path / 'agent.toml'}:2: global_tags.dc: expected a string, got 5"
+    message = error_of(tmp_path, '[global_tags]\n  dc = "a"\n  rack = [1]\n')
+    assert message.endswith("global_tags.rack: expected a string, got an array")
+
+
+def test_a_hidden_value_of_the_wrong_type_is_named_by_its_toml_type(tmp_path):
+    message = error_of(tmp_path, "[[outputs.kafka]]\n  sasl_password = 8675309\n")
+    assert message.endswith("sasl_password: expected a string, got an integer (value hidden)")
