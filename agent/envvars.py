@@ -18,22 +18,77 @@ Names are `[A-Za-z_][A-Za-z0-9_]*`; defaults may themselves hold variables. Anyt
 after a `$` (`${1}`, a lone `$`) is left alone, so regular expressions in values survive.
 
 Values taken from the environment are secrets as far as messages go: they are never
-written to logs or errors. `reveals_environment()` lets error messages check a value
-before they quote it.
+written to logs or errors. Substitution records each value it inserts, with the name of its
+variable; `reveals_environment()` lets error messages check a value before they quote it,
+and `hide_environment()` (applied to every log line by agent.logs) writes `${NAME}` instead.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = (":-", ":+", ":?", "-", "+", "?")
 
-# Every non-empty value substituted so far, so that messages can avoid quoting them.
-_inserted: set[str] = set()
+# Values shorter than this are not hidden in log lines: a port such as "80", a count, "on"
+# or "dc1" is little of a secret, and replacing every "80" or "on" in every log line (inside
+# numbers, words, durations) would garble the logs more than it protects. Four characters
+# is where values start to be names, hosts, paths and passwords rather than such fragments.
+MIN_HIDDEN_LENGTH = 4
+
+
+class EnvironmentValues:
+    """Every non-empty value substitution has inserted, with the name of its variable.
+
+    Values are only ever added: a SIGHUP reload reads the config again (recording what the
+    new config inserts) while the previous agent still flushes, and a reload that fails
+    keeps the previous config running, so a value once read stays a secret for the process.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}  # value → the variable it came from (the first one)
+        self._lock = threading.Lock()  # log lines come from every thread; reloads record
+        self._pattern: re.Pattern[str] | None = None
+
+    def record(self, name: str, value: str) -> None:
+        with self._lock:
+            if value and value not in self.names:
+                self.names[value] = name
+                self._pattern = None
+
+    def reveals(self, text: str) -> bool:
+        with self._lock:
+            values = list(self.names)
+        return any(value in text for value in values)
+
+    def hide(self, text: str) -> str:
+        """`text` with each value of at least MIN_HIDDEN_LENGTH characters as `${NAME}`."""
+        pattern = self._hidden_pattern()
+        if pattern is None:
+            return text
+        return pattern.sub(lambda match: "${" + self.names[match.group()] + "}", text)
+
+    def _hidden_pattern(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None:
+                # Longest first, so a value holding another one is replaced as a whole; one
+                # pass, so a value is never looked for inside a `${NAME}` just written.
+                hidden = sorted(
+                    (value for value in self.names if len(value) >= MIN_HIDDEN_LENGTH),
+                    key=len,
+                    reverse=True,
+                )
+                if not hidden:
+                    return None
+                self._pattern = re.compile("|".join(map(re.escape, hidden)))
+            return self._pattern
+
+
+_recorded = EnvironmentValues()
 
 
 class _Missing(Exception):
@@ -68,7 +123,13 @@ def substitute(text: str, source: str | Path, environ: Mapping[str, str] | None 
 
 def reveals_environment(text: str) -> bool:
     """True if `text` contains a value that substitution took from the environment."""
-    return any(value in text for value in _inserted)
+    return _recorded.reveals(text)
+
+
+def hide_environment(text: str) -> str:
+    """`text` with every value taken from the environment (but the shortest, see
+    MIN_HIDDEN_LENGTH) replaced by `${NAME}`, the variable it came from."""
+    return _recorded.hide(text)
 
 
 class _Substitution:
@@ -105,7 +166,9 @@ class _Substitution:
         if name is None:
             return "$", dollar + 1
         value = self.lookup(name.group())
-        return (text[dollar : name.end()] if value is None else value), name.end()
+        if value is None:
+            return text[dollar : name.end()], name.end()
+        return self.inserted(name.group(), value), name.end()
 
     def braced(self, dollar: int, end: int) -> tuple[str, int]:
         text = self.text
@@ -121,22 +184,24 @@ class _Substitution:
         value = self.lookup(variable)
         after = closing + 1
         if not operator:
-            return (text[dollar:after] if value is None else value), after
+            return (text[dollar:after] if value is None else self.inserted(variable, value)), after
         if operator in (":-", "-"):
             absent = value is None or (operator == ":-" and value == "")
-            return (self.run(*argument) if absent else value or ""), after
+            return (self.run(*argument) if absent else self.inserted(variable, value or "")), after
         if operator in (":+", "+"):
             present = value is not None and (operator == "+" or value != "")
             return (self.run(*argument) if present else ""), after
         if value is None or (operator == ":?" and value == ""):
             problem = "not set" if value is None else "empty"
             raise _Missing(dollar, variable, problem, text[argument[0] : argument[1]].strip())
-        return value, after
+        return self.inserted(variable, value), after
 
     def lookup(self, name: str) -> str | None:
-        value = self.environ.get(name)
-        if value:
-            _inserted.add(value)
+        return self.environ.get(name)
+
+    def inserted(self, name: str, value: str) -> str:
+        """`value`, recorded as a secret: it goes into the config, never into a message."""
+        _recorded.record(name, value)
         return value
 
 

@@ -6,6 +6,8 @@ import logging
 import sys
 import time
 
+from agent.envvars import hide_environment
+
 _LEVEL_MARKS = {
     logging.DEBUG: "D!",
     logging.INFO: "I!",
@@ -30,6 +32,34 @@ class TelegrafFormatter(logging.Formatter):
         return f"{stamp} {mark} {plugin}{message}"
 
 
+class HideEnvironmentValues(logging.Filter):
+    """Writes `${NAME}` in a log line wherever a value from the environment would appear.
+
+    On the handler, not on a logger: every record that reaches the agent's stderr or logfile
+    passes it, kafka-python's and APScheduler's too, whatever code formatted the message.
+    The record itself is rewritten (its message, its exception and stack text), so any
+    formatter prints the hidden form.
+    """
+
+    _exceptions = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the format: the error would quote them
+            message = f"{record.msg} {record.args!r}"
+        hidden = hide_environment(message)
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._exceptions.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = hide_environment(record.exc_text)
+        if record.stack_info:
+            record.stack_info = hide_environment(record.stack_info)
+        return True
+
+
 def setup(debug: bool = False, quiet: bool = False, logfile: str = "") -> None:
     """Send log lines to stderr (journald keeps them) or to `logfile`."""
     handler: logging.Handler
@@ -38,6 +68,7 @@ def setup(debug: bool = False, quiet: bool = False, logfile: str = "") -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(TelegrafFormatter())
+    handler.addFilter(HideEnvironmentValues())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
