@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from agent import __version__, logs
 from agent.config import Config, ConfigError, load
+from agent.envvars import hide_environment
 
 DEFAULT_CONFIG = "/etc/agent/agent.toml"
 # Metrics are many small objects that live until delivered and hold no reference cycles.
@@ -192,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"agent: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # the environment: an unwritable buffer directory, say
-        print(f"agent: {error}", file=sys.stderr)
+        print(f"agent: {hide_environment(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

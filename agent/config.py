@@ -36,6 +36,15 @@ class ConfigError(Exception):
     """A configuration problem, already phrased as the one line the user sees."""
 
 
+# A batch or a buffer of no metrics would never write anything.
+COUNTS_OF_ONE_OR_MORE = ("metric_batch_size", "metric_buffer_limit")
+
+
+def check_one_or_more(name: str, value: int) -> None:
+    if value < 1:
+        raise OptionError(name, f"{name}: expected 1 or more, got {value}")
+
+
 @dataclass
 class AgentSettings:
     """The `[agent]` table. Names, meanings and defaults are Telegraf's."""
@@ -70,6 +79,8 @@ class AgentSettings:
     skip_processors_after_aggregators: bool = False
 
     def __post_init__(self) -> None:
+        for name in COUNTS_OF_ONE_OR_MORE:
+            check_one_or_more(name, getattr(self, name))
         if self.buffer_strategy == "disk" and not self.buffer_directory:
             raise OptionError(
                 "buffer_directory",
@@ -314,7 +325,9 @@ def _check_agent_overrides(table: dict[str, Any]) -> None:
     agent_options = option_types(AgentSettings)
     for key, value in table.items():
         if key in agent_options:
-            convert(value, agent_options[key], key)
+            converted = convert(value, agent_options[key], key)
+            if key in COUNTS_OF_ONE_OR_MORE:
+                check_one_or_more(key, converted)
 
 
 def _set_values(settings: AgentSettings) -> dict[str, Any]:

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.config import ConfigError, read_toml
-from agent.options import Duration, OptionError, build, option_types, unknown_option
+from agent.options import (
+    Duration,
+    OptionError,
+    PositiveDuration,
+    build,
+    option_types,
+    unknown_option,
+)
 from plugins.common.kafka import KafkaSecurity
 
 STORE_KINDS = ("sqlite",)
@@ -41,7 +48,7 @@ class SinkSettings(KafkaSecurity):
     data_format: Literal["influx", "json"] = "influx"
     store: str = ""
     batch_size: int = 10_000
-    flush_interval: Duration = Duration(0.2)
+    flush_interval: PositiveDuration = PositiveDuration(0.2)
     client_id: str = "agent-sink"
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from agent.metric import Metric
-from agent.options import Duration
+from agent.options import PositiveDuration
 from agent.plugin import Input
 from agent.registry import input
 from plugins.common.globpath import has_magic, match_paths
@@ -161,15 +161,13 @@ class Exec(Input):
     commands: list[str] = field(default_factory=list)
     command: str = ""  # Telegraf's older single-command option, run after `commands`
     environment: list[str] = field(default_factory=list)
-    timeout: Duration = Duration(5)
+    timeout: PositiveDuration = PositiveDuration(5)
     ignore_error: bool = False
     data_format: str = "json"
     _argvs: list[tuple[str, list[str]]] = field(default_factory=list, init=False, repr=False)
     _environment: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ValueError('timeout: must be more than "0s"')
         for text in [*self.commands, self.command]:
             if not text.strip():
                 continue

@@ -105,6 +105,9 @@ BROKEN = {
     "zero input interval": '[[inputs.cpu]]\ninterval = "0s"\n',
     "zero output flush_interval": "[[inputs.cpu]]\n[[outputs.file]]\nflush_interval = 0\n",
     "negative output flush_jitter": '[[inputs.cpu]]\n[[outputs.file]]\nflush_jitter = "-1s"\n',
+    "zero metric_batch_size": "[agent]\nmetric_batch_size = 0\n[[inputs.cpu]]\n",
+    "zero output buffer limit": "[[inputs.cpu]]\n[[outputs.file]]\nmetric_buffer_limit = 0\n",
+    "negative exec timeout": '[[inputs.exec]]\ncommands = ["true"]\ntimeout = "-1s"\n',
 }
 
 

@@ -245,7 +245,7 @@ def test_json_is_the_default_data_format_as_in_telegraf(tmp_path):
     [
         ('commands = ["echo \'unclosed"]', "commands: cannot split"),
         ('environment = ["NOVALUE"]', 'environment: expected "KEY=value"'),
-        ('timeout = "0s"', "timeout: must be more than"),
+        ('timeout = "0s"', "timeout: expected a duration greater than zero"),
     ],
 )
 def test_bad_options_are_config_errors_naming_the_option(tmp_path, options, expected):

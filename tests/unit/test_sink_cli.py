@@ -76,6 +76,15 @@ def test_a_wrong_type_in_the_config_names_file_line_and_option(capsys, tmp_path)
     assert line == f"agent sink: {path}:3: sink: max_messages: expected an integer, got 'ten'"
 
 
+def test_a_flush_interval_of_zero_is_refused_with_its_line(capsys, tmp_path):
+    path = write(tmp_path, 'topics = ["metrics"]\nflush_interval = "0s"\n')
+    line = error_line(capsys, "-config", str(path))
+    assert line == (
+        f"agent sink: {path}:2: sink: flush_interval: expected a duration greater than zero, "
+        "such as \"10s\", got '0s'"
+    )
+
+
 def test_a_toml_syntax_error_names_line_and_column(capsys, tmp_path):
     path = write(tmp_path, 'topics = ["metrics"]\ngroup = = "x"\n')
     assert error_line(capsys, "-config", str(path)).startswith(f"agent sink: {path}:2:")
