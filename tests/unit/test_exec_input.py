@@ -241,14 +241,15 @@ def test_json_is_the_default_data_format_as_in_telegraf(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "options, expected",
+    "options, expected, line",
     [
-        ('commands = ["echo \'unclosed"]', "commands: cannot split"),
-        ('environment = ["NOVALUE"]', 'environment: expected "KEY=value"'),
-        ('timeout = "0s"', "timeout: expected a duration greater than zero"),
+        ('commands = ["echo \'unclosed"]', "commands: cannot split", 1),
+        ('environment = ["NOVALUE"]', 'environment: expected "KEY=value"', 1),
+        # A value of the wrong kind is found on its own line; the checks above, on the table.
+        ('timeout = "0s"', "timeout: expected a duration greater than zero", 2),
     ],
 )
-def test_bad_options_are_config_errors_naming_the_option(tmp_path, options, expected):
+def test_bad_options_are_config_errors_naming_the_option(tmp_path, options, expected, line):
     with pytest.raises(ConfigError, match=expected) as caught:
         running_exec_input(tmp_path, options + "\n")
-    assert str(caught.value).startswith(f"{tmp_path / 'agent.toml'}:1: inputs.exec: ")
+    assert str(caught.value).startswith(f"{tmp_path / 'agent.toml'}:{line}: inputs.exec: ")
