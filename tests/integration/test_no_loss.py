@@ -32,6 +32,11 @@ def config(
         else ""
     )
     brokers = toml_brokers(bootstrap)
+    counter = gathered_file.parent / "sequence"
+    next_number = (
+        f"sh -c 'n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 )); "
+        f"echo $n > {counter}; echo sequence n=${{n}}i'"
+    )
     return f"""
 [agent]
   hostname = "no-loss"
@@ -40,6 +45,10 @@ def config(
   {disk}
 [[inputs.cpu]]
   percpu = false
+[[inputs.exec]]
+  ## A gap-visible sequence: each gather prints the next number (kept in a file across runs).
+  commands = ["{next_number}"]
+  data_format = "influx"
 [[outputs.kafka]]
   brokers = [{brokers}]
   topic = "{topic}"
@@ -58,6 +67,15 @@ def kafka_lines(bootstrap: str, topic: str) -> list[str]:
 
 def file_lines(path) -> list[str]:
     return path.read_text().splitlines(keepends=True)
+
+
+def assert_whole_sequence(lines: list[str]) -> None:
+    """The exec input's numbers: 1, 2, 3, … each once, none missing."""
+    numbers = sorted(
+        int(line.split(" n=")[1].split("i")[0]) for line in lines if line.startswith("sequence,")
+    )
+    assert numbers, "no sequence metric arrived"
+    assert numbers == list(range(1, len(numbers) + 1)), numbers
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:
@@ -100,6 +118,7 @@ def test_a_30s_broker_outage_loses_nothing_and_duplicates_nothing(
     delivered, expected = kafka_lines(kafka_bootstrap, topic), file_lines(gathered)
     assert len(expected) >= 30
     assert Counter(delivered) == Counter(expected)
+    assert_whole_sequence(delivered)
 
 
 def test_agent_restarted_while_the_broker_is_down_delivers_its_disk_buffer(
@@ -123,7 +142,9 @@ def test_agent_restarted_while_the_broker_is_down_delivers_its_disk_buffer(
         wait_until(lambda: len(kafka_lines(kafka_bootstrap, topic)) >= len(file_lines(gathered)),
                    60, "the disk buffer was not delivered within 60 s")  # fmt: skip
         assert second.stop() == 0
-    assert Counter(kafka_lines(kafka_bootstrap, topic)) == Counter(file_lines(gathered))
+    delivered = kafka_lines(kafka_bootstrap, topic)
+    assert Counter(delivered) == Counter(file_lines(gathered))
+    assert_whole_sequence(delivered)  # across the restart too
 
 
 def test_sigkill_with_the_disk_buffer_loses_nothing_flushed_before_the_kill(
