@@ -109,14 +109,22 @@ def print_sample_config(argv: Sequence[str]) -> int:
     return 0
 
 
-def apply_plugin_filters(config: Config, inputs: str | None, outputs: str | None) -> None:
-    """--input-filter / --output-filter keep only the named plugins of the config."""
+def apply_plugin_filters(
+    config: Config, inputs: str | None, outputs: str | None
+) -> dict[str, list[str]]:
+    """--input-filter / --output-filter keep only the named plugins of the config; returns
+    the names of the inputs and outputs configured before (for the error when none is left)."""
+    configured = {
+        "inputs": [entry.name for entry in config.inputs],
+        "outputs": [entry.name for entry in config.outputs],
+    }
     if inputs:
         wanted = set(inputs.split(":"))
         config.inputs = [entry for entry in config.inputs if entry.name in wanted]
     if outputs:
         wanted = set(outputs.split(":"))
         config.outputs = [entry for entry in config.outputs if entry.name in wanted]
+    return configured
 
 
 def nothing_to_run(kind: str, configured: list[str], plugin_filter: str | None, files: str) -> str:
@@ -142,17 +150,11 @@ def run(argv: Sequence[str]) -> int:
         print_plugins()
         return 0
 
-    def load_config() -> Config:
+    def load_filtered() -> tuple[Config, dict[str, list[str]]]:
         config = load(config_files(args))
-        apply_plugin_filters(config, args.input_filter, args.output_filter)
-        return config
+        return config, apply_plugin_filters(config, args.input_filter, args.output_filter)
 
-    config = load(config_files(args))
-    configured = {
-        "inputs": [i.name for i in config.inputs],
-        "outputs": [o.name for o in config.outputs],
-    }
-    apply_plugin_filters(config, args.input_filter, args.output_filter)
+    config, configured = load_filtered()
     files = ", ".join(config.files)
     settings = config.agent
     logs.setup(
@@ -172,7 +174,7 @@ def run(argv: Sequence[str]) -> int:
         return Agent(config).once()
     from agent.daemon import run_daemon
 
-    return run_daemon(load_config, config)
+    return run_daemon(lambda: load_filtered()[0], config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
