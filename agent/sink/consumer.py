@@ -204,16 +204,15 @@ class Sink:
         idle_s = 0.0  # time spent waiting for records that did not come
         assigned_at_s = 0.0
         assigned = bool(settings.group)
-        waited_for_topic = False
         absent_topics: set[str] = set()
         while not self._stop:
             waiting_since = time.monotonic()
             if not assigned:
+                already_waiting = bool(absent_topics)
                 assigned = self._assign_all_partitions(absent_topics)
                 if not assigned:
-                    if not waited_for_topic:
+                    if not already_waiting:
                         log.warning("topic(s) %s not found yet; waiting", ", ".join(absent_topics))
-                    waited_for_topic = True
                     time.sleep(TOPIC_WAIT_S)
             if assigned and self.poll(self._poll_timeout_ms()):
                 idle_s = 0.0
