@@ -11,30 +11,25 @@ import textwrap
 
 import pytest
 
-from agent.config import ConfigError, load
+from agent.config import load
 from agent.metric import Metric
 from plugins.outputs.kafka import DELIVERY_TIMEOUT_MS, RECORD_OVERHEAD_BYTES, Kafka
+from tests.unit.test_config import error_of, write
 
 
-def write_config(tmp_path, options: str):
-    path = tmp_path / "agent.toml"
-    path.write_text('[[outputs.kafka]]\n  topic = "metrics"\n' + textwrap.dedent(options))
-    return path
+def kafka_table(options: str) -> str:
+    return '[[outputs.kafka]]\n  topic = "metrics"\n' + textwrap.dedent(options)
 
 
 def kafka_output(tmp_path, options: str = "") -> Kafka:
     """The outputs.kafka the agent makes of `[[outputs.kafka]]` with `options` (TOML lines)."""
-    (entry,) = load([write_config(tmp_path, options)]).outputs
+    (entry,) = load([write(tmp_path, kafka_table(options))]).outputs
     return entry.plugin
 
 
 def refusal(tmp_path, options: str) -> str:
     """The one-line error the agent gives for `options`."""
-    with pytest.raises(ConfigError) as refused:
-        load([write_config(tmp_path, options)])
-    message = str(refused.value)
-    assert "\n" not in message
-    return message
+    return error_of(tmp_path, kafka_table(options))
 
 
 def producer_config(tmp_path, options: str = "") -> dict:
