@@ -30,12 +30,6 @@ class Metric:
     tags: dict[str, str]
     fields: dict[str, FieldValue]
     time_ns: int = field(default_factory=time.time_ns)
-    # The field set's line-protocol text as a parser read it, with the dict it read it
-    # into; written as it is (no formatting again) while `fields` is still that dict. Code
-    # that changes fields assigns a new dict, never changes one in place.
-    fields_text: tuple[dict[str, FieldValue], str] | None = field(
-        default=None, compare=False, repr=False
-    )
 
     def copy(self) -> Metric:
         return Metric(self.name, dict(self.tags), dict(self.fields), self.time_ns)

@@ -9,17 +9,11 @@ committed) is kept once. The topic, partition and offset of the first copy are k
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import time
-from collections.abc import Callable
-from itertools import repeat
-from math import copysign
-from operator import itemgetter
 from pathlib import Path
 from typing import Protocol
 
-from agent.memo import Memo
 from agent.sink.batch import Batch
 
 SCHEMA_VERSION = 2
@@ -69,86 +63,6 @@ _encode_sorted = json.JSONEncoder(
 # Canonical JSON texts of tag sets and field-name lists recur for every metric of a host;
 # past this many distinct ones the caches start over.
 _CACHE_LIMIT = 100_000
-FLOAT_TEXT_CACHE_SIZE = 8192  # at most about 1 MB
-_INFINITIES = (math.inf, -math.inf)
-
-
-def _json_float(value: float) -> str | None:
-    """What json.dumps writes for a float (repr()); None for NaN and infinities, which take
-    json.dumps's own way."""
-    if value != value or value in _INFINITIES:
-        return None
-    return float.__repr__(value)
-
-
-# The JSON text of floats by value: repr() of a 17-digit float costs more than the rest of
-# a field. Only zero and positive values are looked up (-0.0 equals 0.0 but is "-0.0").
-_JSON_FLOATS = Memo(_json_float, FLOAT_TEXT_CACHE_SIZE)
-_ONES = repeat(1.0)
-_NO_TEMPLATE = ("", None)
-
-
-def _float_fields_template(keys: tuple[str, ...]) -> tuple[str, Callable[[tuple], tuple]]:
-    """`{"a":%s,"b":%s}` with the keys sorted, and what puts values in that order."""
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    parts = [_encode_sorted(keys[i]).replace("%", "%%") + ":%s" for i in order]
-    getter = itemgetter(*order)
-    in_order = getter if len(order) > 1 else lambda values: (getter(values),)
-    return "{" + ",".join(parts) + "}", in_order
-
-
-class FieldsJson:
-    """Metrics' fields as the canonical JSON the store keeps (keys sorted, compact), as
-    json.dumps writes them. Fields that are all floats, none negative (the usual host
-    metric), are put into a template made once per field names, with remembered texts
-    (while remembering pays). The work per metric is inline in one loop and the memo is
-    consulted once per call."""
-
-    def __init__(self) -> None:
-        self._templates: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple] = {}
-
-    def __call__(self, fields: dict[str, object]) -> str:
-        return self.encode_all([fields])[0]
-
-    def encode_all(self, all_fields: list[dict[str, object]]) -> list[str]:
-        memo = _JSON_FLOATS
-        remembered = memo.use(0)
-        memo_get = memo.__getitem__
-        templates = self._templates
-        lookups = unserved = 0
-        texts = []
-        append = texts.append
-        for fields in all_fields:
-            values = tuple(fields.values())
-            signature = (tuple(fields), tuple(map(type, values)))
-            template = templates.get(signature)
-            if template is None:
-                template = self._template_for(signature, values)
-            text, in_order = template
-            if in_order is not None and remembered:
-                lookups += len(values)
-                if min(map(copysign, _ONES, values)) > 0.0:
-                    value_texts = tuple(map(memo_get, in_order(values)))
-                    if None not in value_texts:
-                        append(text % value_texts)
-                        continue
-                else:
-                    unserved += len(values)
-            append(_encode_sorted(fields))
-        if lookups:
-            memo.use(lookups)
-            memo.missed(unserved)
-        return texts
-
-    def _template_for(
-        self, signature: tuple[tuple[str, ...], tuple[type, ...]], values: tuple
-    ) -> tuple:
-        if len(self._templates) >= _CACHE_LIMIT:
-            self._templates.clear()
-        floats = bool(values) and set(signature[1]) == {float}
-        template = _float_fields_template(signature[0]) if floats else _NO_TEMPLATE
-        self._templates[signature] = template
-        return template
 
 
 class Store(Protocol):
@@ -194,15 +108,12 @@ class SqliteStore:
             )
         self._tags_json: dict[tuple[tuple[str, str], ...], str] = {}
         self._names_json: dict[tuple[str, ...], str] = {}
-        self._fields_json = FieldsJson()
 
     def write(self, batch: Batch) -> int:
         tags_json, names_json = self._tags_json, self._names_json
         if len(tags_json) > _CACHE_LIMIT or len(names_json) > _CACHE_LIMIT:
             tags_json.clear()
             names_json.clear()
-        metrics = batch.metrics()
-        fields_texts = iter(self._fields_json.encode_all([metric.fields for metric in metrics]))
         rows = []
         append = rows.append
         for delivery in batch.deliveries:
@@ -216,7 +127,7 @@ class SqliteStore:
                 names = names_json.get(names_key)
                 if names is None:
                     names = names_json[names_key] = _encode_sorted(sorted(names_key))
-                fields = next(fields_texts)
+                fields = _encode_sorted(metric.fields)
                 append((metric.name, tags, names, fields, metric.time_ns, topic, partition, offset))
         now_ns = time.time_ns()
         positions = [(t, p, offset, now_ns) for (t, p), offset in batch.next_offsets.items()]

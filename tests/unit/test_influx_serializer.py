@@ -125,10 +125,33 @@ FIELD_VALUES = [
 FIELD_KEYS = ["usage_idle", "a.0", "b,c", "n%d", "e=1", "x y", "inf", "\\"]
 
 
+def reference_value(value: object, uint_support: bool) -> str | None:
+    """The line form of one value, written the plain way (a specification to test against)."""
+    from decimal import Decimal
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        text = format(Decimal(repr(value)), "f")
+        return text[:-2] if text.endswith(".0") else text
+    if isinstance(value, UInt):
+        return f"{value}u" if uint_support else f"{min(int(value), 2**63 - 1)}i"
+    if isinstance(value, int):
+        return f"{value}i"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def reference_key(key: str) -> str:
+    key = key.rstrip("\\")
+    for char, escaped in (("\t", "\\t"), ("\n", "\\n"), ("\f", "\\f"), ("\r", "\\r")):
+        key = key.replace(char, escaped)
+    return key.replace(",", "\\,").replace(" ", "\\ ").replace("=", "\\=")
+
+
 @pytest.mark.parametrize("options", [{}, {"influx_uint_support": True}])
-def test_field_sets_written_through_templates_equal_the_same_sets_written_field_by_field(
-    options,
-):
+def test_field_sets_are_written_as_the_plain_specification_writes_them(options):
     import random
 
     rng = random.Random(7)
@@ -136,12 +159,29 @@ def test_field_sets_written_through_templates_equal_the_same_sets_written_field_
     metrics = []
     for _ in range(3000):
         keys = rng.sample(FIELD_KEYS, rng.randint(1, len(FIELD_KEYS)))
-        values = FIELD_VALUES if rng.random() < 0.5 else FIELD_VALUES[:12]
+        values = FIELD_VALUES + [rng.uniform(-1e6, 1e6), rng.random() * 10 ** rng.randint(-30, 30)]
         metrics.append(Metric("m", {}, {key: rng.choice(values) for key in keys}, 0))
-    metrics += [Metric("m", {}, {"a": 0.25, "b": 0.5}, 0) for _ in range(100)]  # remembered
-    for metric, line in zip(metrics, serializer.format_lines(metrics), strict=True):
-        by_field = serializer._format_fields_one_by_one(metric.fields)
-        assert line == (f"m {by_field} 0" if by_field else ""), metric.fields
+    for metric, written in zip(metrics, serializer.serialize_each(metrics), strict=True):
+        uint_support = options.get("influx_uint_support", False)
+        parts = [
+            f"{reference_key(key)}={text}"
+            for key, value in metric.fields.items()
+            if reference_key(key) and (text := reference_value(value, uint_support)) is not None
+        ]
+        expected = f"m {','.join(parts)} 0\n" if parts else ""
+        assert written.decode() == expected, metric.fields
+
+
+def test_random_floats_are_written_exactly_and_without_exponent():
+    import random
+
+    rng = random.Random(3)
+    values = [rng.uniform(0, 100) for _ in range(50_000)]
+    values += [rng.random() * 10.0 ** rng.randint(-320, 308) for _ in range(50_000)]
+    for value in values:
+        text = format_float(value)
+        assert float(text) == value
+        assert text == reference_value(value, False), value
 
 
 def read(text: str) -> Metric:
@@ -154,14 +194,11 @@ def read(text: str) -> Metric:
 
 def test_a_line_read_and_written_again_is_the_same_line():
     text = "cpu,cpu=cpu0,host=h1 usage_idle=97.5,usage_user=2,count=3i,ok=true 1700000000\n"
-    metric = read(text)
-    assert metric.fields_text is not None  # written from the text read, not formatted again
-    assert line(metric) == text
+    assert line(read(text)) == text
 
 
 def test_values_read_in_another_form_are_written_in_the_serializers_form():
     metric = read("m a=1.50,b=t,c=1e3,d=7u,e=0.0 5")
-    assert metric.fields_text is None
     assert line(metric) == "m a=1.5,b=true,c=1000,d=7i,e=0 5\n"
 
 

@@ -1,0 +1,23 @@
+"""What the native core (native/, Rust) exports; plugins/parsers/influx.py and
+plugins/serializers/influx.py are its only callers."""
+
+from collections.abc import Iterable
+
+from agent.metric import Metric
+
+def parse_influx(
+    data: bytes | str, default_time_ns: int, scale: int
+) -> tuple[list[Metric], list[tuple[int, int, str, str]]]:
+    """Line protocol → (metrics, errors); each error is (line, column, message, line text).
+    Lines without a timestamp get `default_time_ns`; timestamps are multiplied by `scale`."""
+
+def format_influx_lines(
+    metrics: Iterable[Metric], sort_fields: bool, uint_support: bool
+) -> list[bytes]:
+    """Each metric's line with its newline, or b"" when none of its fields can be written."""
+
+def format_influx_joined(metrics: Iterable[Metric], sort_fields: bool, uint_support: bool) -> bytes:
+    """The lines of all metrics in one bytes object."""
+
+def format_float(value: float) -> str:
+    """The shortest decimal text that reads back as `value`, without an exponent."""

@@ -1,0 +1,149 @@
+//! Line protocol as Telegraf's influx serializer writes it: escaping and number forms.
+//!
+//! Measurement: a trailing backslash is dropped, tab/newline/form feed/CR are written as
+//! `\t` `\n` `\f` `\r`, comma and space escaped. Tag keys, tag values and field keys: the same,
+//! and `=` escaped too. String values: backslash and double quote escaped. Floats in the
+//! shortest decimal that reads back as the same value, never in exponent form.
+
+/// Appends `text` escaped as a measurement name.
+pub fn push_measurement(out: &mut Vec<u8>, text: &str) {
+    push_escaped(out, text.trim_end_matches('\\'), false);
+}
+
+/// Appends `text` escaped as a tag key, tag value or field key.
+pub fn push_key(out: &mut Vec<u8>, text: &str) {
+    push_escaped(out, text.trim_end_matches('\\'), true);
+}
+
+/// Whether `text` writes as nothing (empty, or only backslashes): such tags and fields are
+/// left out.
+pub fn escapes_to_nothing(text: &str) -> bool {
+    text.trim_end_matches('\\').is_empty()
+}
+
+fn push_escaped(out: &mut Vec<u8>, text: &str, equals_too: bool) {
+    let bytes = text.as_bytes();
+    let needs = bytes.iter().any(|&byte| {
+        matches!(byte, b',' | b' ' | b'\t' | b'\n' | 0x0c | b'\r') || (equals_too && byte == b'=')
+    });
+    if !needs {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for &byte in bytes {
+        match byte {
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b',' | b' ' => {
+                out.push(b'\\');
+                out.push(byte);
+            }
+            b'=' if equals_too => out.extend_from_slice(b"\\="),
+            _ => out.push(byte),
+        }
+    }
+}
+
+/// Appends a string field value with its quotes.
+pub fn push_string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    for &byte in text.as_bytes() {
+        if byte == b'\\' || byte == b'"' {
+            out.push(b'\\');
+        }
+        out.push(byte);
+    }
+    out.push(b'"');
+}
+
+/// Appends a finite float in the shortest decimal form that reads back as `value`, without
+/// an exponent (`1e20` → `100000000000000000000`, `1.5e-7` → `0.00000015`, `3.0` → `3`).
+pub fn push_float(out: &mut Vec<u8>, value: f64) {
+    let mut buffer = ryu::Buffer::new();
+    let shortest = buffer.format_finite(value).as_bytes();
+    let Some(e_index) = shortest.iter().position(|&byte| byte == b'e') else {
+        // Ryu writes integral values as "3.0"; the line form is "3".
+        let text = shortest.strip_suffix(b".0").unwrap_or(shortest);
+        out.extend_from_slice(text);
+        return;
+    };
+    let (mantissa, exponent) = (&shortest[..e_index], &shortest[e_index + 1..]);
+    let exponent: i32 = std::str::from_utf8(exponent).unwrap().parse().unwrap();
+    let (negative, mantissa) = match mantissa.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, mantissa),
+    };
+    // Digits without the point; the point sits after `point` of them.
+    let digits: Vec<u8> = mantissa.iter().copied().filter(|&byte| byte != b'.').collect();
+    let integral_digits = mantissa.iter().position(|&byte| byte == b'.').unwrap_or(mantissa.len());
+    let point = integral_digits as i32 + exponent;
+    if negative {
+        out.push(b'-');
+    }
+    if point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-point) as usize));
+        out.extend_from_slice(&digits);
+    } else if point as usize >= digits.len() {
+        out.extend_from_slice(&digits);
+        out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
+    } else {
+        out.extend_from_slice(&digits[..point as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[point as usize..]);
+    }
+}
+
+pub fn push_int(out: &mut Vec<u8>, value: i64) {
+    let mut buffer = itoa::Buffer::new();
+    out.extend_from_slice(buffer.format(value).as_bytes());
+}
+
+pub fn push_uint(out: &mut Vec<u8>, value: u64) {
+    let mut buffer = itoa::Buffer::new();
+    out.extend_from_slice(buffer.format(value).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn float(value: f64) -> String {
+        let mut out = Vec::new();
+        push_float(&mut out, value);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_are_shortest_and_positional() {
+        assert_eq!(float(3.0), "3");
+        assert_eq!(float(-0.0), "-0");
+        assert_eq!(float(0.1), "0.1");
+        assert_eq!(float(1e20), "100000000000000000000");
+        assert_eq!(float(1.5e-7), "0.00000015");
+        assert_eq!(float(-1.2345e-10), "-0.00000000012345");
+        assert_eq!(float(1.2345678901234566e25), "12345678901234566000000000");
+        assert_eq!(float(123.456), "123.456");
+        assert_eq!(float(f64::MAX).len(), 309);
+        assert_eq!(float(5e-324), format!("0.{}5", "0".repeat(323)));
+    }
+
+    #[test]
+    fn keys_escape_separators_and_controls() {
+        let mut out = Vec::new();
+        push_key(&mut out, "a b,c=d\te\\");
+        assert_eq!(out, b"a\\ b\\,c\\=d\\te");
+        let mut name = Vec::new();
+        push_measurement(&mut name, "a=b c");
+        assert_eq!(name, b"a=b\\ c");
+    }
+
+    #[test]
+    fn strings_escape_quotes_and_backslashes() {
+        let mut out = Vec::new();
+        push_string(&mut out, "a\"b\\c");
+        assert_eq!(out, b"\"a\\\"b\\\\c\"");
+    }
+}

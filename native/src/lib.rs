@@ -1,0 +1,20 @@
+//! The agent's native core: line protocol read into the agent's metrics and written back out.
+//!
+//! Python keeps the orchestration; this module does the per-line work of parsers and
+//! serializers, where an interpreter spends microseconds per line. Python calls it through
+//! plugins/parsers/influx.py and plugins/serializers/influx.py only.
+
+pub mod influx_format;
+pub mod line_protocol;
+mod python_metrics;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_function(wrap_pyfunction!(python_metrics::parse_influx, module)?)?;
+    module.add_function(wrap_pyfunction!(python_metrics::format_influx_lines, module)?)?;
+    module.add_function(wrap_pyfunction!(python_metrics::format_influx_joined, module)?)?;
+    module.add_function(wrap_pyfunction!(python_metrics::format_float, module)?)?;
+    Ok(())
+}
