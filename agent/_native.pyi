@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from agent.metric import Metric
 
 def parse_influx(
-    data: bytes | str, default_time_ns: int, scale: int
+    data: bytes | str, default_time_ns: int | None, scale: int
 ) -> tuple[list[Metric], list[tuple[int, int, str, str]]]:
     """Line protocol → (metrics, errors); each error is (line, column, message, line text).
-    Lines without a timestamp get `default_time_ns`; timestamps are multiplied by `scale`."""
+    Lines without a timestamp get `default_time_ns` (None: their time_ns is None);
+    timestamps are multiplied by `scale`."""
 
 def format_influx_lines(
     metrics: Iterable[Metric], sort_fields: bool, uint_support: bool

@@ -18,10 +18,6 @@ from agent.sink.batch import Delivery
 
 log = logging.getLogger("sink")
 
-# The time a line without a timestamp gets while records are parsed together, replaced by
-# its record's time after: no timestamp a line can carry comes near it.
-_RECORD_TIME = -(2**100)
-
 
 class Record(Protocol):
     """What the decoder reads of a Kafka record (kafka-python's ConsumerRecord)."""
@@ -91,14 +87,14 @@ class RecordDecoder:
         if not all(map(_one_line, values)):
             return None
         text = b"\n".join(value.rstrip(b"\n") for value in values)  # type: ignore[union-attr]
-        metrics, errors = self.parser.parse(text, _RECORD_TIME)
+        metrics, errors = self.parser.parse_undated(text)
         # A line yields one metric at most, so as many metrics as records and no error
         # means one each, in order.
         if errors or len(metrics) != len(records):
             return None
         deliveries = []
         for record, metric in zip(records, metrics, strict=True):
-            if metric.time_ns == _RECORD_TIME:
+            if metric.time_ns is None:  # the line had no timestamp: its record's
                 metric.time_ns = _record_time_ns(record.timestamp)
             deliveries.append(
                 Delivery(record.topic, record.partition, record.offset, record.key, [metric])

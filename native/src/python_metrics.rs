@@ -108,14 +108,14 @@ fn metric_object<'py>(
     py: Python<'py>,
     shared: &mut Shared<'py>,
     line: &Line<'_>,
-    default_time_ns: i64,
+    default_time_ns: Option<i64>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (name, tags) = shared.series(py, line)?;
     let fields = PyDict::new(py);
     for (key, value) in &line.fields {
         fields.set_item(shared.key(py, key)?, value_object(py, value)?)?;
     }
-    let time_ns = line.time_ns.unwrap_or(default_time_ns);
+    let time_ns = line.time_ns.or(default_time_ns);
     // The Metric dataclass's __init__ is Python code (a third of a microsecond a call); its
     // instance is made as __init__ would make it, with every attribute set here.
     let metric_type = metric_type(py)?;
@@ -161,13 +161,15 @@ fn error_tuple<'py>(py: Python<'py>, data: &[u8], error: &LineError) -> PyResult
 
 /// Line protocol `data` (bytes: each line must be UTF-8; str) → (metrics, errors).
 ///
-/// A line without a timestamp gets `default_time_ns`; timestamps are multiplied by `scale`
-/// (1 for nanoseconds … 10^9 for seconds). Each error is (line, column, message, line text).
+/// A line without a timestamp gets `default_time_ns` (None: its time_ns is None); timestamps
+/// are multiplied by `scale` (1 for nanoseconds … 10^9 for seconds). Each error is (line,
+/// column, message, line text).
 #[pyfunction]
+#[pyo3(signature = (data, default_time_ns, scale))]
 pub fn parse_influx<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
-    default_time_ns: i64,
+    default_time_ns: Option<i64>,
     scale: i64,
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
     let (bytes, mut reader) = if let Ok(text) = data.cast::<PyString>() {
@@ -200,7 +202,7 @@ fn read_all<'py>(
     py: Python<'py>,
     reader: &mut Reader<'_>,
     bytes: &[u8],
-    default_time_ns: i64,
+    default_time_ns: Option<i64>,
     shared: &mut Shared<'py>,
     metrics: &Bound<'py, PyList>,
     errors: &Bound<'py, PyList>,

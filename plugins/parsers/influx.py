@@ -75,6 +75,16 @@ class InfluxParser:
         A line without a timestamp gets `default_time_ns` (now, if not given)."""
         if default_time_ns is None:
             default_time_ns = time.time_ns()
+        return self._parse(data, default_time_ns)
+
+    def parse_undated(self, data: bytes | str) -> tuple[list[Metric], list[ParseError]]:
+        """parse(), but a metric whose line has no timestamp gets time_ns None, for a caller
+        that dates such lines one by one (the sink: each by its Kafka record's time)."""
+        return self._parse(data, None)
+
+    def _parse(
+        self, data: bytes | str, default_time_ns: int | None
+    ) -> tuple[list[Metric], list[ParseError]]:
         if not isinstance(data, str | bytes):
             data = bytes(data)
         metrics, errors = _native.parse_influx(data, default_time_ns, self._scale)

@@ -102,8 +102,8 @@ def test_records_of_one_line_each_decode_together_as_each_would_alone():
     ]
     decoder = RecordDecoder("influx")
     parse_calls = []
-    parse = decoder.parser.parse
-    decoder.parser.parse = lambda *args: parse_calls.append(args) or parse(*args)
+    parse_undated = decoder.parser.parse_undated
+    decoder.parser.parse_undated = lambda *args: parse_calls.append(args) or parse_undated(*args)
     together = decoder.decode_all(records)
     assert len(parse_calls) == 1
     assert together == one_by_one(RecordDecoder("influx"), records)

@@ -168,20 +168,3 @@ def test_an_unwritable_path_is_one_clear_error(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(StoreError, match="sqlite:"):
         SqliteStore(str(tmp_path / "file" / "m.db"))
-
-
-def test_fields_json_is_what_json_dumps_writes_sorted_and_compact():
-    import math
-    import random
-
-    from agent.sink.store import FieldsJson, _encode_sorted
-
-    values = [0.0, -0.0, 1.0, 0.1, 98.49246231155779, 1e16, 1e-5, 5e-324, -2.5, math.nan]
-    values += [math.inf, 3, True, "s", 2**70]
-    keys = ["b", "a", "é", "k%s", 'q"', "z"]
-    rng = random.Random(3)
-    encode = FieldsJson()
-    for _ in range(3000):
-        chosen = values[:7] if rng.random() < 0.7 else values
-        fields = {key: rng.choice(chosen) for key in rng.sample(keys, rng.randint(1, 6))}
-        assert encode(fields) == _encode_sorted(fields), fields
