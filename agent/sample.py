@@ -10,37 +10,38 @@ HEADER = """\
 # The layout and option names are Telegraf's: a telegraf.conf that uses these plugins
 # runs unchanged. Durations are written as "10s", "500ms", "1m".
 
-# Global tags are added to every metric.
+# Tags added to every metric.
 [global_tags]
   # dc = "us-east-1"
   # rack = "1a"
 
-# Configuration for the agent itself
+# Timing, batching and logging of the whole agent; an input or output may set
+# its own interval, flush_interval and batch sizes.
 [agent]
-  ## Default data collection interval for all inputs
+  ## How often each input gathers.
   interval = "10s"
-  ## Rounds collection interval to 'interval'
-  ## ie, if interval="10s" then always collect on :00, :10, :20, etc.
+  ## Gather on whole multiples of interval: with "10s", at :00, :10, :20 ...
   round_interval = true
 
-  ## Outputs are written in batches of at most metric_batch_size metrics,
-  ## and as soon as that many are waiting.
+  ## Most metrics an output sends in one write; it writes without waiting for
+  ## flush_interval as soon as that many are buffered.
   metric_batch_size = 1000
 
-  ## Maximum number of unwritten metrics buffered per output. When the buffer
-  ## is full the oldest metrics are dropped (and counted).
+  ## Metrics an output holds while it cannot write; past this many, the oldest
+  ## are dropped (and counted).
   metric_buffer_limit = 10000
 
-  ## Collection jitter is used to jitter the collection by a random amount.
+  ## Each gather starts up to this much later, at random, so that many agents
+  ## do not all read at the same instant.
   collection_jitter = "0s"
 
-  ## Default flushing interval for all outputs, and a random jitter added to it.
+  ## How often outputs write what they hold, and a random delay of up to
+  ## flush_jitter before each write.
   flush_interval = "10s"
   flush_jitter = "0s"
 
-  ## Collected metrics are rounded to the precision specified as an interval
-  ## ("1ns", "1us", "1ms", "1s"). By default ("0s") it follows the order of the
-  ## collection interval, at most 1s.
+  ## Timestamps are rounded to this: "1ns", "1us", "1ms" or "1s". "0s": 1s when
+  ## interval is 1s or more, else the largest of 1ms, 1us, 1ns not above it.
   precision = "0s"
 
   ## Buffer strategy: "memory", or "disk" to keep unwritten metrics across restarts
@@ -54,9 +55,9 @@ HEADER = """\
   ## Log file name; empty means stderr (journald picks it up under systemd).
   logfile = ""
 
-  ## Override default hostname; if empty use os.Hostname()
+  ## The value of the host tag; empty: the machine's host name.
   hostname = ""
-  ## If set to true, do no set the "host" tag.
+  ## No host tag at all.
   omit_hostname = false
 """
 

@@ -21,16 +21,16 @@ from agent.plugin import Input
 from agent.registry import input
 
 SAMPLE_CONFIG = """\
-# Read metrics about cpu usage
+# CPU time by state, per CPU and for the whole machine
 [[inputs.cpu]]
-  ## Whether to report per-cpu stats or not
+  ## One metric per CPU, tagged cpu0, cpu1, ...
   percpu = true
-  ## Whether to report total system cpu stats or not
+  ## One metric for all CPUs together, tagged cpu-total.
   totalcpu = true
-  ## If true, collect raw CPU time metrics
+  ## Also the time_* fields (seconds spent in each state since boot), as a
+  ## metric of their own beside the usage_* percentages.
   collect_cpu_time = false
-  ## If true, compute and report the sum of all non-idle CPU states
-  ## NOTE: The resulting 'time_active' field INCLUDES 'iowait'!
+  ## Add usage_active (and time_active): all time but idle, iowait included.
   report_active = false
 """
 

@@ -32,18 +32,16 @@ from agent.plugin import Input
 from agent.registry import input
 
 SAMPLE_CONFIG = """\
-# Read metrics about disk usage by mount point
+# Size, use and inodes of each mounted file system
 [[inputs.disk]]
-  ## By default stats will be gathered for all mount points.
-  ## Set mount_points will restrict the stats to only the specified mount points.
+  ## Report only these mount points (exact paths). Empty: every mount.
   # mount_points = ["/"]
 
-  ## Ignore mount points by filesystem type.
+  ## Leave out file systems of these types (autofs is always left out).
   ignore_fs = ["tmpfs", "devtmpfs", "devfs", "iso9660", "overlay", "aufs", "squashfs"]
 
-  ## Ignore mount points by mount options.
-  ## The 'mount' command reports options of all mounts in parathesis.
-  ## Bind mounts can be ignored with the special 'bind' option.
+  ## Leave out mounts that have any of these mount options, as the mount table
+  ## lists them; "bind" matches a mount of a directory inside a file system.
   # ignore_mount_opts = []
 """
 

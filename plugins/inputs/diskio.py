@@ -31,30 +31,23 @@ from agent.plugin import Input
 from agent.registry import input
 
 SAMPLE_CONFIG = """\
-# Read metrics about disk IO by device
+# I/O counters of each block device, from /proc/diskstats
 [[inputs.diskio]]
-  ## Devices to collect stats for
-  ## Wildcards are supported except for disk synonyms like '/dev/disk/by-id'.
-  ## ex. devices = ["sda", "sdb", "vd*", "/dev/disk/by-id/nvme-eui.00123deadc0de123"]
+  ## Devices to report, by kernel name or path; globs ("*", "?", "[...]") also
+  ## match the device's udev links, such as "disk/by-id/nvme-eui.0123".
+  ## Empty: every device with any I/O.
   # devices = ["*"]
 
-  ## Skip gathering of the disk's serial numbers.
+  ## Without the `serial` tag (the disk's serial number) by default.
   # skip_serial_number = true
 
-  ## Device metadata tags to add on systems supporting it (Linux only)
-  ## Use 'udevadm info -q property -n <device>' to get a list of properties.
-  ## Note: Most, but not all, udev properties can be accessed this way. Properties
-  ## that are currently inaccessible include DEVTYPE, DEVNAME, and DEVPATH.
+  ## udev properties to copy into tags, where the device has them. To see a
+  ## device's properties: udevadm info -q property -n sda
   # device_tags = ["ID_FS_TYPE", "ID_FS_USAGE"]
 
-  ## Using the same metadata source as device_tags, you can also customize the
-  ## name of the device via templates.
-  ## The 'name_templates' parameter is a list of templates to try and apply to
-  ## the device. The template may contain variables in the form of '$PROPERTY' or
-  ## '${PROPERTY}'. The first template which does not contain any variables not
-  ## present for the device is used as the device name tag.
-  ## The typical use case is for LVM volumes, to get the VG/LV name instead of
-  ## the near-meaningless DM-0 name.
+  ## The `name` tag from udev properties instead of the kernel's name: the first
+  ## template whose $NAME or ${NAME} properties all exist wins, else the kernel's
+  ## name stays. Handy for LVM volumes, which the kernel calls dm-0, dm-1 ...
   # name_templates = ["$ID_FS_LABEL","$DM_VG_NAME/$DM_LV_NAME"]
 """
 
@@ -266,7 +259,9 @@ class DiskIO(Input):
         except OSError as error:
             if name not in self._warned:  # once per device, as Telegraf
                 self._warned.add(name)
-                log.warning('Unable to gather disk name for "%s": %s', name, error)
+                log.warning(
+                    'No udev data for device "%s", so it keeps its kernel name: %s', name, error
+                )
             return {}
 
     @staticmethod

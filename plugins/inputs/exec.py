@@ -33,28 +33,27 @@ from plugins.common.globpath import has_magic, match_paths
 from plugins.common.parse_errors import parse_error_reports
 
 SAMPLE_CONFIG = """\
-# Read metrics from one or more commands that can output to stdout
+# Run commands at every gather and read the metrics they print
 [[inputs.exec]]
-  ## Commands to run, each split into words as a shell would (no shell runs them).
-  ## A glob in the program's path runs every matching program.
+  ## Commands, each split into words as a shell would split it (no shell runs
+  ## it). A glob in the program's path runs every program it matches.
   commands = []
 
-  ## Environment variables for the commands, added to the agent's own.
-  ## Array of "key=value" pairs, e.g. "KEY=value", "USERNAME=John Doe",
-  ## "LD_LIBRARY_PATH=/opt/custom/lib64:/usr/local/libs"
+  ## "NAME=value" pairs the commands get on top of the agent's environment,
+  ## e.g. "LD_LIBRARY_PATH=/opt/tool/lib".
   # environment = []
 
-  ## Timeout for each command to complete; then it is killed with its children.
+  ## How long a command may run; then it is killed with all its children.
   # timeout = "5s"
 
-  ## Measurement name suffix, to tell apart what different commands measure.
+  ## Appended to each measurement name, e.g. to tell two exec inputs apart.
   # name_suffix = ""
 
-  ## Ignore the exit code: if true, a command that fails is not an error and its
-  ## output is parsed anyway.
+  ## A command that exits non-zero or times out is not an error, and what it
+  ## printed is parsed all the same.
   # ignore_error = false
 
-  ## Data format to consume: "json" (the default, as in Telegraf) or "influx".
+  ## What the commands print: "json" (the default, as in Telegraf) or "influx".
   # data_format = "json"
 """
 

@@ -25,10 +25,10 @@ from plugins.common.globpath import has_magic, match_paths
 from plugins.common.parse_errors import parse_error_reports
 
 SAMPLE_CONFIG = """\
-# Parse a complete file each interval
+# Read whole files of metrics at every gather
 [[inputs.file]]
-  ## Files to parse each interval. Globs as in a shell ("*", "?", "[abc]", "{a,b}"),
-  ## and "**" for any number of directories: "/var/log/**.log".
+  ## Paths or globs as in a shell ("*", "?", "[abc]", "{a,b}"), and "**" for
+  ## any depth of directories: "/var/log/**.log".
   files = ["/tmp/metrics.out"]
 
   ## Character encoding of the files: "utf-8", "utf-16le" or "utf-16be"; with these,
@@ -37,14 +37,15 @@ SAMPLE_CONFIG = """\
   ## A byte order mark at the start is skipped.
   # character_encoding = ""
 
-  ## Data format to consume: "influx" or "json".
+  ## What the files hold: "influx" (line protocol) or "json".
   data_format = "influx"
 
-  ## Beware of cardinality when many file names vary: each adds a series.
-  ## Name of the tag that holds the file's base name. Disabled if empty.
+  ## Tag each metric with the file's base name, under this tag name (empty: no
+  ## tag). Many different file names make many series.
   # file_tag = ""
 
-  ## Name of the tag that holds the file's absolute path. Disabled if empty.
+  ## Tag each metric with the file's absolute path, under this tag name (empty:
+  ## no tag).
   # file_path_tag = ""
 """
 

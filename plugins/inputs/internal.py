@@ -35,9 +35,10 @@ if TYPE_CHECKING:
     from agent.agent import Agent
 
 SAMPLE_CONFIG = """\
-# Collect statistics about itself
+# The agent's own figures: what each input gathered and each output wrote
 [[inputs.internal]]
-  ## If true, collect the agent process's memory use (internal_memstats).
+  ## Also internal_memstats: the agent process's resident and virtual memory,
+  ## in bytes.
   collect_memstats = true
 """
 

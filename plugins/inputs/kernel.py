@@ -28,13 +28,11 @@ from agent.plugin import Input
 from agent.registry import input
 
 SAMPLE_CONFIG = """\
-# Plugin to collect various Linux kernel statistics.
-# This plugin ONLY supports Linux
+# Kernel counters from /proc/stat: boot time, context switches, interrupts,
+# forks, and the entropy pool (Linux only)
 [[inputs.kernel]]
-  ## Additional gather options
-  ## Possible options include:
-  ## * ksm - kernel same-page merging
-  ## * psi - pressure stall information
+  ## More to gather: "ksm" adds ksm_* fields (kernel same-page merging),
+  ## "psi" adds the `pressure` measurement (pressure stall information).
   # collect = []
 """
 
@@ -85,7 +83,7 @@ def read_stat_counters() -> dict[str, int]:
 def read_ksm() -> dict[str, int]:
     directory = host.sys_path("kernel", "mm", "ksm")
     if not directory.is_dir():
-        raise FileNotFoundError(f"{directory} does not exist: KSM is not enabled in this kernel")
+        raise FileNotFoundError(f"{directory} is missing: this kernel was built without KSM")
     fields = {f"ksm_{name}": read_integer(directory / name) for name in KSM_FILES}
     for name in KSM_OPTIONAL_FILES:
         try:

@@ -18,9 +18,9 @@ from agent.plugin import Input
 from agent.registry import input
 
 SAMPLE_CONFIG = """\
-# Read metrics about memory usage
+# Memory: /proc/meminfo in bytes, with used and available in percent
 [[inputs.mem]]
-  # no configuration
+  # no options
 """
 
 # Field name → /proc/meminfo key. A key the kernel does not report leaves its field out.

@@ -26,12 +26,10 @@ from agent.plugin import Input
 from agent.registry import input
 
 SAMPLE_CONFIG = """\
-# Gather metrics about network interfaces
+# Traffic, error and drop counters of network interfaces
 [[inputs.net]]
-  ## By default, telegraf gathers stats from any up interface (excluding loopback)
-  ## Setting interfaces will tell it to gather these explicit interfaces,
-  ## regardless of status. When specifying an interface, glob-style
-  ## patterns are also supported.
+  ## Interfaces to report, by name or glob, whether up or down. Empty: the
+  ## interfaces that are up, except loopback.
   # interfaces = ["eth*", "enp0s[0-1]", "lo"]
 """
 

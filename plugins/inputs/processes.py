@@ -25,11 +25,10 @@ from agent.plugin import Input
 from agent.registry import input
 
 SAMPLE_CONFIG = """\
-# Get the number of processes and group them by status
-# This plugin ONLY supports non-Windows
+# Number of processes in each state (running, sleeping, zombies, ...), Linux only
 [[inputs.processes]]
-  ## Use sudo to run ps command on *BSD systems. Linux systems will read
-  ## /proc, so this does not apply there.
+  ## Telegraf runs ps with sudo on the BSDs; this agent reads /proc, so the
+  ## option is accepted and has no effect.
   # use_sudo = false
 """
 

@@ -20,9 +20,9 @@ from agent.registry import input
 from plugins.inputs.mem import read_meminfo
 
 SAMPLE_CONFIG = """\
-# Read metrics about swap memory usage
+# Swap space in bytes, and the bytes swapped in and out since boot
 [[inputs.swap]]
-  # no configuration
+  # no options
 """
 
 # gopsutil multiplies the page counters of /proc/vmstat by 4 KiB whatever the page size.

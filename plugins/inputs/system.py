@@ -30,9 +30,9 @@ from agent.plugin import Input
 from agent.registry import input
 
 SAMPLE_CONFIG = """\
-# Read metrics about system load & uptime
+# Load averages, CPU count, logged-in users and uptime
 [[inputs.system]]
-  # no configuration
+  # no options
 """
 
 # struct utmp on Linux (glibc, all 64-bit and 32-bit ABIs that keep 32-bit ut_tv):

@@ -11,15 +11,16 @@ from agent.plugin import Output
 from agent.registry import output
 
 SAMPLE_CONFIG = """\
-# Send metrics to file(s)
+# Write metrics to standard output or to files
 [[outputs.file]]
-  ## Files to write to, "stdout" is a specially handled file.
+  ## Where to write: "stdout", or paths of files (appended to, created if missing).
   files = ["stdout"]
 
-  ## Use batch serialization format instead of line based delimiting.
+  ## Serialize each write as one batch (for "json": one {"metrics":[...]} object)
+  ## instead of one metric after the other.
   # use_batch_format = false
 
-  ## Data format to output: "influx" or "json".
+  ## Output format: "influx" (line protocol) or "json".
   data_format = "influx"
 """
 

@@ -26,33 +26,28 @@ from plugins.common.kafka_producer_import import producer_class
 log = logging.getLogger("outputs.kafka")
 
 SAMPLE_CONFIG = """\
-# Configuration for the Kafka server to send metrics to
+# Write metrics to Apache Kafka
 [[outputs.kafka]]
-  ## URLs of kafka brokers
-  ## The brokers listed here are used to connect to collect metadata about a
-  ## cluster. However, once the initial metadata collect is completed, telegraf
-  ## will communicate solely with the kafka leader and not all defined brokers.
+  ## Brokers to bootstrap from, "host:port". The producer learns the rest of the
+  ## cluster from them and then sends to each partition's leader.
   brokers = ["127.0.0.1:9092"]
 
-  ## Kafka topic for producer messages
+  ## Topic the records go to (without this line: "telegraf").
   topic = "metrics"
 
-  ## The value of this tag will be used as the topic.  If not set the 'topic'
-  ## option is used.
+  ## A tag whose value names the topic of the metric that carries it; metrics
+  ## without the tag go to `topic`.
   # topic_tag = ""
 
-  ## If true, the 'topic_tag' will be removed from to the metric.
+  ## Leave topic_tag out of what is written.
   # exclude_topic_tag = false
 
-  ## Optional Client id
+  ## The producer's name in the brokers' logs and quotas.
   # client_id = "Telegraf"
 
-  ## Optional topic suffix configuration.
-  ## If the section is omitted, no suffix is used.
-  ## Following topic suffix methods are supported:
-  ##   measurement - suffix equals to separator + measurement's name
-  ##   tags        - suffix equals to separator + specified tags' values
-  ##                 interleaved with separator
+  ## Add to the topic name a separator and the measurement ("measurement"), or
+  ## a separator and each listed tag's value ("tags"; a tag the metric lacks adds
+  ## nothing). Without this table the topic is used as it is.
   # [outputs.kafka.topic_suffix]
   #   method = "measurement"
   #   separator = "_"
@@ -61,53 +56,38 @@ SAMPLE_CONFIG = """\
   #   keys = ["host"]
   #   separator = "__"
 
-  ## The routing tag specifies a tagkey on the metric whose value is used as
-  ## the message key.  The message key is used to determine which partition to
-  ## send the message to.  This tag is preferred over the routing_key option.
+  ## Record key: this tag's value. Records with a key land on the partition of
+  ## its murmur2 hash, as Kafka's Java producer puts them, so each host's metrics
+  ## stay in order. Without a key, each write picks a random partition.
   # routing_tag = "host"
 
-  ## The routing key is set as the message key and used to determine which
-  ## partition to send the message to.  This value is only used when no
-  ## routing_tag is set or as a fallback when the tag specified in routing tag
-  ## is not found.
-  ##
-  ## If set to "random", a random value will be generated for each message.
+  ## Record key for metrics that routing_tag does not give one; "random" draws
+  ## a new key for every record.
   # routing_key = ""
 
-  ## Compression codec represents the various compression codecs recognized by
-  ## Kafka in messages.
-  ##  0 : None
-  ##  1 : Gzip
-  ##  2 : Snappy
-  ##  3 : LZ4
-  ##  4 : ZSTD
+  ## Compression of record batches: 0 or "none", 1 "gzip", 2 "snappy", 3 "lz4",
+  ## 4 "zstd".
   # compression_codec = 0
 
-  ## Idempotent Writes
-  ## If enabled, exactly one copy of each message is written.
-  ## Unlike Telegraf (default false), on by default here.
+  ## The broker keeps one copy of a record the producer had to send again after
+  ## a lost acknowledgement. On here by default; off by default in Telegraf.
   # idempotent_writes = true
 
-  ## RequiredAcks is used in Produce Requests to tell the broker how many
-  ## replica acknowledgements it must see before responding
-  ##  0 : the producer never waits for an acknowledgement from the broker.
-  ##  1 : the producer gets an acknowledgement after the leader replica has
-  ##      received the data.
-  ## -1 : the producer gets an acknowledgement after all in-sync replicas have
-  ##      received the data (the default, and required by idempotent_writes).
+  ## Acknowledgement a write waits for: 0 none, 1 the partition leader's, -1 all
+  ## in-sync replicas' (the default here as in Telegraf; idempotent_writes
+  ## needs it).
   # required_acks = -1
 
-  ## How many times the producer resends a record before the write fails and
-  ## its metrics wait for the next flush. Applies only with
-  ## idempotent_writes = false: the idempotent producer (the default) retries
-  ## until Kafka acknowledges the record, bounded only by its delivery timeout.
+  ## With idempotent_writes = false: how often a record is sent again before the
+  ## write fails and its metrics wait in the buffer for the next flush. The
+  ## idempotent producer keeps trying until Kafka acknowledges.
   # max_retry = 3
 
-  ## The maximum permitted size of a message. Should be set equal to or
-  ## smaller than the broker's 'message.max.bytes'.
+  ## Largest record value in bytes; a metric that does not fit is dropped and
+  ## logged. Keep it at or below the broker's message.max.bytes.
   # max_message_bytes = 1000000
 
-  ## Set the record timestamp: "metric" (the metric's own time) or "now".
+  ## Record timestamp: "metric" (the metric's own time) or "now".
   # producer_timestamp = "metric"
 
   ## Kafka protocol version of the brokers, e.g. "3.6.0". Empty: ask the broker.
@@ -122,21 +102,21 @@ SAMPLE_CONFIG = """\
   ## max_message_bytes. Much faster; consumers read each line as its own metric.
   # use_batch_format = false
 
-  ## Optional TLS Config
+  ## TLS, on with enable_tls or any of the options below; files in PEM.
   # enable_tls = false
   # tls_ca = "/etc/agent/ca.pem"
   # tls_cert = "/etc/agent/cert.pem"
   # tls_key = "/etc/agent/key.pem"
-  ## Use TLS but skip chain & host verification
+  ## Encrypt, but accept any certificate and host name (for testing only).
   # insecure_skip_verify = false
 
-  ## Optional SASL Config: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-  ## Keep the password out of the file: sasl_password = "${KAFKA_PASSWORD}".
+  ## SASL login: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (PLAIN when only a
+  ## username is given). The password is best read from the environment.
   # sasl_mechanism = "SCRAM-SHA-512"
   # sasl_username = "agent"
   # sasl_password = "${KAFKA_PASSWORD}"
 
-  ## Data format to output: "influx" or "json".
+  ## Record format: "influx" (line protocol) or "json".
   data_format = "influx"
 """
 

@@ -141,7 +141,7 @@ def test_missing_udev_data_warns_once_per_device_and_keeps_the_kernel_name(host,
         assert [m.tags["name"] for m in plugin.gather()] == ["sda"]
         list(plugin.gather())
     warnings = [r.getMessage() for r in caplog.records if r.name == "inputs.diskio"]
-    assert len(warnings) == 1 and 'Unable to gather disk name for "sda"' in warnings[0]
+    assert len(warnings) == 1 and 'No udev data for device "sda"' in warnings[0]
 
 
 def test_a_missing_diskstats_is_an_error_naming_it(host):

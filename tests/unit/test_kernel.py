@@ -72,7 +72,7 @@ def test_a_missing_entropy_file_is_an_error_naming_it(tmp_path, monkeypatch):
 def test_ksm_without_kernel_support_is_an_error_naming_the_directory(host_step, monkeypatch):
     host_step("vm-2cpu", 0)
     monkeypatch.setenv("HOST_SYS", "/nonexistent")
-    with pytest.raises(FileNotFoundError, match="/nonexistent/kernel/mm/ksm does not exist"):
+    with pytest.raises(FileNotFoundError, match="/nonexistent/kernel/mm/ksm is missing"):
         list(Kernel(collect=["ksm"]).gather())
 
 
