@@ -6,17 +6,16 @@ found, the option, and what was expected.
 
 from __future__ import annotations
 
-import re
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agent import envvars, registry
+from agent import registry
+from agent.config_file import ConfigFile, read_config_file
+from agent.errors import ConfigError, OptionError
 from agent.options import (
     Duration,
-    OptionError,
     PositiveDuration,
     build,
     convert,
@@ -25,16 +24,6 @@ from agent.options import (
 )
 from agent.plugin import Input, Output, Parser, Serializer
 from agent.running import InputSettings, OutputSettings
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on older interpreters only
-    import tomli as tomllib
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased as the one line the user sees."""
-
 
 # A batch or a buffer of no metrics would never write anything.
 COUNTS_OF_ONE_OR_MORE = ("metric_batch_size", "metric_buffer_limit")
@@ -139,7 +128,6 @@ class Config:
 
 # Short precision names some users write instead of Telegraf's durations.
 _PRECISION_UNITS = {"ns": "1ns", "us": "1us", "ms": "1ms", "s": "1s"}
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _UNSUPPORTED_SECTIONS = ("processors", "aggregators", "secretstores")
 
 
@@ -151,32 +139,11 @@ def load(paths: list[str | Path]) -> Config:
     return config
 
 
-def read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    """A config file's TOML table and its text, environment variables substituted as
-    Telegraf does; every problem is a ConfigError naming the file (and line, column)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        message = f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
-        raise ConfigError(message) from None
-    text = envvars.substitute(text, path)  # ${VAR} as Telegraf: in the raw text, not comments
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        position = _TOML_POSITION.search(message)
-        where = f"{path}:{position.group(1)}:{position.group(2)}" if position else str(path)
-        message = _TOML_POSITION.sub("", message).strip()
-        raise ConfigError(f"{where}: TOML syntax error: {message}") from None
-
-
 def _load_file(path: Path, config: Config) -> None:
-    document, text = read_toml(path)
+    file = read_config_file(path)
     config.files.append(str(path))
-    reader = _FileReader(path, text)
-    for section, body in document.items():
+    reader = _FileReader(file)
+    for section, body in file.table.items():
         if section == "agent":
             config.agent = reader.agent(body, config.agent)
         elif section == "global_tags":
@@ -197,13 +164,9 @@ def _load_file(path: Path, config: Config) -> None:
 class _FileReader:
     """Turns the tables of one file into typed settings, naming its lines in errors."""
 
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines = text.splitlines()
-
-    def where(self, table: list[str], occurrence: int = 0, key: str | None = None) -> str:
-        line = _find_line(self.lines, table, occurrence, key)
-        return f"{self.path}:{line}" if line else str(self.path)
+    def __init__(self, file: ConfigFile) -> None:
+        self.file = file
+        self.where = file.where
 
     def error(
         self, table: list[str], message: str, occurrence: int = 0, key: str | None = None
@@ -211,9 +174,8 @@ class _FileReader:
         return ConfigError(f"{self.where(table, occurrence, key)}: {message}")
 
     def option_error(self, table: list[str], occurrence: int, error: OptionError) -> ConfigError:
-        key = error.option.split(".")[0].split("[")[0]
         name = ".".join(table)
-        return self.error(table, f"{name}: {error.message}", occurrence, key)
+        return self.error(table, f"{name}: {error.message}", occurrence, error.key)
 
     def agent(self, body: Any, current: AgentSettings) -> AgentSettings:
         if not isinstance(body, dict):
@@ -334,36 +296,3 @@ def _set_values(settings: AgentSettings) -> dict[str, Any]:
     """The values an earlier file gave, so a later file only overrides what it names."""
     defaults = AgentSettings()
     return {key: value for key, value in vars(settings).items() if value != getattr(defaults, key)}
-
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(r'^\s*["\']?([A-Za-z0-9_.-]+)["\']?\s*=')
-
-
-def _find_line(lines: list[str], table: list[str], occurrence: int, key: str | None) -> int | None:
-    """The 1-based line of `key` in the `occurrence`-th table named `table`, or of its header.
-
-    TOML parsers forget positions; this scan finds them again for error messages. It knows
-    headers and `key =` lines, which covers how configs are written in practice.
-    """
-    wanted = ".".join(table)
-    seen = -1
-    header_line = None
-    inside = False
-    for number, line in enumerate(lines, start=1):
-        header = _HEADER.match(line)
-        if header:
-            name = header.group(2).replace(" ", "").replace('"', "")
-            if name == wanted:
-                seen += 1
-                inside = seen == occurrence
-                if inside:
-                    header_line = number
-            elif not name.startswith(wanted + "."):
-                inside = False
-            continue
-        if inside and key is not None:
-            match = _KEY.match(line)
-            if match and match.group(1) == key:
-                return number
-    return header_line

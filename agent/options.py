@@ -13,16 +13,11 @@ import types
 import typing
 from typing import Any, get_args, get_origin, get_type_hints
 
-from agent.envvars import reveals_environment
+from agent.errors import OptionError
+from agent.secret_values import reveals_environment
 
-
-class OptionError(ValueError):
-    """A config value that does not fit its option; `option` is the dotted key path."""
-
-    def __init__(self, option: str, message: str) -> None:
-        super().__init__(message)
-        self.option = option
-        self.message = message
+# difflib's cutoff for a suggestion: how alike two names must be (0 to 1).
+SUGGESTION_CUTOFF = 0.6
 
 
 class Duration(float):
@@ -199,11 +194,23 @@ def option_types(cls: type) -> dict[str, Any]:
 
 
 def unknown_option(option: str, known: typing.Iterable[str], prefix: str = "") -> OptionError:
+    hint = _suggestion(option, list(known))
+    return OptionError(prefix + option, f'unknown option "{prefix}{option}"{hint}')
+
+
+def _suggestion(option: str, known: list[str]) -> str:
+    """` (did you mean "X"?)` for the known name closest to `option`, if one is close.
+
+    Two names of lengths a and b are at most 2·min(a, b)/(a + b) alike, so a name more than
+    (2 - cutoff)/cutoff times longer than every known one has no close match: it is not
+    compared (difflib's work grows with its length times the known names')."""
     import difflib  # only for a config with a mistake in it
 
-    close = difflib.get_close_matches(option, list(known), n=1)
-    hint = f' (did you mean "{close[0]}"?)' if close else ""
-    return OptionError(prefix + option, f'unknown option "{prefix}{option}"{hint}')
+    longest = max(map(len, known), default=0)
+    if len(option) * SUGGESTION_CUTOFF > longest * (2 - SUGGESTION_CUTOFF):
+        return ""
+    close = difflib.get_close_matches(option, known, n=1, cutoff=SUGGESTION_CUTOFF)
+    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def build(cls: type, table: dict[str, Any], prefix: str = "") -> Any:
