@@ -49,7 +49,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = (":-", ":+", ":?", "-", "+", "?")
 # Strings, and the `${…}` references outside them: a default may hold quotes,
 # `${HOST:-"box"}`, which open no string.
-_SEGMENT = re.compile(rf"(?P<reference>\$\{{[^{{}}\n]*\}})|{STRING.pattern}", re.DOTALL)
+# (A run of other characters first, taken whole: see toml_text.)
+_SEGMENT = re.compile(rf"[^$\"']+|(?P<reference>\$\{{[^{{}}\n]*\}})|{STRING.pattern}", re.DOTALL)
 # What a 'literal' string cannot hold: its quote, and control characters but the tab.
 _NOT_LITERAL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f']")
 
@@ -151,7 +152,7 @@ class _Substitution:
         out: list[str] = []
         position = 0
         for match in _SEGMENT.finditer(self.text):
-            if match.lastgroup == "reference":
+            if match.lastgroup in (None, "reference"):
                 continue
             out.append(self.part(position, match.start(), _OutsideStrings()))
             out.append(self.string(match))

@@ -28,12 +28,17 @@ STRING = re.compile(
     r"|(?P<literal>'[^'\n]*'?)",
     re.DOTALL,
 )
-_COMMENT = re.compile(rf"{STRING.pattern}|(?P<comment>#[^\n]*)|\\.", re.DOTALL)
+# Each scan below starts with a run of characters it has no interest in, taken whole: a
+# pattern that began with the alternatives alone would be tried again at every character.
+_COMMENT = re.compile(rf"[^#\"'\\]+|{STRING.pattern}|(?P<comment>#[^\n]*)|\\.", re.DOTALL)
 
 # Telegraf configs nest two or three levels; this is far beyond that, and well within what
 # tomllib and the option checks can follow before Python's recursion limit stops them.
 MAX_NESTING = 100
-_NESTING = re.compile(rf"{STRING.pattern}|[\[\]{{}}\n]", re.DOTALL)
+_NESTING = re.compile(
+    rf"[^\"'\[\]{{}}\n]+|{STRING.pattern}|(?P<opening>[\[{{])|(?P<closing>[\]}}])|\n",
+    re.DOTALL,
+)
 
 
 def strip_comments(text: str) -> str:
@@ -50,17 +55,15 @@ def too_deep(text: str, limit: int = MAX_NESTING) -> int | None:
     (comment-free) TOML `text`, or None if they never do."""
     depth, line = 0, 1
     for match in _NESTING.finditer(text):
-        token = match.group()
-        if match.lastgroup is not None:  # a string: only its line breaks count
-            line += token.count("\n")
-        elif token == "\n":
-            line += 1
-        elif token in "[{":
+        kind = match.lastgroup
+        if kind == "opening":
             depth += 1
             if depth > limit:
                 return line
-        else:
+        elif kind == "closing":
             depth = max(depth - 1, 0)
+        else:  # line breaks, alone or inside a multi-line string
+            line += match.group().count("\n")
     return None
 
 

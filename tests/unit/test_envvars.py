@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from agent import secret_values
 from agent.cli import main as agent_main
 from agent.config import ConfigError, load
 from agent.envvars import strip_comments, substitute
@@ -13,6 +14,13 @@ from agent.secret_values import reveals_environment
 from agent.sink.cli import main as sink_main
 from agent.sink.settings import load as load_sink
 from agent.toml_text import tomllib
+
+
+@pytest.fixture(autouse=True)
+def fresh_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values recorded here stay here: a test elsewhere may quote the same words."""
+    monkeypatch.setattr(secret_values, "_recorded", secret_values.EnvironmentValues())
+
 
 ENV = {"HOST": "kafka-1", "PORT": "9092", "EMPTY": "", "SECRET": "s3cr3t-value"}
 
