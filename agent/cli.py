@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from agent import __version__, logs
 from agent.config import Config, load
 from agent.errors import ConfigError, UsageError, one_line
 from agent.flags import FlagParser, add_flag
+from agent.options import warn_ignored
 
 DEFAULT_CONFIG = "/etc/agent/agent.toml"
 # Metrics are many small objects that live until delivered and hold no reference cycles.
@@ -153,6 +155,7 @@ def run(argv: Sequence[str]) -> int:
         quiet=args.quiet or settings.quiet,
         logfile="" if args.test else settings.logfile,
     )
+    warn_ignored(config.ignored_options, logging.getLogger("agent"))
     if not config.inputs:
         raise UsageError(nothing_to_run("inputs", configured["inputs"], args.input_filter, files))
     if args.test:

@@ -19,6 +19,8 @@ from agent.options import (
     PositiveDuration,
     build,
     convert,
+    ignored,
+    ignored_in,
     option_types,
     unknown_option,
 )
@@ -52,20 +54,21 @@ class AgentSettings:
     debug: bool = False
     quiet: bool = False
     logfile: str = ""
-    logtarget: str = ""
     buffer_strategy: Literal["memory", "disk"] = "memory"
     buffer_directory: str = ""
     # Accepted so that a telegraf.conf made by `telegraf config` loads unchanged; they have no
-    # effect here (log rotation is left to journald or logrotate).
-    logfile_rotation_interval: Duration = Duration(0)
-    logfile_rotation_max_size: str | int = 0
-    logfile_rotation_max_archives: int = 5
-    log_with_timezone: str = ""
-    snmp_translator: str = ""
-    statefile: str = ""
-    always_include_local_tags: bool = False
-    always_include_global_tags: bool = False
-    skip_processors_after_aggregators: bool = False
+    # effect here (log rotation is left to journald or logrotate; logs go to stderr or
+    # logfile, in UTC; there are no processors, aggregators or SNMP inputs).
+    logtarget: str = ignored("")
+    logfile_rotation_interval: Duration = ignored(Duration(0))
+    logfile_rotation_max_size: str | int = ignored(0)
+    logfile_rotation_max_archives: int = ignored(5)
+    log_with_timezone: str = ignored("")
+    snmp_translator: str = ignored("")
+    statefile: str = ignored("")
+    always_include_local_tags: bool = ignored(False)
+    always_include_global_tags: bool = ignored(False)
+    skip_processors_after_aggregators: bool = ignored(False)
 
     def __post_init__(self) -> None:
         for name in COUNTS_OF_ONE_OR_MORE:
@@ -114,6 +117,9 @@ class Config:
     global_tags: dict[str, str] = field(default_factory=dict)
     inputs: list[InputConfig] = field(default_factory=list)
     outputs: list[OutputConfig] = field(default_factory=list)
+    # Options set in the files that have no effect here, as `agent.statefile`,
+    # `inputs.processes.use_sudo`: named in one warning at start-up.
+    ignored_options: list[str] = field(default_factory=list)
 
     def hostname(self) -> str:
         return self.agent.hostname or socket.gethostname()
@@ -159,6 +165,7 @@ def _load_file(path: Path, config: Config) -> None:
                 [section],
                 f'unknown section "{section}" (expected agent, global_tags, inputs or outputs)',
             )
+    config.ignored_options += reader.ignored
 
 
 class _FileReader:
@@ -167,6 +174,7 @@ class _FileReader:
     def __init__(self, file: ConfigFile) -> None:
         self.file = file
         self.where = file.where
+        self.ignored: list[str] = []  # options set here that have no effect
 
     def error(
         self, table: list[str], message: str, occurrence: int = 0, key: str | None = None
@@ -185,9 +193,11 @@ class _FileReader:
             body["precision"] = _PRECISION_UNITS.get(body["precision"], body["precision"])
         merged = {**_set_values(current), **body}
         try:
-            return build(AgentSettings, merged)
+            settings = build(AgentSettings, merged)
         except OptionError as error:
             raise self.option_error(["agent"], 0, error) from None
+        self.ignored += ignored_in(AgentSettings, body, "agent.")
+        return settings
 
     def string_table(self, body: Any, name: str) -> dict[str, str]:
         if not isinstance(body, dict):
@@ -278,6 +288,11 @@ class _FileReader:
             raise self.option_error(path, occurrence, error) from None
         except ValueError as error:  # a plugin's own check of its options (__post_init__)
             raise self.error(path, f"{kind}.{name}: {error}", occurrence) from None
+        prefix = f"{kind}.{name}."
+        self.ignored += ignored_in(cls, parts["plugin"], prefix)
+        self.ignored += ignored_in(settings_cls, parts["settings"], prefix)
+        if format_cls is not None:
+            self.ignored += ignored_in(format_cls, parts["format"], prefix)
         return plugin, settings
 
 

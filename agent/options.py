@@ -7,6 +7,7 @@ instance, or raises OptionError naming the option and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import types
@@ -185,6 +186,32 @@ def _mismatch(value: Any, annotation: Any, option: str) -> OptionError:
     elif reveals_environment(str(value)):
         shown = "a value from the environment (not shown)"
     return OptionError(option, f"{option}: expected {_type_name(annotation)}, got {shown}")
+
+
+# Marks, in a dataclass field's metadata, an option accepted and ignored (see `ignored`).
+_IGNORED = "ignored"
+
+
+def ignored(default: Any) -> Any:
+    """A field for an option accepted so that Telegraf's configs load unchanged, with no
+    effect here. A config that sets one is told so once, at start-up (`warn_ignored`)."""
+    return dataclasses.field(default=default, metadata={_IGNORED: True})
+
+
+def ignored_in(cls: type, table: dict[str, Any], prefix: str = "") -> list[str]:
+    """The keys of `table` that are options `cls` accepts and ignores, each after `prefix`."""
+    names = {f.name for f in dataclasses.fields(cls) if f.metadata.get(_IGNORED)}
+    return [prefix + key for key in table if key in names]
+
+
+def warn_ignored(options: typing.Iterable[str], log: logging.Logger) -> None:
+    """The one warning naming the options of a config that have no effect here."""
+    named = list(dict.fromkeys(options))
+    if named:
+        log.warning(
+            "Options with no effect here, accepted so that Telegraf configs load: %s",
+            ", ".join(named),
+        )
 
 
 def option_types(cls: type) -> dict[str, Any]:

@@ -16,6 +16,7 @@ A mistake in a flag or the config is one line on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from agent import logs
 from agent.errors import UsageError
 from agent.flags import FlagParser, add_flag
+from agent.options import warn_ignored
 
 if TYPE_CHECKING:
     from agent.sink.settings import SinkSettings
@@ -148,6 +150,7 @@ def run(argv: Sequence[str]) -> int:
     if not settings.topics:
         raise UsageError("no topic: pass --topic NAME (or topics = [...] in the config file)")
     logs.setup(debug=settings.debug, quiet=settings.quiet, logfile=settings.logfile)
+    warn_ignored(settings.ignored_options, logging.getLogger("sink"))
     try:
         decoder = RecordDecoder(
             settings.data_format, settings.influx_timestamp_precision, settings.json_timestamp_units

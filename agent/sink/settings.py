@@ -17,6 +17,7 @@ from agent.options import (
     Duration,
     PositiveDuration,
     build,
+    ignored_in,
     option_types,
     unknown_option,
 )
@@ -57,6 +58,8 @@ class SinkSettings(KafkaSecurity):
     debug: bool = False
     quiet: bool = False
     logfile: str = ""
+    # Keys of the file that have no effect here: named in one warning at start-up.
+    ignored_options: list[str] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.topic and self.topic not in self.topics:
@@ -110,7 +113,9 @@ def load(config_path: str | None, overrides: dict[str, Any]) -> SinkSettings:
                 raise SettingsError(f"{where}: sink: {hint}")
     merged = {**table, **overrides}
     try:
-        return build(SinkSettings, merged)
+        settings: SinkSettings = build(SinkSettings, merged)
+        settings.ignored_options = ignored_in(SinkSettings, table)
+        return settings
     except OptionError as error:
         key = error.key
         if key in overrides or file is None:
