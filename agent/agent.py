@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from agent.buffer import Buffer, MemoryBuffer
-from agent.config import Config, ConfigError, OutputConfig
+from agent.config import Config, OutputConfig
+from agent.errors import ConfigError
 from agent.metric import Metric
 from agent.running import RunningInput, RunningOutput
 from plugins.serializers.influx import InfluxSerializer

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from agent import __version__, logs
-from agent.config import Config, ConfigError, load
-from agent.envvars import hide_environment
+from agent.config import Config, load
+from agent.errors import ConfigError, UsageError, one_line
+from agent.flags import FlagParser, add_flag
+from agent.options import warn_ignored
 
 DEFAULT_CONFIG = "/etc/agent/agent.toml"
 # Metrics are many small objects that live until delivered and hold no reference cycles.
@@ -24,37 +27,27 @@ DEFAULT_CONFIG = "/etc/agent/agent.toml"
 GC_THRESHOLDS = (50_000, 50, 10)
 
 
-class UsageError(Exception):
-    """A command-line mistake, already phrased for the user."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
-def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> None:
-    """Telegraf's flags work with one dash or two: -config and --config."""
-    parser.add_argument(f"-{name}", f"--{name}", **kwargs)  # type: ignore[arg-type]
-
-
 def run_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = FlagParser(
         prog="agent",
         description="Gather host metrics and send them to Kafka (a Telegraf-compatible agent).",
         epilog="Subcommands: 'agent config' prints a sample config; 'agent version'.",
         allow_abbrev=False,
     )
-    _flag(parser, "config", metavar="FILE", action="append", help="configuration file")
-    _flag(parser, "config-directory", metavar="DIR", help="also load every *.conf/*.toml in DIR")
-    _flag(parser, "test", action="store_true", help="gather once, print metrics, contact no output")
-    _flag(parser, "once", action="store_true", help="gather once, write to the outputs, exit")
-    _flag(parser, "input-filter", metavar="A:B", help="run only these inputs")
-    _flag(parser, "output-filter", metavar="A:B", help="use only these outputs")
-    _flag(parser, "debug", action="store_true", help="log at debug level")
-    _flag(parser, "quiet", action="store_true", help="log errors only")
-    _flag(parser, "version", action="store_true", help="print the version and exit")
-    _flag(parser, "list-plugins", action="store_true", help="print the available plugins and exit")
+    add_flag(parser, "config", metavar="FILE", action="append", help="configuration file")
+    add_flag(parser, "config-directory", metavar="DIR", help="also load every *.conf/*.toml in DIR")
+    add_flag(
+        parser, "test", action="store_true", help="gather once, print metrics, contact no output"
+    )
+    add_flag(parser, "once", action="store_true", help="gather once, write to the outputs, exit")
+    add_flag(parser, "input-filter", metavar="A:B", help="run only these inputs")
+    add_flag(parser, "output-filter", metavar="A:B", help="use only these outputs")
+    add_flag(parser, "debug", action="store_true", help="log at debug level")
+    add_flag(parser, "quiet", action="store_true", help="log errors only")
+    add_flag(parser, "version", action="store_true", help="print the version and exit")
+    add_flag(
+        parser, "list-plugins", action="store_true", help="print the available plugins and exit"
+    )
     return parser
 
 
@@ -90,9 +83,9 @@ def print_sample_config(argv: Sequence[str]) -> int:
     from agent import registry
     from agent.sample import render
 
-    parser = _Parser(prog="agent config", allow_abbrev=False)
-    _flag(parser, "input-filter", metavar="A:B", help="print only these inputs, enabled")
-    _flag(parser, "output-filter", metavar="A:B", help="print only these outputs, enabled")
+    parser = FlagParser(prog="agent config", allow_abbrev=False)
+    add_flag(parser, "input-filter", metavar="A:B", help="print only these inputs, enabled")
+    add_flag(parser, "output-filter", metavar="A:B", help="print only these outputs, enabled")
     args = parser.parse_args(argv)
     chosen: dict[str, set[str] | None] = {}
     for kind, names in (("inputs", args.input_filter), ("outputs", args.output_filter)):
@@ -162,6 +155,7 @@ def run(argv: Sequence[str]) -> int:
         quiet=args.quiet or settings.quiet,
         logfile="" if args.test else settings.logfile,
     )
+    warn_ignored(config.ignored_options, logging.getLogger("agent"))
     if not config.inputs:
         raise UsageError(nothing_to_run("inputs", configured["inputs"], args.input_filter, files))
     if args.test:
@@ -195,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"agent: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # the environment: an unwritable buffer directory, say
-        print(f"agent: {hide_environment(str(error))}", file=sys.stderr)
+        print(f"agent: {one_line(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -6,35 +6,26 @@ found, the option, and what was expected.
 
 from __future__ import annotations
 
-import re
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agent import envvars, registry
+from agent import registry
+from agent.config_file import ConfigFile, read_config_file
+from agent.errors import ConfigError, OptionError
 from agent.options import (
     Duration,
-    OptionError,
     PositiveDuration,
     build,
     convert,
+    ignored,
+    ignored_in,
     option_types,
     unknown_option,
 )
 from agent.plugin import Input, Output, Parser, Serializer
 from agent.running import InputSettings, OutputSettings
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on older interpreters only
-    import tomli as tomllib
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased as the one line the user sees."""
-
 
 # A batch or a buffer of no metrics would never write anything.
 COUNTS_OF_ONE_OR_MORE = ("metric_batch_size", "metric_buffer_limit")
@@ -63,20 +54,21 @@ class AgentSettings:
     debug: bool = False
     quiet: bool = False
     logfile: str = ""
-    logtarget: str = ""
     buffer_strategy: Literal["memory", "disk"] = "memory"
     buffer_directory: str = ""
     # Accepted so that a telegraf.conf made by `telegraf config` loads unchanged; they have no
-    # effect here (log rotation is left to journald or logrotate).
-    logfile_rotation_interval: Duration = Duration(0)
-    logfile_rotation_max_size: str | int = 0
-    logfile_rotation_max_archives: int = 5
-    log_with_timezone: str = ""
-    snmp_translator: str = ""
-    statefile: str = ""
-    always_include_local_tags: bool = False
-    always_include_global_tags: bool = False
-    skip_processors_after_aggregators: bool = False
+    # effect here (log rotation is left to journald or logrotate; logs go to stderr or
+    # logfile, in UTC; there are no processors, aggregators or SNMP inputs).
+    logtarget: str = ignored("")
+    logfile_rotation_interval: Duration = ignored(Duration(0))
+    logfile_rotation_max_size: str | int = ignored(0)
+    logfile_rotation_max_archives: int = ignored(5)
+    log_with_timezone: str = ignored("")
+    snmp_translator: str = ignored("")
+    statefile: str = ignored("")
+    always_include_local_tags: bool = ignored(False)
+    always_include_global_tags: bool = ignored(False)
+    skip_processors_after_aggregators: bool = ignored(False)
 
     def __post_init__(self) -> None:
         for name in COUNTS_OF_ONE_OR_MORE:
@@ -125,6 +117,9 @@ class Config:
     global_tags: dict[str, str] = field(default_factory=dict)
     inputs: list[InputConfig] = field(default_factory=list)
     outputs: list[OutputConfig] = field(default_factory=list)
+    # Options set in the files that have no effect here, as `agent.statefile`,
+    # `inputs.processes.use_sudo`: named in one warning at start-up.
+    ignored_options: list[str] = field(default_factory=list)
 
     def hostname(self) -> str:
         return self.agent.hostname or socket.gethostname()
@@ -139,7 +134,6 @@ class Config:
 
 # Short precision names some users write instead of Telegraf's durations.
 _PRECISION_UNITS = {"ns": "1ns", "us": "1us", "ms": "1ms", "s": "1s"}
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _UNSUPPORTED_SECTIONS = ("processors", "aggregators", "secretstores")
 
 
@@ -151,32 +145,11 @@ def load(paths: list[str | Path]) -> Config:
     return config
 
 
-def read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    """A config file's TOML table and its text, environment variables substituted as
-    Telegraf does; every problem is a ConfigError naming the file (and line, column)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        message = f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
-        raise ConfigError(message) from None
-    text = envvars.substitute(text, path)  # ${VAR} as Telegraf: in the raw text, not comments
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        position = _TOML_POSITION.search(message)
-        where = f"{path}:{position.group(1)}:{position.group(2)}" if position else str(path)
-        message = _TOML_POSITION.sub("", message).strip()
-        raise ConfigError(f"{where}: TOML syntax error: {message}") from None
-
-
 def _load_file(path: Path, config: Config) -> None:
-    document, text = read_toml(path)
+    file = read_config_file(path)
     config.files.append(str(path))
-    reader = _FileReader(path, text)
-    for section, body in document.items():
+    reader = _FileReader(file)
+    for section, body in file.table.items():
         if section == "agent":
             config.agent = reader.agent(body, config.agent)
         elif section == "global_tags":
@@ -192,18 +165,16 @@ def _load_file(path: Path, config: Config) -> None:
                 [section],
                 f'unknown section "{section}" (expected agent, global_tags, inputs or outputs)',
             )
+    config.ignored_options += reader.ignored
 
 
 class _FileReader:
     """Turns the tables of one file into typed settings, naming its lines in errors."""
 
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines = text.splitlines()
-
-    def where(self, table: list[str], occurrence: int = 0, key: str | None = None) -> str:
-        line = _find_line(self.lines, table, occurrence, key)
-        return f"{self.path}:{line}" if line else str(self.path)
+    def __init__(self, file: ConfigFile) -> None:
+        self.file = file
+        self.where = file.where
+        self.ignored: list[str] = []  # options set here that have no effect
 
     def error(
         self, table: list[str], message: str, occurrence: int = 0, key: str | None = None
@@ -211,9 +182,8 @@ class _FileReader:
         return ConfigError(f"{self.where(table, occurrence, key)}: {message}")
 
     def option_error(self, table: list[str], occurrence: int, error: OptionError) -> ConfigError:
-        key = error.option.split(".")[0].split("[")[0]
         name = ".".join(table)
-        return self.error(table, f"{name}: {error.message}", occurrence, key)
+        return self.error(table, f"{name}: {error.message}", occurrence, error.key)
 
     def agent(self, body: Any, current: AgentSettings) -> AgentSettings:
         if not isinstance(body, dict):
@@ -223,9 +193,11 @@ class _FileReader:
             body["precision"] = _PRECISION_UNITS.get(body["precision"], body["precision"])
         merged = {**_set_values(current), **body}
         try:
-            return build(AgentSettings, merged)
+            settings = build(AgentSettings, merged)
         except OptionError as error:
             raise self.option_error(["agent"], 0, error) from None
+        self.ignored += ignored_in(AgentSettings, body, "agent.")
+        return settings
 
     def string_table(self, body: Any, name: str) -> dict[str, str]:
         if not isinstance(body, dict):
@@ -316,6 +288,11 @@ class _FileReader:
             raise self.option_error(path, occurrence, error) from None
         except ValueError as error:  # a plugin's own check of its options (__post_init__)
             raise self.error(path, f"{kind}.{name}: {error}", occurrence) from None
+        prefix = f"{kind}.{name}."
+        self.ignored += ignored_in(cls, parts["plugin"], prefix)
+        self.ignored += ignored_in(settings_cls, parts["settings"], prefix)
+        if format_cls is not None:
+            self.ignored += ignored_in(format_cls, parts["format"], prefix)
         return plugin, settings
 
 
@@ -334,36 +311,3 @@ def _set_values(settings: AgentSettings) -> dict[str, Any]:
     """The values an earlier file gave, so a later file only overrides what it names."""
     defaults = AgentSettings()
     return {key: value for key, value in vars(settings).items() if value != getattr(defaults, key)}
-
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(r'^\s*["\']?([A-Za-z0-9_.-]+)["\']?\s*=')
-
-
-def _find_line(lines: list[str], table: list[str], occurrence: int, key: str | None) -> int | None:
-    """The 1-based line of `key` in the `occurrence`-th table named `table`, or of its header.
-
-    TOML parsers forget positions; this scan finds them again for error messages. It knows
-    headers and `key =` lines, which covers how configs are written in practice.
-    """
-    wanted = ".".join(table)
-    seen = -1
-    header_line = None
-    inside = False
-    for number, line in enumerate(lines, start=1):
-        header = _HEADER.match(line)
-        if header:
-            name = header.group(2).replace(" ", "").replace('"', "")
-            if name == wanted:
-                seen += 1
-                inside = seen == occurrence
-                if inside:
-                    header_line = number
-            elif not name.startswith(wanted + "."):
-                inside = False
-            continue
-        if inside and key is not None:
-            match = _KEY.match(line)
-            if match and match.group(1) == key:
-                return number
-    return header_line

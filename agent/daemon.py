@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from agent import __version__
 from agent.agent import Agent
-from agent.config import Config, ConfigError
+from agent.config import Config
+from agent.errors import ConfigError
 from agent.scheduler import Schedule
 
 log = logging.getLogger("agent")

@@ -17,119 +17,127 @@ text, then replaces variables anywhere in what is left, before the text is parse
 Names are `[A-Za-z_][A-Za-z0-9_]*`; defaults may themselves hold variables. Anything else
 after a `$` (`${1}`, a lone `$`) is left alone, so regular expressions in values survive.
 
-Values taken from the environment are secrets as far as messages go: they are never
-written to logs or errors. Substitution records each value it inserts, with the name of its
-variable; `reveals_environment()` lets error messages check a value before they quote it,
-and `hide_environment()` (applied to every log line by agent.logs) writes `${NAME}` instead.
+Values taken from the environment never become TOML of their own. Inside a quoted string
+a value becomes exactly that string's content, whatever characters it holds: escaped in a
+"basic" string, and a 'literal' string that cannot hold it is written as a basic one. Outside
+quotes (`percpu = ${PERCPU}`) it must be one TOML value (a number, a boolean, an array…),
+which is written back as that one value; anything else is an error naming the variable.
+
+Each value inserted is recorded (agent.secret_values), so that no message shows it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from agent.errors import ConfigError
+from agent.secret_values import record_environment_value
+from agent.toml_text import (
+    STRING,
+    escape_basic,
+    strip_comments,
+    tomllib,
+    too_deep,
+    write_value,
+)
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = (":-", ":+", ":?", "-", "+", "?")
-
-# Values shorter than this are not hidden in log lines: a port such as "80", a count, "on"
-# or "dc1" is little of a secret, and replacing every "80" or "on" in every log line (inside
-# numbers, words, durations) would garble the logs more than it protects. Four characters
-# is where values start to be names, hosts, paths and passwords rather than such fragments.
-MIN_HIDDEN_LENGTH = 4
-
-
-class EnvironmentValues:
-    """Every non-empty value substitution has inserted, with the name of its variable.
-
-    Values are only ever added: a SIGHUP reload reads the config again (recording what the
-    new config inserts) while the previous agent still flushes, and a reload that fails
-    keeps the previous config running, so a value once read stays a secret for the process.
-    """
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}  # value → the variable it came from (the first one)
-        self._lock = threading.Lock()  # log lines come from every thread; reloads record
-        self._pattern: re.Pattern[str] | None = None
-
-    def record(self, name: str, value: str) -> None:
-        with self._lock:
-            if value and value not in self.names:
-                self.names[value] = name
-                self._pattern = None
-
-    def reveals(self, text: str) -> bool:
-        with self._lock:
-            values = list(self.names)
-        return any(value in text for value in values)
-
-    def hide(self, text: str) -> str:
-        """`text` with each value of at least MIN_HIDDEN_LENGTH characters as `${NAME}`."""
-        pattern = self._hidden_pattern()
-        if pattern is None:
-            return text
-        return pattern.sub(lambda match: "${" + self.names[match.group()] + "}", text)
-
-    def _hidden_pattern(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self._pattern is None:
-                # Longest first, so a value holding another one is replaced as a whole; one
-                # pass, so a value is never looked for inside a `${NAME}` just written.
-                hidden = sorted(
-                    (value for value in self.names if len(value) >= MIN_HIDDEN_LENGTH),
-                    key=len,
-                    reverse=True,
-                )
-                if not hidden:
-                    return None
-                self._pattern = re.compile("|".join(map(re.escape, hidden)))
-            return self._pattern
+# Strings, and the `${…}` references outside them: a default may hold quotes,
+# `${HOST:-"box"}`, which open no string.
+# (A run of other characters first, taken whole: see toml_text.)
+_SEGMENT = re.compile(rf"[^$\"']+|(?P<reference>\$\{{[^{{}}\n]*\}})|{STRING.pattern}", re.DOTALL)
+# What a 'literal' string cannot hold: its quote, and control characters but the tab.
+_NOT_LITERAL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f']")
 
 
-_recorded = EnvironmentValues()
+class _Refused(Exception):
+    """A reference that cannot be substituted; raised inside substitution, turned into a
+    ConfigError naming the variable (never its value) by `substitute()`."""
 
-
-class _Missing(Exception):
-    """A `${VAR:?message}` whose variable is unset (or empty); raised inside substitution."""
-
-    def __init__(self, position: int, name: str, problem: str, message: str) -> None:
+    def __init__(self, position: int, name: str, problem: str) -> None:
         super().__init__(name)
         self.position = position
         self.name = name
         self.problem = problem
-        self.message = message
+
+
+class _NeedsEscapes(Exception):
+    """A value a 'literal' string cannot hold."""
 
 
 def substitute(text: str, source: str | Path, environ: Mapping[str, str] | None = None) -> str:
     """`text` of config file `source` with comments removed and variables replaced.
 
-    Raises ConfigError (naming file, line, variable and the config's message, never a value)
-    for a `${VAR:?message}` or `${VAR?message}` whose variable is missing.
+    Raises ConfigError (naming file, line and variable, never a value) for a
+    `${VAR:?message}` or `${VAR?message}` whose variable is missing, and for a value
+    outside quotes that is not one TOML value.
     """
     uncommented = strip_comments(text)
     try:
         return _Substitution(uncommented, os.environ if environ is None else environ).run()
-    except _Missing as missing:
-        from agent.config import ConfigError  # here: agent.config imports this module
-
-        line = uncommented.count("\n", 0, missing.position) + 1
-        detail = f": {missing.message}" if missing.message else ""
+    except _Refused as refused:
+        line = uncommented.count("\n", 0, refused.position) + 1
         raise ConfigError(
-            f"{source}:{line}: environment variable {missing.name} is {missing.problem}{detail}"
+            f"{source}:{line}: environment variable {refused.name} {refused.problem}"
         ) from None
 
 
-def reveals_environment(text: str) -> bool:
-    """True if `text` contains a value that substitution took from the environment."""
-    return _recorded.reveals(text)
+class _Placement:
+    """Where references stand, which decides how what they become is written: the config's
+    own text (around references, and their defaults) and values from the environment."""
+
+    def text(self, written: str) -> str:
+        return written
+
+    def value(self, name: str, value: str, position: int) -> str:
+        raise NotImplementedError
 
 
-def hide_environment(text: str) -> str:
-    """`text` with every value taken from the environment (but the shortest, see
-    MIN_HIDDEN_LENGTH) replaced by `${NAME}`, the variable it came from."""
-    return _recorded.hide(text)
+class _OutsideStrings(_Placement):
+    def value(self, name: str, value: str, position: int) -> str:
+        parsed: dict[str, object] = {}
+        if too_deep(value) is None:
+            with contextlib.suppress(tomllib.TOMLDecodeError):
+                parsed = tomllib.loads(f"v = {value}")
+        if list(parsed) != ["v"]:
+            problem = (
+                f"is not one TOML value (outside quotes it must be a number, a boolean, an "
+                f'array, …; write "${{{name}}}" for a string)'
+            )
+            raise _Refused(position, name, problem)
+        if isinstance(parsed["v"], str):
+            record_environment_value(name, parsed["v"])
+        return write_value(parsed["v"])
+
+
+class _InBasicString(_Placement):
+    def value(self, name: str, value: str, position: int) -> str:
+        return escape_basic(value)
+
+
+class _InLiteralString(_Placement):
+    def value(self, name: str, value: str, position: int) -> str:
+        if _NOT_LITERAL.search(value):
+            raise _NeedsEscapes
+        return value
+
+
+class _LiteralAsBasic(_Placement):
+    """A 'literal' string written again as a "basic" one, so that it can hold the value."""
+
+    def __init__(self, multi_line: bool) -> None:
+        self.multi_line = multi_line
+
+    def text(self, written: str) -> str:
+        return escape_basic(written, keep_line_breaks=self.multi_line)
+
+    def value(self, name: str, value: str, position: int) -> str:
+        return escape_basic(value)
 
 
 class _Substitution:
@@ -139,70 +147,102 @@ class _Substitution:
         self.text = text
         self.environ = environ
 
-    def run(self, start: int = 0, end: int | None = None) -> str:
+    def run(self) -> str:
+        """The whole text: the parts outside strings, and each string."""
+        out: list[str] = []
+        position = 0
+        for match in _SEGMENT.finditer(self.text):
+            if match.lastgroup in (None, "reference"):
+                continue
+            out.append(self.part(position, match.start(), _OutsideStrings()))
+            out.append(self.string(match))
+            position = match.end()
+        out.append(self.part(position, len(self.text), _OutsideStrings()))
+        return "".join(out)
+
+    def string(self, match: re.Match[str]) -> str:
+        token, kind = match.group(), match.lastgroup or ""
+        if "$" not in token:
+            return token
+        quote = token[:3] if kind.startswith("multi") else token[0]
+        closed = len(token) >= 2 * len(quote) and token.endswith(quote)
+        start, end = match.start() + len(quote), match.end() - len(quote) * closed
+        if kind in ("basic", "multi_basic"):
+            return quote + self.part(start, end, _InBasicString()) + quote * closed
+        try:
+            return quote + self.part(start, end, _InLiteralString()) + quote * closed
+        except _NeedsEscapes:
+            basic = '"' * len(quote)
+            inside = self.part(start, end, _LiteralAsBasic(multi_line=len(quote) == 3))
+            return basic + inside + basic * closed
+
+    def part(self, start: int, end: int, placement: _Placement) -> str:
         text = self.text
-        end = len(text) if end is None else end
         out: list[str] = []
         position = start
         while position < end:
             dollar = text.find("$", position, end)
             if dollar == -1:
-                out.append(text[position:end])
+                out.append(placement.text(text[position:end]))
                 break
-            out.append(text[position:dollar])
-            replacement, position = self.reference(dollar, end)
+            out.append(placement.text(text[position:dollar]))
+            replacement, position = self.reference(dollar, end, placement)
             out.append(replacement)
         return "".join(out)
 
-    def reference(self, dollar: int, end: int) -> tuple[str, int]:
+    def reference(self, dollar: int, end: int, placement: _Placement) -> tuple[str, int]:
         """What the reference starting at `dollar` becomes, and where the text goes on."""
         text = self.text
         following = text[dollar + 1 : dollar + 2]
         if following == "$":
-            return "$", dollar + 2
+            return placement.text("$"), dollar + 2
         if following == "{":
-            return self.braced(dollar, end)
+            return self.braced(dollar, end, placement)
         name = _NAME.match(text, dollar + 1, end)
         if name is None:
-            return "$", dollar + 1
-        value = self.lookup(name.group())
+            return placement.text("$"), dollar + 1
+        value = self.environ.get(name.group())
         if value is None:
-            return text[dollar : name.end()], name.end()
-        return self.inserted(name.group(), value), name.end()
+            return placement.text(text[dollar : name.end()]), name.end()
+        return self.inserted(name.group(), value, dollar, placement), name.end()
 
-    def braced(self, dollar: int, end: int) -> tuple[str, int]:
+    def braced(self, dollar: int, end: int, placement: _Placement) -> tuple[str, int]:
         text = self.text
         closing = _closing_brace(text, dollar, end)
         name = _NAME.match(text, dollar + 2, end)
         if closing == -1 or name is None:
-            return "$", dollar + 1
+            return placement.text("$"), dollar + 1
+        after = closing + 1
         operator = next((op for op in _OPERATORS if text.startswith(op, name.end())), "")
         if not operator and name.end() != closing:
-            return text[dollar : closing + 1], closing + 1  # not a reference: keep it
+            return placement.text(text[dollar:after]), after  # not a reference: keep it
         variable = name.group()
         argument = (name.end() + len(operator), closing)
-        value = self.lookup(variable)
-        after = closing + 1
+        value = self.environ.get(variable)
         if not operator:
-            return (text[dollar:after] if value is None else self.inserted(variable, value)), after
+            if value is None:
+                return placement.text(text[dollar:after]), after
+            return self.inserted(variable, value, dollar, placement), after
         if operator in (":-", "-"):
             absent = value is None or (operator == ":-" and value == "")
-            return (self.run(*argument) if absent else self.inserted(variable, value or "")), after
+            if absent:
+                return self.part(*argument, placement), after
+            return self.inserted(variable, value or "", dollar, placement), after
         if operator in (":+", "+"):
             present = value is not None and (operator == "+" or value != "")
-            return (self.run(*argument) if present else ""), after
+            return (self.part(*argument, placement) if present else ""), after
         if value is None or (operator == ":?" and value == ""):
-            problem = "not set" if value is None else "empty"
-            raise _Missing(dollar, variable, problem, text[argument[0] : argument[1]].strip())
-        return self.inserted(variable, value), after
+            message = text[argument[0] : argument[1]].strip()
+            problem = ("is not set" if value is None else "is empty") + (
+                f": {message}" if message else ""
+            )
+            raise _Refused(dollar, variable, problem)
+        return self.inserted(variable, value, dollar, placement), after
 
-    def lookup(self, name: str) -> str | None:
-        return self.environ.get(name)
-
-    def inserted(self, name: str, value: str) -> str:
+    def inserted(self, name: str, value: str, position: int, placement: _Placement) -> str:
         """`value`, recorded as a secret: it goes into the config, never into a message."""
-        _recorded.record(name, value)
-        return value
+        record_environment_value(name, value)
+        return placement.value(name, value, position)
 
 
 def _closing_brace(text: str, dollar: int, end: int) -> int:
@@ -220,60 +260,3 @@ def _closing_brace(text: str, dollar: int, end: int) -> int:
                 return position
         position += 1
     return -1
-
-
-def strip_comments(text: str) -> str:
-    """`text` without its TOML comments; every line break stays, so line numbers hold.
-
-    A `#` inside a string is not a comment; strings are followed as TOML writes them:
-    "basic" (with backslash escapes), 'literal', and their triple-quoted multi-line forms.
-    """
-    out: list[str] = []
-    position, length = 0, len(text)
-    while position < length:
-        char = text[position]
-        if char == "#":
-            newline = text.find("\n", position)
-            position = length if newline == -1 else newline
-            continue
-        if char in "\"'":
-            end = _string_end(text, position)
-            out.append(text[position:end])
-            position = end
-            continue
-        if char == "\\":
-            out.append(text[position : position + 2])
-            position += 2
-            continue
-        out.append(char)
-        position += 1
-    return "".join(out)
-
-
-def _string_end(text: str, start: int) -> int:
-    """Where the string opening at `start` ends (just after its closing quote, or at the
-    line break or end of text that cuts an unterminated one short)."""
-    quote = text[start]
-    escapes = quote == '"'
-    if text.startswith(quote * 3, start):
-        position = start + 3
-        while position < len(text):
-            if escapes and text[position] == "\\":
-                position += 2
-                continue
-            if text.startswith(quote * 3, position):
-                return position + 3
-            position += 1
-        return len(text)
-    position = start + 1
-    while position < len(text):
-        char = text[position]
-        if escapes and char == "\\":
-            position += 2
-            continue
-        if char == quote:
-            return position + 1
-        if char == "\n":
-            return position  # the line break is kept by the caller
-        position += 1
-    return len(text)

@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from agent.envvars import hide_environment
+from agent.secret_values import hide_environment
 
 _LEVEL_MARKS = {
     logging.DEBUG: "D!",

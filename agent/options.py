@@ -7,22 +7,18 @@ instance, or raises OptionError naming the option and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import types
 import typing
 from typing import Any, get_args, get_origin, get_type_hints
 
-from agent.envvars import reveals_environment
+from agent.errors import OptionError
+from agent.secret_values import reveals_environment
 
-
-class OptionError(ValueError):
-    """A config value that does not fit its option; `option` is the dotted key path."""
-
-    def __init__(self, option: str, message: str) -> None:
-        super().__init__(message)
-        self.option = option
-        self.message = message
+# difflib's cutoff for a suggestion: how alike two names must be (0 to 1).
+SUGGESTION_CUTOFF = 0.6
 
 
 class Duration(float):
@@ -192,6 +188,32 @@ def _mismatch(value: Any, annotation: Any, option: str) -> OptionError:
     return OptionError(option, f"{option}: expected {_type_name(annotation)}, got {shown}")
 
 
+# Marks, in a dataclass field's metadata, an option accepted and ignored (see `ignored`).
+_IGNORED = "ignored"
+
+
+def ignored(default: Any) -> Any:
+    """A field for an option accepted so that Telegraf's configs load unchanged, with no
+    effect here. A config that sets one is told so once, at start-up (`warn_ignored`)."""
+    return dataclasses.field(default=default, metadata={_IGNORED: True})
+
+
+def ignored_in(cls: type, table: dict[str, Any], prefix: str = "") -> list[str]:
+    """The keys of `table` that are options `cls` accepts and ignores, each after `prefix`."""
+    names = {f.name for f in dataclasses.fields(cls) if f.metadata.get(_IGNORED)}
+    return [prefix + key for key in table if key in names]
+
+
+def warn_ignored(options: typing.Iterable[str], log: logging.Logger) -> None:
+    """The one warning naming the options of a config that have no effect here."""
+    named = list(dict.fromkeys(options))
+    if named:
+        log.warning(
+            "Options with no effect here, accepted so that Telegraf configs load: %s",
+            ", ".join(named),
+        )
+
+
 def option_types(cls: type) -> dict[str, Any]:
     """The options a dataclass declares, by name, with their resolved annotations."""
     hints = get_type_hints(cls)
@@ -199,11 +221,23 @@ def option_types(cls: type) -> dict[str, Any]:
 
 
 def unknown_option(option: str, known: typing.Iterable[str], prefix: str = "") -> OptionError:
+    hint = _suggestion(option, list(known))
+    return OptionError(prefix + option, f'unknown option "{prefix}{option}"{hint}')
+
+
+def _suggestion(option: str, known: list[str]) -> str:
+    """` (did you mean "X"?)` for the known name closest to `option`, if one is close.
+
+    Two names of lengths a and b are at most 2·min(a, b)/(a + b) alike, so a name more than
+    (2 - cutoff)/cutoff times longer than every known one has no close match: it is not
+    compared (difflib's work grows with its length times the known names')."""
     import difflib  # only for a config with a mistake in it
 
-    close = difflib.get_close_matches(option, list(known), n=1)
-    hint = f' (did you mean "{close[0]}"?)' if close else ""
-    return OptionError(prefix + option, f'unknown option "{prefix}{option}"{hint}')
+    longest = max(map(len, known), default=0)
+    if len(option) * SUGGESTION_CUTOFF > longest * (2 - SUGGESTION_CUTOFF):
+        return ""
+    close = difflib.get_close_matches(option, known, n=1, cutoff=SUGGESTION_CUTOFF)
+    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def build(cls: type, table: dict[str, Any], prefix: str = "") -> Any:

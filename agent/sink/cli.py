@@ -16,11 +16,15 @@ A mistake in a flag or the config is one line on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from agent import logs
+from agent.errors import UsageError
+from agent.flags import FlagParser, add_flag
+from agent.options import warn_ignored
 
 if TYPE_CHECKING:
     from agent.sink.settings import SinkSettings
@@ -28,24 +32,9 @@ if TYPE_CHECKING:
 PROG = "agent sink"
 
 
-class UsageError(Exception):
-    """A command-line mistake, already phrased for the user."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
-def _flag(parser: argparse.ArgumentParser, *names: str, **kwargs: Any) -> None:
-    """Each flag works with one dash or two: -group and --group."""
-    spelled = [f"{dashes}{name}" for name in names for dashes in ("-", "--")]
-    parser.add_argument(*spelled, **kwargs)
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
-    _flag(parser, "config", metavar="FILE", help="sink configuration file (TOML)")
-    _flag(
+    add_flag(parser, "config", metavar="FILE", help="sink configuration file (TOML)")
+    add_flag(
         parser,
         "brokers",
         "bootstrap-server",
@@ -54,50 +43,52 @@ def _common(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="Kafka brokers (default 127.0.0.1:9092)",
     )
-    _flag(parser, "group", metavar="NAME", help="consumer group")
+    add_flag(parser, "group", metavar="NAME", help="consumer group")
 
 
 def run_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = FlagParser(
         prog=PROG,
         description="Print or store the metrics of a Kafka topic, in a consumer group.",
         epilog="Subcommands: 'agent sink lag --group NAME', 'agent sink reset --group NAME …'.",
         allow_abbrev=False,
     )
     _common(parser)
-    _flag(parser, "topic", metavar="NAME", action="append", help="topic to read (repeatable)")
-    _flag(
+    add_flag(parser, "topic", metavar="NAME", action="append", help="topic to read (repeatable)")
+    add_flag(
         parser,
         "from-beginning",
         action="store_true",
         default=None,
         help="without committed offsets, start at the oldest record (else at the end)",
     )
-    _flag(parser, "format", choices=["line", "json", "table"], help="how to print (default line)")
-    _flag(
+    add_flag(
+        parser, "format", choices=["line", "json", "table"], help="how to print (default line)"
+    )
+    add_flag(
         parser,
         "print-key",
         action="store_true",
         default=None,
         help="print each record's key (or null) before the metric",
     )
-    _flag(parser, "key-separator", metavar="SEP", help="between key and metric (default tab)")
-    _flag(parser, "max-messages", type=int, metavar="N", help="exit after N records")
-    _flag(parser, "timeout-ms", type=int, metavar="MS", help="exit when nothing arrives for MS")
-    _flag(parser, "data-format", choices=["influx", "json"], help="what the topic holds")
-    _flag(parser, "store", metavar="sqlite:PATH", help="store metrics (once each) in SQLite")
-    _flag(parser, "batch-size", type=int, metavar="N", help="metrics per store transaction")
-    _flag(
+    add_flag(parser, "key-separator", metavar="SEP", help="between key and metric (default tab)")
+    add_flag(parser, "max-messages", type=int, metavar="N", help="exit after N records")
+    add_flag(parser, "timeout-ms", type=int, metavar="MS", help="exit when nothing arrives for MS")
+    add_flag(parser, "data-format", choices=["influx", "json"], help="what the topic holds")
+    add_flag(parser, "store", metavar="sqlite:PATH", help="store metrics (once each) in SQLite")
+    add_flag(parser, "batch-size", type=int, metavar="N", help="metrics per store transaction")
+    add_flag(
         parser, "flush-interval", metavar="DURATION", help='longest wait before storing ("200ms")'
     )
-    _flag(parser, "client-id", metavar="ID", help="Kafka client id")
-    _flag(parser, "debug", action="store_true", default=None, help="log each batch")
-    _flag(parser, "quiet", action="store_true", default=None, help="log errors only")
+    add_flag(parser, "client-id", metavar="ID", help="Kafka client id")
+    add_flag(parser, "debug", action="store_true", default=None, help="log each batch")
+    add_flag(parser, "quiet", action="store_true", default=None, help="log errors only")
     return parser
 
 
 def lag_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = FlagParser(
         prog=f"{PROG} lag",
         description="Per partition: the group's committed offset, the log-end offset and the lag, "
         "as kafka-consumer-groups --describe prints them.",
@@ -108,7 +99,7 @@ def lag_parser() -> argparse.ArgumentParser:
 
 
 def reset_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = FlagParser(
         prog=f"{PROG} reset",
         description="Move a consumer group's committed offsets (the group must be inactive).",
         allow_abbrev=False,
@@ -118,14 +109,14 @@ def reset_parser() -> argparse.ArgumentParser:
     target.add_argument("-to-earliest", "--to-earliest", action="store_true")
     target.add_argument("-to-latest", "--to-latest", action="store_true")
     target.add_argument("-to-offset", "--to-offset", type=int, metavar="N")
-    _flag(
+    add_flag(
         parser,
         "topic",
         metavar="T[:P[,P…]]",
         action="append",
         help="topic, or some of its partitions (default: every topic the group has offsets for)",
     )
-    _flag(parser, "dry-run", action="store_true", help="print the new offsets, change nothing")
+    add_flag(parser, "dry-run", action="store_true", help="print the new offsets, change nothing")
     return parser
 
 
@@ -159,6 +150,7 @@ def run(argv: Sequence[str]) -> int:
     if not settings.topics:
         raise UsageError("no topic: pass --topic NAME (or topics = [...] in the config file)")
     logs.setup(debug=settings.debug, quiet=settings.quiet, logfile=settings.logfile)
+    warn_ignored(settings.ignored_options, logging.getLogger("sink"))
     try:
         decoder = RecordDecoder(
             settings.data_format, settings.influx_timestamp_precision, settings.json_timestamp_units

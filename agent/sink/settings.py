@@ -7,17 +7,17 @@ naming the file, the line and the option.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agent.config import ConfigError, read_toml
+from agent.config_file import ConfigFile, read_config_file
+from agent.errors import ConfigError, OptionError
 from agent.options import (
     Duration,
-    OptionError,
     PositiveDuration,
     build,
+    ignored_in,
     option_types,
     unknown_option,
 )
@@ -26,7 +26,7 @@ from plugins.common.kafka import KafkaSecurity
 STORE_KINDS = ("sqlite",)
 
 
-class SettingsError(Exception):
+class SettingsError(ConfigError):
     """A sink configuration problem, already phrased as the one line the user sees."""
 
 
@@ -58,6 +58,8 @@ class SinkSettings(KafkaSecurity):
     debug: bool = False
     quiet: bool = False
     logfile: str = ""
+    # Keys of the file that have no effect here: named in one warning at start-up.
+    ignored_options: list[str] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.topic and self.topic not in self.topics:
@@ -89,58 +91,40 @@ class SinkSettings(KafkaSecurity):
         return self.format or "line"
 
 
-_KEY = re.compile(r'^\s*["\']?([A-Za-z0-9_.-]+)["\']?\s*=')
-
-
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]")
-
-
-def _line_of(lines: list[str], key: str) -> int | None:
-    """The line of `key = …` (or of a `[key]` table header); TOML parsers forget positions."""
-    for number, line in enumerate(lines, start=1):
-        match = _KEY.match(line) or _HEADER.match(line)
-        if match and match.group(1).strip("\"'") == key:
-            return number
-    return None
-
-
-def read_file(path: str) -> tuple[dict[str, Any], list[str]]:
-    """The TOML table of a sink config file (environment variables substituted, as in the
-    agent's config), and its lines (for error positions)."""
-    try:
-        table, text = read_toml(Path(path))
-    except ConfigError as error:
-        raise SettingsError(str(error)) from None
-    return table, text.splitlines()
-
-
 def load(config_path: str | None, overrides: dict[str, Any]) -> SinkSettings:
     """Settings from the file (if any) with `overrides` (the flags given) on top.
 
     Errors about a key of the file name its line; errors about a flag name the flag."""
     table: dict[str, Any] = {}
-    lines: list[str] = []
+    file: ConfigFile | None = None
     if config_path:
-        table, lines = read_file(config_path)
+        try:
+            file = read_config_file(Path(config_path))
+        except ConfigError as error:
+            raise SettingsError(str(error)) from None
+        table = file.table
         known = option_types(SinkSettings)
         for key, value in table.items():
             if key not in known:
-                where = _where(config_path, lines, key)
+                where = _where(file, key)
                 hint = unknown_option(key, known).message
                 if isinstance(value, dict):
                     hint = f'unknown table "[{key}]" (options are top-level keys)'
                 raise SettingsError(f"{where}: sink: {hint}")
     merged = {**table, **overrides}
     try:
-        return build(SinkSettings, merged)
+        settings: SinkSettings = build(SinkSettings, merged)
+        settings.ignored_options = ignored_in(SinkSettings, table)
+        return settings
     except OptionError as error:
-        key = error.option.split(".")[0].split("[")[0]
-        if key in overrides or not config_path:
+        key = error.key
+        if key in overrides or file is None:
             flag = "--" + key.replace("_", "-")
             raise SettingsError(f"{flag}: {error.message.removeprefix(key + ': ')}") from None
-        raise SettingsError(f"{_where(config_path, lines, key)}: sink: {error.message}") from None
+        raise SettingsError(f"{_where(file, key)}: sink: {error.message}") from None
 
 
-def _where(path: str, lines: list[str], key: str) -> str:
-    line = _line_of(lines, key)
-    return f"{path}:{line}" if line else path
+def _where(file: ConfigFile, key: str) -> str:
+    """`path:line` of top-level `key = …`, or of a `[key]` table written by mistake."""
+    line = file.line_of([], key=key) or file.line_of([key])
+    return f"{file.path}:{line}" if line else str(file.path)

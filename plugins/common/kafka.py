@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from agent.options import ignored
+
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 PROBE_TIMEOUT_S = 5.0
 
@@ -32,7 +34,7 @@ class KafkaSecurity:
     sasl_username: str = ""
     sasl_password: str = ""
     # Sarama's SASL handshake version in Telegraf; kafka-python negotiates it itself.
-    sasl_version: int = 1
+    sasl_version: int = ignored(1)
 
     def check_security(self) -> None:
         """Raise ValueError naming the option when the TLS/SASL settings do not fit together."""

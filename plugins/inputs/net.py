@@ -8,13 +8,13 @@ drop_in, drop_out (packets), all unsigned counters since the interface appeared;
 Without `interfaces`, only interfaces that are up and not loopback are reported; when
 HOST_PROC is set that check is skipped (the interfaces the agent sees need not be the
 host's), as Telegraf does. Like Telegraf 1.37, no protocol statistics (`interface=all`) are
-emitted; `ignore_protocol_stats` is accepted and ignored. Read through psutil, which follows
+emitted; `ignore_protocol_stats` is accepted and ignored (named in the start-up warning of
+options that have no effect). Read through psutil, which follows
 HOST_PROC; /proc/net/dev shows the network namespace of the process reading it.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from agent import host
 from agent.filters import Glob
 from agent.metric import Metric, UInt
+from agent.options import ignored
 from agent.plugin import Input
 from agent.registry import input
 
@@ -32,8 +33,6 @@ SAMPLE_CONFIG = """\
   ## interfaces that are up, except loopback.
   # interfaces = ["eth*", "enp0s[0-1]", "lo"]
 """
-
-log = logging.getLogger("inputs.net")
 
 
 def interface_speed(name: str) -> int:
@@ -61,13 +60,7 @@ class Net(Input):
 
     interfaces: list[str] = field(default_factory=list)
     # Deprecated in Telegraf 1.37 and ignored there: protocol stats are no longer emitted.
-    ignore_protocol_stats: bool = False
-
-    def start(self) -> None:
-        if self.ignore_protocol_stats:
-            log.warning(
-                'Option "ignore_protocol_stats" is deprecated since Telegraf 1.37.0 and is ignored'
-            )
+    ignore_protocol_stats: bool = ignored(False)
 
     def gather(self) -> Iterator[Metric]:
         psutil = host.psutil_module()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from agent import host
 from agent.metric import Metric
+from agent.options import ignored
 from agent.plugin import Input
 from agent.registry import input
 
@@ -111,7 +112,7 @@ class Processes(Input):
 
     SAMPLE_CONFIG = SAMPLE_CONFIG
 
-    use_sudo: bool = False  # Telegraf's option for ps on the BSDs; no effect on Linux
+    use_sudo: bool = ignored(False)  # Telegraf's option for ps on the BSDs; Linux has /proc
 
     def gather(self) -> Iterator[Metric]:
         proc = host.proc()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import string
 import textwrap
+import tracemalloc
 
 import pytest
 
+from agent.cli import main as agent_main
 from agent.config import ConfigError, load
+from agent.errors import LONGEST_MESSAGE_CHARS
 from agent.options import parse_duration
 from tests.conftest import REPO
 
@@ -245,3 +250,51 @@ def test_a_global_tag_that_is_not_a_string_says_what_it_got(tmp_path):
 def test_a_hidden_value_of_the_wrong_type_is_named_by_its_toml_type(tmp_path):
     message = error_of(tmp_path, "[[outputs.kafka]]\n  sasl_password = 8675309\n")
     assert message.endswith("sasl_password: expected a string, got an integer (value hidden)")
+
+
+@pytest.mark.parametrize(
+    "nested", ["[" * 500 + "]" * 500, "{ a = " * 500 + "1" + " }" * 500], ids=["array", "table"]
+)
+def test_values_nested_500_deep_are_one_line_naming_file_and_line(tmp_path, capsys, nested):
+    path = write(tmp_path, f"[[inputs.mem]]\nfieldpass = {nested}\n")
+    assert agent_main(["-config", str(path), "--test"]) == 1
+    assert capsys.readouterr().err == (
+        f"agent: {path}:2: arrays or inline tables nested more than 100 deep\n"
+    )
+
+
+# Big enough to show what a megabytes-long value costs, small enough for a unit test.
+LONG_CHARS = 2_000_000
+
+
+def left_out_count(message: str) -> int:
+    counted = re.search(r"… \(([\d,]+) characters left out\) …", message)
+    assert counted, message
+    return int(counted.group(1).replace(",", ""))
+
+
+def test_a_long_value_is_cut_to_its_start_and_a_count_of_what_was_left_out(tmp_path):
+    value = "A" * LONG_CHARS
+    message = error_of(
+        tmp_path, f'[[outputs.kafka]]\nsasl_username = "u"\nsasl_mechanism = "{value}"\n'
+    )
+    assert len(message) <= LONGEST_MESSAGE_CHARS + 50
+    assert re.match(r'\S+agent.toml:\d+: outputs.kafka: sasl_mechanism: "AAAA', message)
+    assert re.search(r'AAAA" is not supported \(expected [^)]*\)$', message)
+    assert left_out_count(message) > LONG_CHARS - LONGEST_MESSAGE_CHARS
+
+
+def test_a_long_unknown_option_name_is_cut_and_not_compared_at_length(tmp_path):
+    name = (string.ascii_lowercase * (LONG_CHARS // 26 + 1))[:LONG_CHARS]
+    tracemalloc.start()
+    try:
+        message = error_of(tmp_path, f"[[inputs.mem]]\n{name} = 1\n")
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert message.startswith(f'{tmp_path / "agent.toml"}:2: inputs.mem: unknown option "abcd')
+    assert len(message) <= LONGEST_MESSAGE_CHARS + 50
+    assert left_out_count(message) > LONG_CHARS - LONGEST_MESSAGE_CHARS
+    # The file's text, with comments removed and with variables, its lines and the parsed
+    # key: a few copies of the name, never a table of where each character occurs in it.
+    assert peak_bytes < 12 * LONG_CHARS

@@ -6,8 +6,21 @@ import textwrap
 
 import pytest
 
+from agent import secret_values
+from agent.cli import main as agent_main
 from agent.config import ConfigError, load
-from agent.envvars import reveals_environment, strip_comments, substitute
+from agent.envvars import strip_comments, substitute
+from agent.secret_values import reveals_environment
+from agent.sink.cli import main as sink_main
+from agent.sink.settings import load as load_sink
+from agent.toml_text import tomllib
+
+
+@pytest.fixture(autouse=True)
+def fresh_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values recorded here stay here: a test elsewhere may quote the same words."""
+    monkeypatch.setattr(secret_values, "_recorded", secret_values.EnvironmentValues())
+
 
 ENV = {"HOST": "kafka-1", "PORT": "9092", "EMPTY": "", "SECRET": "s3cr3t-value"}
 
@@ -100,3 +113,111 @@ def test_a_wrong_value_from_the_environment_is_not_quoted_in_the_error(tmp_path,
     assert "hunter2" not in str(caught.value)
     assert "agent.toml:2: agent: interval: expected a duration" in str(caught.value)
     assert "a value from the environment (not shown)" in str(caught.value)
+
+
+# Characters that would end a string, start an escape or a new key if pasted into TOML.
+AWKWARD_VALUES = [
+    'pa"ss',
+    "back\\slash\\",
+    "it's",
+    "two\nlines",
+    'x"\ngroup = "injected-group',
+    "tab\there, bell\x07, escape\x1b[2J, del\x7f",
+    "'''\"\"\"",
+    "ünïcödé ✓",
+]
+STRING_FORMS = ['"{}"', "'{}'", '"""{}"""', "'''{}'''"]
+
+
+@pytest.mark.parametrize("value", AWKWARD_VALUES)
+@pytest.mark.parametrize("form", STRING_FORMS)
+def test_a_value_inside_quotes_becomes_exactly_that_strings_content(value, form):
+    text = f"a = {form.format('<${VALUE}>')}\nb = 1\n"
+    substituted = substitute(text, "agent.toml", {"VALUE": value})
+    assert tomllib.loads(substituted) == {"a": f"<{value}>", "b": 1}
+    assert substituted.count("\n") == text.count("\n")  # line numbers hold
+
+
+WRITTEN_AROUND = r"C:\\dir ${VALUE} ${UNSET:-d\\f} $$5"
+
+
+@pytest.mark.parametrize(
+    ("form", "content"),
+    [('"{}"', r"C:\dir it's d\f $5"), ("'{}'", r"C:\\dir it's d\\f $5"),
+     ('"""{}"""', r"C:\dir it's d\f $5"), ("'''{}'''", r"C:\\dir it's d\\f $5")],
+)  # fmt: skip
+def test_text_written_around_a_value_keeps_its_meaning(form, content):
+    text = f"a = {form.format(WRITTEN_AROUND)}\n"
+    substituted = substitute(text, "agent.toml", {"VALUE": "it's"})
+    assert tomllib.loads(substituted) == {"a": content}
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [("false", False), ("42", 42), ("-1.5e3", -1500.0), ('"eu-1"', "eu-1"),
+     ('["a:9092", "b:9092"]', ["a:9092", "b:9092"]), ("{ x = 1 } # c", {"x": 1})],
+)  # fmt: skip
+def test_a_value_outside_quotes_may_be_one_toml_value(value, parsed):
+    substituted = substitute("a = ${VALUE}\nb = 1\n", "agent.toml", {"VALUE": value})
+    assert tomllib.loads(substituted) == {"a": parsed, "b": 1}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["yes", "", "1, b = 2", 'true\ngroup = "injected"', "1 ]", "[" * 500 + "]" * 500, "two words"],
+)
+def test_a_value_outside_quotes_that_is_not_one_toml_value_is_an_error_naming_the_variable(
+    value,
+):
+    with pytest.raises(ConfigError) as caught:
+        substitute("[agent]\npercpu = ${PERCPU}\n", "agent.toml", {"PERCPU": value})
+    message = str(caught.value)
+    assert message.startswith("agent.toml:2: environment variable PERCPU is not one TOML value")
+    assert '"${PERCPU}"' in message
+    if value:
+        assert value not in message
+
+
+def test_a_password_cannot_set_another_option_of_the_agent(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAFKA_PASSWORD", 'x"\ntopic = "injected-topic')
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        '[[inputs.mem]]\n[[outputs.kafka]]\nsasl_username = "u"\n'
+        'sasl_password = "${KAFKA_PASSWORD}"\n'
+    )
+    kafka = load([path]).outputs[0].plugin
+    assert kafka.topic == "telegraf"
+    assert kafka.sasl_password == 'x"\ntopic = "injected-topic'
+
+
+def test_a_password_cannot_set_the_group_of_the_sink(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAFKA_PASSWORD", 'x"\ngroup = "injected-group')
+    path = tmp_path / "sink.toml"
+    path.write_text('topic = "m"\nsasl_username = "u"\nsasl_password = "${KAFKA_PASSWORD}"\n')
+    settings = load_sink(str(path), {})
+    assert settings.group == ""
+    assert settings.sasl_password == 'x"\ngroup = "injected-group'
+
+
+SASL_BY_ENVIRONMENT = 'sasl_username = "u"\nsasl_mechanism = "${KAFKA_PASSWORD}"\n'
+
+
+def test_an_agent_error_shows_the_variable_where_its_value_would_be(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KAFKA_PASSWORD", "Zq7SuperSecretPw")
+    path = tmp_path / "agent.toml"
+    path.write_text("[[inputs.mem]]\n[[outputs.kafka]]\n" + SASL_BY_ENVIRONMENT)
+    assert agent_main(["-config", str(path), "--once"]) == 1
+    stderr = capsys.readouterr().err
+    assert 'sasl_mechanism: "${KAFKA_PASSWORD}" is not supported' in stderr
+    assert "Zq7SuperSecretPw" not in stderr
+
+
+def test_a_sink_error_shows_the_variable_where_its_value_would_be(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KAFKA_PASSWORD", "Zq7SuperSecretPw")
+    path = tmp_path / "sink.toml"
+    path.write_text('topic = "m"\n' + SASL_BY_ENVIRONMENT)
+    assert sink_main(["-config", str(path)]) == 1
+    stderr = capsys.readouterr().err
+    assert stderr.startswith(f"agent sink: {path}:3: sink: sasl_mechanism: ")
+    assert '"${KAFKA_PASSWORD}" is not supported' in stderr
+    assert "Zq7SuperSecretPw" not in stderr

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent import envvars, logs
+from agent import envvars, logs, secret_values
 
 ENV = {
     "OUT": "/srv/secret-metrics.lp",
@@ -23,7 +23,7 @@ ENV = {
 @pytest.fixture(autouse=True)
 def recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     """A fresh record of environment values, filled as reading a config fills it."""
-    monkeypatch.setattr(envvars, "_recorded", envvars.EnvironmentValues())
+    monkeypatch.setattr(secret_values, "_recorded", secret_values.EnvironmentValues())
     envvars.substitute(
         "out = '${OUT}'\nbrokers = ['$BRK']\nhost = '${BRK_HOST}'\ndc = '${DC:-eu-1}'\n"
         "port = '${PORT}'\n",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from types import SimpleNamespace
 
 import psutil
@@ -60,13 +59,6 @@ def test_without_host_proc_only_up_non_loopback_interfaces_are_reported(monkeypa
     assert [m.tags["interface"] for m in Net().gather()] == ["eth0"]
     named = Net(interfaces=["eth1", "lo"])  # named interfaces are reported whatever their state
     assert [m.tags["interface"] for m in named.gather()] == ["lo", "eth1"]
-
-
-def test_ignore_protocol_stats_is_accepted_and_warned_about(caplog):
-    plugin = Net(ignore_protocol_stats=True)
-    with caplog.at_level(logging.WARNING):
-        plugin.start()
-    assert "ignore_protocol_stats" in caplog.text
 
 
 def test_psutil_reads_host_proc(host_step):

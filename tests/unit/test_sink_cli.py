@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from agent.errors import LONGEST_MESSAGE_CHARS
 from agent.sink.cli import main
 from agent.sink.settings import SettingsError, load
 from tests.conftest import REPO
@@ -134,3 +135,32 @@ def test_agent_sink_is_a_subcommand_of_agent_and_never_prints_a_traceback():
     assert result.stderr.splitlines() == [
         "agent sink: argument -timeout-ms/--timeout-ms: invalid int value: 'nope'"
     ]
+
+
+@pytest.mark.parametrize(
+    "nested", ["[" * 500 + "]" * 500, "{ a = " * 500 + "1" + " }" * 500], ids=["array", "table"]
+)
+def test_a_config_value_nested_500_deep_is_one_line(capsys, tmp_path, nested):
+    path = write(tmp_path, f'topics = ["m"]\nbrokers = {nested}\n')
+    assert error_line(capsys, "-config", str(path)) == (
+        f"agent sink: {path}:2: arrays or inline tables nested more than 100 deep"
+    )
+
+
+LONG_CHARS = 2_000_000
+
+
+def test_a_long_config_value_is_cut_in_the_error_line(capsys, tmp_path):
+    path = write(tmp_path, f'topics = ["m"]\nformat = "{"x" * LONG_CHARS}"\n')
+    line = error_line(capsys, "-config", str(path))
+    assert line.startswith(f"agent sink: {path}:2: sink: format: expected one of")
+    assert "got 'xxxx" in line and "characters left out" in line
+    assert len(line) <= LONGEST_MESSAGE_CHARS + 50
+
+
+def test_a_long_unknown_config_key_is_cut_in_the_error_line(capsys, tmp_path):
+    path = write(tmp_path, f'topics = ["m"]\n{"k" * LONG_CHARS} = 1\n')
+    line = error_line(capsys, "-config", str(path))
+    assert line.startswith(f'agent sink: {path}:2: sink: unknown option "kkkk')
+    assert "characters left out" in line
+    assert len(line) <= LONGEST_MESSAGE_CHARS + 50
