@@ -10,6 +10,7 @@ import pytest
 from agent.metric import Metric, UInt
 from agent.sink.batch import Batch, Delivery
 from agent.sink.store import SqliteStore, StoreError, open_store
+from tests.unit.conftest import file_modes
 
 T = 1_795_569_040_000_000_000
 
@@ -185,3 +186,17 @@ def test_fields_json_is_what_json_dumps_writes_sorted_and_compact():
         chosen = values[:7] if rng.random() < 0.7 else values
         fields = {key: rng.choice(chosen) for key in rng.sample(keys, rng.randint(1, 6))}
         assert encode(fields) == _encode_sorted(fields), fields
+
+
+def test_the_store_and_its_wal_and_shm_files_are_readable_by_their_owner_only(
+    tmp_path, usual_umask
+):
+    path = tmp_path / "metrics.db"
+    store = SqliteStore(str(path))
+    store.write(batch(Delivery("metrics", 0, 0, None, [cpu()])))
+    assert file_modes(path) == {
+        "metrics.db": 0o600,
+        "metrics.db-wal": 0o600,
+        "metrics.db-shm": 0o600,
+    }
+    store.close()
