@@ -421,6 +421,71 @@ def test_a_garbage_message_is_counted_logged_with_its_place_and_the_rest_stored(
     assert "4 metrics kept (4 new), 2 invalid lines" in log
 
 
+# Records no store or printer can hold, on a JSON topic: a timestamp past 64-bit nanoseconds
+# (seconds), one nested deeper than Python's JSON reader goes, half a surrogate pair.
+POISON_JSON = [
+    '{"name":"y","tags":{},"fields":{"v":1},"timestamp":9300000000}',
+    "[" * 1000 + "]" * 1000,
+    '{"name":"s","tags":{},"fields":{"v":"\\ud800"},"timestamp":1}',
+]
+
+
+def test_records_no_store_or_printer_can_hold_are_logged_skipped_and_committed_past(
+    kafka_bootstrap, create_topic, group, tmp_path
+):
+    topic = create_topic(name="sink-poison")
+    values = ['{"name":"a","tags":{},"fields":{"v":1},"timestamp":1}', *POISON_JSON]
+    values.append('{"name":"b","tags":{},"fields":{"v":2},"timestamp":2}')
+    produce(kafka_bootstrap, topic, values)
+    db = tmp_path / "m.db"
+    command = (
+        f"-config {config(tmp_path)} --topic {topic} --group {group} --from-beginning"
+        f" --data-format json --store sqlite:{db} --format line --timeout-ms 1500"
+    )
+    result = sink(kafka_bootstrap, command)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.splitlines() == ["a v=1i 1000000000", "b v=2i 2000000000"]
+    assert stored(db) == 2
+    place = f"E! [sink] topic {topic} partition 0 offset"
+    log = result.stderr
+    assert f'{place} 1: not json: line 1, column 1: "timestamp": 9300000000 is outside' in log
+    assert f"{place} 2: not json: line 1, column 1: not JSON this parser can read: nested" in log
+    assert f"{place} 3: not json: line 1, column 1: \\ud800 is half of a surrogate pair" in log
+    assert "2 metrics kept (2 new), 3 invalid lines" in log
+    # Their offsets were committed with the good ones: a restart does not meet them again.
+    again = sink(kafka_bootstrap, command)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == ""
+    assert "processed a total of 0 messages" in again.stderr
+    assert lag_rows(kafka_bootstrap, group) == [("0", "5", "5", "0")]
+
+
+@pytest.mark.parametrize("print_format", ["line", "table"])
+def test_an_influx_line_dated_2264_in_seconds_is_an_invalid_record_for_printers_too(
+    kafka_bootstrap, create_topic, tmp_path, print_format
+):
+    topic = create_topic(name="sink-2264")
+    produce(kafka_bootstrap, topic, ["a v=1 1795569040", "late v=2 9300000000", "b v=3 1795569041"])
+    precision = config(tmp_path, 'influx_timestamp_precision = "1s"\n')
+    command = (
+        f"-config {precision} --topic {topic} --from-beginning --timeout-ms 1500"
+        f" --format {print_format}"
+    )
+    result = sink(kafka_bootstrap, command)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    if print_format == "line":
+        assert printed == ["a v=1 1795569040000000000", "b v=3 1795569041000000000"]
+    else:
+        assert [row.split()[2] for row in printed] == ["MEASUREMENT", "a", "b"]
+    assert (
+        f"topic {topic} partition 0 offset 1: metric 'late': timestamp 9300000000000000000 ns"
+        " is outside what 64-bit nanoseconds count (1677-09-21 to 2262-04-11 UTC)"
+    ) in result.stderr
+    assert "2 metrics kept (2 new), 1 invalid lines" in result.stderr
+
+
 def test_the_readme_shows_the_schema_of_the_store_a_sink_creates(
     kafka_bootstrap, create_topic, tmp_path
 ):
