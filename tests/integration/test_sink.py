@@ -7,6 +7,9 @@ process (`python -m agent sink …`), as a user would.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import signal
 import sqlite3
 import subprocess
@@ -343,6 +346,82 @@ def test_format_table_into_a_pipe_prints_a_header_then_one_plain_row_per_metric(
         ("01:10:42", "a", "disk", "path=/", 'ok=true mode="rw"'),
         ("01:10:43", "-", "system", "-", "load1=0.123457"),
     ]
+
+
+# A line whose measurement, tag and string field would act on a terminal: colour, clear the
+# screen, write the clipboard (OSC 52).
+HOSTILE_LINE = f'\x1b[31mred,host=a,t=\x1b[2J s="\x1b]52;c;aGk=\x07" {T0}'
+
+
+def sink_on_a_terminal(bootstrap: str, command: str, timeout: float = 60) -> tuple[int, bytes]:
+    """Run `agent sink` to its end with stdout on a pseudo-terminal: its status and what the
+    terminal received."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            sink_argv(bootstrap, command),
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(terminal)
+        received = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO: the sink closed the terminal's last descriptor
+                    break
+                received += chunk
+            elif process.poll() is not None:
+                break
+        return process.wait(timeout=10), received
+    finally:
+        os.close(controller)
+
+
+def test_format_table_into_a_pipe_shows_control_characters_from_the_topic_escaped(
+    kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="sink-escape-table")
+    produce(kafka_bootstrap, topic, [HOSTILE_LINE])
+    result = sink(
+        kafka_bootstrap, f"--topic {topic} --from-beginning --timeout-ms 1500 --format table"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    row = result.stdout.splitlines()[1].split()
+    assert row[1:] == ["a", "\\x1b[31mred", "t=\\x1b[2J", 's="\\x1b]52;c;aGk=\\x07"']
+
+
+def test_format_table_on_a_terminal_sends_no_control_character_from_the_topic(
+    kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="sink-escape-live")
+    produce(kafka_bootstrap, topic, [HOSTILE_LINE])
+    command = f"--topic {topic} --from-beginning --timeout-ms 1500 --format table"
+    status, received = sink_on_a_terminal(kafka_bootstrap, command)
+    assert status == 0
+    screen = received.replace(b"\x1b[H\x1b[J", b"")  # the table's own redraw
+    assert b"\x1b" not in screen and b"\x07" not in screen
+    assert b"\\x1b[31mred" in screen and b"t=\\x1b[2J" in screen
+
+
+def test_format_line_keeps_the_bytes_into_a_pipe_and_escapes_them_on_a_terminal(
+    kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="sink-escape-line")
+    produce(kafka_bootstrap, topic, [HOSTILE_LINE])
+    command = f"--topic {topic} --from-beginning --timeout-ms 1500 --format line"
+    piped = sink(kafka_bootstrap, command)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == HOSTILE_LINE + "\n"
+    status, received = sink_on_a_terminal(kafka_bootstrap, command)
+    assert status == 0
+    escaped = HOSTILE_LINE.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
+    assert received.decode() == escaped + "\r\n"
 
 
 # -- storing --------------------------------------------------------------------------------
