@@ -17,6 +17,7 @@ from pathlib import Path
 
 from agent.buffer import Batch, InFlight
 from agent.metric import Metric, UInt
+from agent.private_file import create_owner_only
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buffer (
@@ -54,6 +55,7 @@ class DiskBuffer:
 
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            create_owner_only(path)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL: a committed add survives any crash of the process; after a power cut

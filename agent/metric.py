@@ -18,6 +18,12 @@ class UInt(int):
 
 FieldValue = float | int | UInt | bool | str
 
+# Timestamps are signed 64-bit nanoseconds, as Telegraf and line protocol count them: the
+# sink's store holds no other, and readers of the lines it prints refuse them.
+MIN_TIME_NS = -(2**63)
+MAX_TIME_NS = 2**63 - 1
+OUTSIDE_TIME_RANGE = "is outside what 64-bit nanoseconds count (1677-09-21 to 2262-04-11 UTC)"
+
 
 @dataclass(slots=True)
 class Metric:

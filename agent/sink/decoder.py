@@ -2,7 +2,9 @@
 
 A record may carry several lines, one metric each. A line that does not parse is counted,
 logged with its topic, partition and offset and the parser's reason, and skipped; the other
-lines of the record are kept.
+lines of the record are kept. So is a metric no store or printer can hold (a timestamp past
+64-bit nanoseconds): it is refused here, so the stores never see it, and its record's offset
+is committed with the others (a restart does not meet it again).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from agent import registry
+from agent.metric import MAX_TIME_NS, MIN_TIME_NS, OUTSIDE_TIME_RANGE, Metric
 from agent.options import Duration
 from agent.sink.batch import Delivery
 
@@ -40,6 +43,12 @@ def _record_time_ns(timestamp_ms: int | None) -> int:
     if timestamp_ms is not None and timestamp_ms >= 0:
         return timestamp_ms * 1_000_000
     return time.time_ns()
+
+
+def _time_fits(metric: Metric) -> bool:
+    """Whether the timestamp is within signed 64-bit nanoseconds: a parser may read wider
+    (seconds past 2262 scaled to nanoseconds)."""
+    return MIN_TIME_NS <= metric.time_ns <= MAX_TIME_NS
 
 
 class RecordDecoder:
@@ -96,6 +105,8 @@ class RecordDecoder:
         for record, metric in zip(records, metrics, strict=True):
             if metric.time_ns is None:  # the line had no timestamp: its record's
                 metric.time_ns = _record_time_ns(record.timestamp)
+            elif not _time_fits(metric):
+                return None
             deliveries.append(
                 Delivery(record.topic, record.partition, record.offset, record.key, [metric])
             )
@@ -113,18 +124,19 @@ class RecordDecoder:
         """The metrics of one record. A line without a timestamp takes the record's, so the
         same record always yields the same metrics (and the store's identity holds)."""
         metrics, errors = self.parser.parse(value or b"", _record_time_ns(timestamp_ms))
-        if errors:
+        reasons = [f"not {self._format_name()}: {error}" for error in errors]
+        if not all(map(_time_fits, metrics)):
+            reasons += [
+                f"metric {metric.name!r}: timestamp {metric.time_ns} ns {OUTSIDE_TIME_RANGE}"
+                for metric in metrics
+                if not _time_fits(metric)
+            ]
+            metrics = list(filter(_time_fits, metrics))
+        if reasons:
             self.invalid_records += 1
-            self.invalid_lines += len(errors)
-            for error in errors:
-                log.error(
-                    "topic %s partition %d offset %d: not %s: %s",
-                    topic,
-                    partition,
-                    offset,
-                    self._format_name(),
-                    error,
-                )
+            self.invalid_lines += len(reasons)
+            for reason in reasons:
+                log.error("topic %s partition %d offset %d: %s", topic, partition, offset, reason)
         return Delivery(topic, partition, offset, key, metrics)
 
     def _format_name(self) -> str:

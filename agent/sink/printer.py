@@ -2,10 +2,16 @@
 
 Printers follow the Store contract: `write(batch)` returns once the batch is written and
 flushed, so its offsets may be committed.
+
+Whatever a topic holds, no control character from it reaches a terminal as it is: one in a
+measurement, tag or string field (ESC starting a sequence that clears the screen or, OSC 52,
+writes the clipboard) is shown escaped (`\x1b`) in the table, and in line protocol or JSON
+when stdout is a terminal. Into a pipe or a file, lines keep their bytes.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from typing import TextIO
@@ -17,11 +23,26 @@ from plugins.serializers.json import JsonSerializer
 
 NO_KEY = "null"  # what kafka-console-consumer prints for a record without a key
 
+# C0 controls, DEL and C1 controls (Unicode category Cc): what terminals act on.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\x{ord(char):02x}"
+
+
+def visible(text: str) -> str:
+    """`text` with every control character written as an escape: `\\x1b`, `\\n`, `\\t`."""
+    return _CONTROL.sub(_escape, text)
+
 
 class LinePrinter:
     """One metric per line, as line protocol (fields in their order, `u` for unsigned, so a
     line reads as it was written) or as Telegraf JSON. With `print_key`, the record's key (or
-    `null`) and `key_separator` come first, as kafka-console-consumer prints them."""
+    `null`) and `key_separator` come first, as kafka-console-consumer prints them. On a
+    terminal (or with `escape_controls`), control characters are shown escaped."""
 
     def __init__(
         self,
@@ -29,8 +50,10 @@ class LinePrinter:
         data_format: str = "line",
         print_key: bool = False,
         key_separator: str = "\t",
+        escape_controls: bool | None = None,
     ) -> None:
         self.stream = stream
+        self.escape_controls = stream.isatty() if escape_controls is None else escape_controls
         if data_format == "json":
             self._format = JsonSerializer().format_object
         else:
@@ -40,16 +63,18 @@ class LinePrinter:
 
     def write(self, batch: Batch) -> int:
         lines = []
+        escape = self.escape_controls
         for delivery in batch.deliveries:
             prefix = ""
             if self.print_key:
                 key = delivery.key
                 shown = NO_KEY if key is None else key.decode("utf-8", "replace")
-                prefix = shown + self.key_separator
+                # The separator is the user's: a tab stays a tab.
+                prefix = (visible(shown) if escape else shown) + self.key_separator
             for metric in delivery.metrics:
                 text = self._format(metric)
                 if text:
-                    lines.append(prefix + text)
+                    lines.append(prefix + (visible(text) if escape else text))
         if lines:
             self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()
@@ -71,7 +96,8 @@ def format_value(value: object) -> str:
 
 
 class TablePrinter:
-    """A compact human view: host, measurement, the other tags, the fields.
+    """A compact human view: host, measurement, the other tags, the fields, with control
+    characters escaped.
 
     On a terminal, one row per host, measurement and tag set, redrawn in place with the
     latest values. Elsewhere (a pipe, a file), one plain row per metric."""
@@ -91,7 +117,8 @@ class TablePrinter:
         host = metric.tags.get("host", "-")
         others = ",".join(f"{k}={v}" for k, v in sorted(metric.tags.items()) if k != "host")
         fields = " ".join(f"{k}={format_value(v)}" for k, v in metric.fields.items())
-        return self._columns((clock, host, metric.name, others or "-", fields))
+        cells = (host, metric.name, others or "-", fields)
+        return self._columns((clock, *map(visible, cells)))
 
     def _columns(self, cells: tuple[str, ...]) -> str:
         padded = [cell.ljust(width) for cell, width in zip(cells[:-1], self.WIDTHS, strict=True)]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from agent.private_file import create_owner_only
 from agent.sink.batch import Batch
 
 SCHEMA_VERSION = 2
@@ -87,6 +88,7 @@ class SqliteStore:
         try:
             if Path(path).parent != Path(""):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            create_owner_only(path)
             # The consumer's rebalance listener writes from the Kafka IO thread while the
             # main thread waits in poll(); the two never write at the same time.
             self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)

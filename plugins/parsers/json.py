@@ -15,7 +15,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agent.metric import FieldValue, Metric, UInt
+from agent.metric import (
+    MAX_TIME_NS,
+    MIN_TIME_NS,
+    OUTSIDE_TIME_RANGE,
+    FieldValue,
+    Metric,
+    UInt,
+)
 from agent.options import Duration
 from agent.plugin import ParseError
 from agent.registry import parser
@@ -54,7 +61,7 @@ class JsonParser:
         errors: list[ParseError] = []
         try:
             document = json.loads(data)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             pass  # several documents, one per line, or a broken one: read line by line
         else:
             self._add(document, 1, data, default_time_ns, metrics, errors)
@@ -67,6 +74,10 @@ class JsonParser:
             except json.JSONDecodeError as error:
                 message = f"not JSON: {error.msg}"
                 errors.append(ParseError(number, error.colno, message, line_excerpt(line)))
+                continue
+            except RecursionError:
+                # Python's JSON reader recurses once per level; a metric needs three.
+                errors.append(ParseError(number, 1, _TOO_DEEP, line_excerpt(line)))
                 continue
             self._add(document, number, line, default_time_ns, metrics, errors)
         return metrics, errors
@@ -87,9 +98,14 @@ class JsonParser:
                 return
         else:
             items = [document]
+        # Only a \u escape can put a lone surrogate (not text, not UTF-8) into a string.
+        escaped = "\\u" in text
         for index, item in enumerate(items):
             try:
-                metrics.append(self._metric(item, default_time_ns))
+                metric = self._metric(item, default_time_ns)
+                if escaped:
+                    _check_surrogates(metric)
+                metrics.append(metric)
             except _Invalid as error:
                 where = f"metric {index + 1}: " if len(items) > 1 else ""
                 errors.append(ParseError(line, 1, f"{where}{error}", line_excerpt(text)))
@@ -111,10 +127,34 @@ class JsonParser:
         if stamp is None:
             time_ns = default_time_ns
         elif isinstance(stamp, int | float) and not isinstance(stamp, bool):
-            time_ns = round(stamp * self._multiplier)
+            time_ns = self._time_ns(stamp)
         else:
             raise _Invalid('expected "timestamp", a number')
         return Metric(name, dict(tags), fields, time_ns)
+
+    def _time_ns(self, stamp: float) -> int:
+        if not math.isfinite(stamp):
+            raise _Invalid(f'"timestamp": {stamp} is not a finite number')
+        scaled = stamp * self._multiplier  # a float may overflow to infinity here
+        if not MIN_TIME_NS <= scaled <= MAX_TIME_NS:
+            raise _Invalid(f'"timestamp": {stamp} {OUTSIDE_TIME_RANGE}')
+        return round(scaled)
+
+
+_TOO_DEEP = "not JSON this parser can read: nested too deep (a metric needs three levels)"
+
+
+def _check_surrogates(metric: Metric) -> None:
+    """Refuse strings holding half of a UTF-16 surrogate pair: no store or printer can
+    encode them."""
+    texts = [metric.name, *metric.tags, *metric.tags.values(), *metric.fields]
+    texts += [value for value in metric.fields.values() if isinstance(value, str)]
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            half = ord(text[error.start])
+            raise _Invalid(f"\\u{half:04x} is half of a surrogate pair, not a character") from None
 
 
 def _field_value(key: str, value: Any) -> FieldValue:

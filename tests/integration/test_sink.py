@@ -7,6 +7,9 @@ process (`python -m agent sink …`), as a user would.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import signal
 import sqlite3
 import subprocess
@@ -345,6 +348,82 @@ def test_format_table_into_a_pipe_prints_a_header_then_one_plain_row_per_metric(
     ]
 
 
+# A line whose measurement, tag and string field would act on a terminal: colour, clear the
+# screen, write the clipboard (OSC 52).
+HOSTILE_LINE = f'\x1b[31mred,host=a,t=\x1b[2J s="\x1b]52;c;aGk=\x07" {T0}'
+
+
+def sink_on_a_terminal(bootstrap: str, command: str, timeout: float = 60) -> tuple[int, bytes]:
+    """Run `agent sink` to its end with stdout on a pseudo-terminal: its status and what the
+    terminal received."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            sink_argv(bootstrap, command),
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(terminal)
+        received = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO: the sink closed the terminal's last descriptor
+                    break
+                received += chunk
+            elif process.poll() is not None:
+                break
+        return process.wait(timeout=10), received
+    finally:
+        os.close(controller)
+
+
+def test_format_table_into_a_pipe_shows_control_characters_from_the_topic_escaped(
+    kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="sink-escape-table")
+    produce(kafka_bootstrap, topic, [HOSTILE_LINE])
+    result = sink(
+        kafka_bootstrap, f"--topic {topic} --from-beginning --timeout-ms 1500 --format table"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    row = result.stdout.splitlines()[1].split()
+    assert row[1:] == ["a", "\\x1b[31mred", "t=\\x1b[2J", 's="\\x1b]52;c;aGk=\\x07"']
+
+
+def test_format_table_on_a_terminal_sends_no_control_character_from_the_topic(
+    kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="sink-escape-live")
+    produce(kafka_bootstrap, topic, [HOSTILE_LINE])
+    command = f"--topic {topic} --from-beginning --timeout-ms 1500 --format table"
+    status, received = sink_on_a_terminal(kafka_bootstrap, command)
+    assert status == 0
+    screen = received.replace(b"\x1b[H\x1b[J", b"")  # the table's own redraw
+    assert b"\x1b" not in screen and b"\x07" not in screen
+    assert b"\\x1b[31mred" in screen and b"t=\\x1b[2J" in screen
+
+
+def test_format_line_keeps_the_bytes_into_a_pipe_and_escapes_them_on_a_terminal(
+    kafka_bootstrap, create_topic
+):
+    topic = create_topic(name="sink-escape-line")
+    produce(kafka_bootstrap, topic, [HOSTILE_LINE])
+    command = f"--topic {topic} --from-beginning --timeout-ms 1500 --format line"
+    piped = sink(kafka_bootstrap, command)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == HOSTILE_LINE + "\n"
+    status, received = sink_on_a_terminal(kafka_bootstrap, command)
+    assert status == 0
+    escaped = HOSTILE_LINE.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
+    assert received.decode() == escaped + "\r\n"
+
+
 # -- storing --------------------------------------------------------------------------------
 
 
@@ -419,6 +498,71 @@ def test_a_garbage_message_is_counted_logged_with_its_place_and_the_rest_stored(
     assert f"{place} 1: not line protocol: line 1, column 8: expected '=' after field key" in log
     assert f"{place} 3: not line protocol: line 2, column 11: expected field value" in log
     assert "4 metrics kept (4 new), 2 invalid lines" in log
+
+
+# Records no store or printer can hold, on a JSON topic: a timestamp past 64-bit nanoseconds
+# (seconds), one nested deeper than Python's JSON reader goes, half a surrogate pair.
+POISON_JSON = [
+    '{"name":"y","tags":{},"fields":{"v":1},"timestamp":9300000000}',
+    "[" * 1000 + "]" * 1000,
+    '{"name":"s","tags":{},"fields":{"v":"\\ud800"},"timestamp":1}',
+]
+
+
+def test_records_no_store_or_printer_can_hold_are_logged_skipped_and_committed_past(
+    kafka_bootstrap, create_topic, group, tmp_path
+):
+    topic = create_topic(name="sink-poison")
+    values = ['{"name":"a","tags":{},"fields":{"v":1},"timestamp":1}', *POISON_JSON]
+    values.append('{"name":"b","tags":{},"fields":{"v":2},"timestamp":2}')
+    produce(kafka_bootstrap, topic, values)
+    db = tmp_path / "m.db"
+    command = (
+        f"-config {config(tmp_path)} --topic {topic} --group {group} --from-beginning"
+        f" --data-format json --store sqlite:{db} --format line --timeout-ms 1500"
+    )
+    result = sink(kafka_bootstrap, command)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.splitlines() == ["a v=1i 1000000000", "b v=2i 2000000000"]
+    assert stored(db) == 2
+    place = f"E! [sink] topic {topic} partition 0 offset"
+    log = result.stderr
+    assert f'{place} 1: not json: line 1, column 1: "timestamp": 9300000000 is outside' in log
+    assert f"{place} 2: not json: line 1, column 1: not JSON this parser can read: nested" in log
+    assert f"{place} 3: not json: line 1, column 1: \\ud800 is half of a surrogate pair" in log
+    assert "2 metrics kept (2 new), 3 invalid lines" in log
+    # Their offsets were committed with the good ones: a restart does not meet them again.
+    again = sink(kafka_bootstrap, command)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == ""
+    assert "processed a total of 0 messages" in again.stderr
+    assert lag_rows(kafka_bootstrap, group) == [("0", "5", "5", "0")]
+
+
+@pytest.mark.parametrize("print_format", ["line", "table"])
+def test_an_influx_line_dated_2264_in_seconds_is_an_invalid_record_for_printers_too(
+    kafka_bootstrap, create_topic, tmp_path, print_format
+):
+    topic = create_topic(name="sink-2264")
+    produce(kafka_bootstrap, topic, ["a v=1 1795569040", "late v=2 9300000000", "b v=3 1795569041"])
+    precision = config(tmp_path, 'influx_timestamp_precision = "1s"\n')
+    command = (
+        f"-config {precision} --topic {topic} --from-beginning --timeout-ms 1500"
+        f" --format {print_format}"
+    )
+    result = sink(kafka_bootstrap, command)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    if print_format == "line":
+        assert printed == ["a v=1 1795569040000000000", "b v=3 1795569041000000000"]
+    else:
+        assert [row.split()[2] for row in printed] == ["MEASUREMENT", "a", "b"]
+    assert (
+        f"topic {topic} partition 0 offset 1: metric 'late': timestamp 9300000000000000000 ns"
+        " is outside what 64-bit nanoseconds count (1677-09-21 to 2262-04-11 UTC)"
+    ) in result.stderr
+    assert "2 metrics kept (2 new), 1 invalid lines" in result.stderr
 
 
 def test_the_readme_shows_the_schema_of_the_store_a_sink_creates(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import pytest
 
 from agent.buffer import MemoryBuffer
@@ -18,3 +22,17 @@ def make_buffer(request, tmp_path):
         return DiskBuffer(tmp_path / "buffer" / "kafka.db", limit)
 
     return make
+
+
+@pytest.fixture
+def usual_umask():
+    """The umask 022 most shells run with (files 0644 unless created otherwise)."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def file_modes(database: Path) -> dict[str, int]:
+    """The permission bits of a SQLite file and of the -wal and -shm files beside it."""
+    paths = [database, *(database.with_name(database.name + end) for end in ("-wal", "-shm"))]
+    return {path.name: stat.S_IMODE(path.stat().st_mode) for path in paths}

@@ -10,6 +10,7 @@ import pytest
 
 from agent.disk_buffer import DiskBuffer
 from agent.metric import Metric, UInt
+from tests.unit.conftest import file_modes
 
 
 def metrics(*numbers: int) -> list[Metric]:
@@ -145,3 +146,13 @@ def test_disk_buffer_survives_a_torn_last_write(tmp_path):
     recovered = DiskBuffer(crashed / "kafka.db", 100)
     assert numbers(recovered) == [1, 2, 3]
     assert len(recovered) == 3
+
+
+def test_the_disk_buffer_and_its_wal_and_shm_files_are_readable_by_their_owner_only(
+    tmp_path, usual_umask
+):
+    path = tmp_path / "kafka.db"
+    buffer = DiskBuffer(path, 10)
+    buffer.add(metrics(1))
+    assert file_modes(path) == {"kafka.db": 0o600, "kafka.db-wal": 0o600, "kafka.db-shm": 0o600}
+    buffer.close()

@@ -163,3 +163,102 @@ def test_json_nan_and_infinity_are_refused_as_field_values():
     parsed, errors = JsonParser().parse('{"fields":{"v":NaN},"name":"m"}', NOW)
     assert parsed == []
     assert "not a finite number" in errors[0].message
+
+
+# -- records no store or printer can hold -----------------------------------------------------
+
+
+def test_json_timestamp_past_64_bit_nanoseconds_is_an_invalid_line():
+    data = '{"name":"y","tags":{},"fields":{"v":1},"timestamp":9300000000}'
+    parsed, errors = JsonParser().parse(data, NOW)
+    assert parsed == []
+    assert errors[0].message == (
+        '"timestamp": 9300000000 is outside what 64-bit nanoseconds count'
+        " (1677-09-21 to 2262-04-11 UTC)"
+    )
+
+
+def test_json_timestamp_at_the_edges_of_64_bit_nanoseconds_is_read():
+    data = (
+        '{"name":"first","fields":{"v":1},"timestamp":-9223372036854775808}\n'
+        '{"name":"last","fields":{"v":1},"timestamp":9223372036854775807}'
+    )
+    parsed, errors = JsonParser(json_timestamp_units=Duration(1e-9)).parse(data, NOW)
+    assert errors == []
+    assert [m.time_ns for m in parsed] == [-(2**63), 2**63 - 1]
+
+
+@pytest.mark.parametrize("stamp", ["Infinity", "-Infinity", "NaN", "1e300"])
+def test_json_timestamp_infinite_or_huge_is_an_invalid_line_not_an_exception(stamp):
+    data = f'{{"name":"y","fields":{{"v":1}},"timestamp":{stamp}}}'
+    parsed, errors = JsonParser().parse(data, NOW)
+    assert parsed == []
+    assert errors[0].message.startswith('"timestamp": ')
+
+
+def test_json_nested_a_thousand_deep_is_an_invalid_line_and_the_lines_around_it_are_read():
+    good = '{"name":"m","fields":{"v":1},"timestamp":1}'
+    data = "\n".join([good, "[" * 1000 + "]" * 1000, good.replace(":1}", ":2}")])
+    parsed, errors = JsonParser().parse(data, NOW)
+    assert [m.time_ns for m in parsed] == [1_000_000_000, 2_000_000_000]
+    assert [(e.line, e.message) for e in errors] == [
+        (2, "not JSON this parser can read: nested too deep (a metric needs three levels)")
+    ]
+
+
+def test_json_document_nested_a_thousand_deep_alone_is_an_invalid_line():
+    parsed, errors = JsonParser().parse(b"[" * 1000 + b"]" * 1000, NOW)
+    assert parsed == [] and len(errors) == 1
+    assert "nested too deep" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        '"name":"\\ud800","fields":{"v":1}',
+        '"name":"m","tags":{"\\udc00":"x"},"fields":{"v":1}',
+        '"name":"m","tags":{"t":"a\\ud800"},"fields":{"v":1}',
+        '"name":"m","fields":{"\\udfff":1}',
+        '"name":"m","fields":{"s":"\\ud800"}',
+    ],
+)
+def test_json_half_a_surrogate_pair_anywhere_is_an_invalid_line(where):
+    parsed, errors = JsonParser().parse("{" + where + "}", NOW)
+    assert parsed == []
+    assert "half of a surrogate pair" in errors[0].message
+
+
+def test_json_a_whole_surrogate_pair_is_the_character_it_encodes():
+    parsed, errors = JsonParser().parse('{"name":"m","fields":{"s":"\\ud83d\\ude00"}}', NOW)
+    assert errors == []
+    assert parsed[0].fields["s"] == "\U0001f600"
+
+
+def test_decoder_refuses_an_influx_metric_dated_2264_in_seconds_and_keeps_its_neighbours(caplog):
+    decoder = RecordDecoder("influx", influx_timestamp_precision=1.0)
+    value = b"a v=1 1700000000\nlate v=2 9300000000\nb v=3 1700000001"
+    with caplog.at_level(logging.ERROR, logger="sink"):
+        delivery = decoder.decode("metrics", 1, 8, None, value, 0)
+    assert [m.name for m in delivery.metrics] == ["a", "b"]
+    assert (decoder.invalid_records, decoder.invalid_lines) == (1, 1)
+    assert (
+        "topic metrics partition 1 offset 8: metric 'late': timestamp 9300000000000000000 ns"
+        " is outside what 64-bit nanoseconds count (1677-09-21 to 2262-04-11 UTC)" in caplog.text
+    )
+
+
+def test_decoder_refuses_an_out_of_range_one_line_record_among_others(caplog):
+    records = [
+        record(1, b"a v=1 1700000000\n"),
+        record(2, b"late v=2 9300000000\n"),
+        record(3, b"early v=3 -9300000000\n"),
+        record(4, b"b v=4 1700000001\n"),
+    ]
+    decoder = RecordDecoder("influx", influx_timestamp_precision=1.0)
+    with caplog.at_level(logging.ERROR, logger="sink"):
+        deliveries = decoder.decode_all(records)
+    assert [[m.name for m in d.metrics] for d in deliveries] == [["a"], [], [], ["b"]]
+    assert [d.offset for d in deliveries] == [1, 2, 3, 4]  # their offsets are passed too
+    assert decoder.invalid_lines == 2
+    assert "offset 2: metric 'late': timestamp" in caplog.text
+    assert "offset 3: metric 'early': timestamp -9300000000000000000 ns" in caplog.text

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
 
 from line_protocol_parser import parse_line
 
 from agent.metric import Metric, UInt
 from agent.sink.batch import Batch, Delivery
-from agent.sink.printer import LinePrinter, TablePrinter
+from agent.sink.printer import LinePrinter, TablePrinter, visible
 
 T = 1_795_569_040_000_000_000
 CPU = Metric("cpu", {"host": "vm", "cpu": "cpu0"}, {"usage_idle": 98.5, "usage_user": 1.5}, T)
@@ -109,3 +111,60 @@ def test_table_on_a_terminal_redraws_one_row_per_host_measurement_and_tags():
     assert len(last_screen) == 4  # header, cpu, mem, the count
     assert "usage_idle=50" in last_screen[1]
     assert last_screen[-1] == "3 metrics received"
+
+
+# A topic's text that would act on a terminal: clear the screen, set the colour, write the
+# clipboard (OSC 52).
+HOSTILE = Metric(
+    "\x1b[31mred", {"host": "vm", "t": "\x1b[2J"}, {"s": "\x1b]52;c;aGk=\x07", "v": 1.0}, T
+)
+
+
+def test_table_into_a_pipe_shows_control_characters_escaped():
+    out = printed(TablePrinter(io.StringIO(), live=False), Delivery("m", 0, 0, None, [HOSTILE]))
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.splitlines()[1].split() == [
+        "01:10:40",
+        "vm",
+        "\\x1b[31mred",
+        "t=\\x1b[2J",
+        's="\\x1b]52;c;aGk=\\x07"',
+        "v=1",
+    ]
+
+
+def test_table_on_a_terminal_sends_no_control_character_but_its_own_redraw():
+    out = printed(TablePrinter(io.StringIO(), live=True), Delivery("m", 0, 0, None, [HOSTILE]))
+    screen = out.replace("\x1b[H\x1b[J", "")
+    assert "\x1b" not in screen and "\x07" not in screen
+    assert "\\x1b[31mred" in screen and "t=\\x1b[2J" in screen
+
+
+def test_visible_escapes_c0_del_and_c1_controls_and_nothing_else():
+    assert (
+        visible("a\tb\nc\rd\x00\x7f\x9b\x9fé€😀\\x") == "a\\tb\\nc\\rd\\x00\\x7f\\x9b\\x9fé€😀\\x"
+    )
+
+
+def test_line_format_into_a_pipe_keeps_the_bytes_as_the_topic_held_them():
+    out = printed(LinePrinter(io.StringIO()), Delivery("m", 0, 0, None, [HOSTILE]))
+    assert out == f'\x1b[31mred,host=vm,t=\x1b[2J s="\x1b]52;c;aGk=\x07",v=1 {T}\n'
+
+
+def test_line_format_on_a_terminal_escapes_control_characters_but_keeps_the_key_separator():
+    controller, terminal_fd = pty.openpty()
+    with open(terminal_fd, "w", encoding="utf-8") as terminal:
+        printer = LinePrinter(terminal, print_key=True)
+        printer.write(batch(Delivery("m", 0, 0, b"\x1b[5mk", [HOSTILE])))
+    shown = os.read(controller, 65536).decode()
+    os.close(controller)
+    assert (
+        shown == f'\\x1b[5mk\t\\x1b[31mred,host=vm,t=\\x1b[2J s="\\x1b]52;c;aGk=\\x07",v=1 {T}\r\n'
+    )
+
+
+def test_json_format_on_a_terminal_escapes_what_json_leaves_as_it_is():
+    printer = LinePrinter(io.StringIO(), "json", escape_controls=True)
+    out = printed(printer, Delivery("m", 0, 0, None, [Metric("m", {}, {"s": "\x9b2J\x7f"}, T)]))
+    assert "\x9b" not in out and "\x7f" not in out
+    assert '"s":"\\x9b2J\\x7f"' in out

@@ -10,6 +10,7 @@ import pytest
 from agent.metric import Metric, UInt
 from agent.sink.batch import Batch, Delivery
 from agent.sink.store import SqliteStore, StoreError, open_store
+from tests.unit.conftest import file_modes
 
 T = 1_795_569_040_000_000_000
 
@@ -168,3 +169,17 @@ def test_an_unwritable_path_is_one_clear_error(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(StoreError, match="sqlite:"):
         SqliteStore(str(tmp_path / "file" / "m.db"))
+
+
+def test_the_store_and_its_wal_and_shm_files_are_readable_by_their_owner_only(
+    tmp_path, usual_umask
+):
+    path = tmp_path / "metrics.db"
+    store = SqliteStore(str(path))
+    store.write(batch(Delivery("metrics", 0, 0, None, [cpu()])))
+    assert file_modes(path) == {
+        "metrics.db": 0o600,
+        "metrics.db-wal": 0o600,
+        "metrics.db-shm": 0o600,
+    }
+    store.close()
