@@ -122,3 +122,21 @@ def test_the_output_says_once_that_the_disk_is_full_and_once_that_it_has_room_ag
     assert messages[0].endswith("); new metrics are dropped and counted until it has room")
     assert running.stats.metrics_dropped == 3 * GATHER
     assert len(running.buffer) == GATHER + 20
+
+
+def test_delivered_metrics_whose_deletion_fails_are_never_handed_out_again(tmp_path):
+    """A deletion SQLite refuses (here another connection holds the write lock, as a full
+    disk would refuse it) leaves the rows in the file, but out of the count and of every
+    batch; the next write deletes them."""
+    buffer = DiskBuffer(tmp_path / "kafka.db", 100)
+    buffer.add(gathered(0, 5))
+    buffer._db.execute("PRAGMA busy_timeout = 10")  # give up on the lock at once
+    with sqlite3.connect(buffer.path, isolation_level=None) as other:
+        other.execute("BEGIN IMMEDIATE")
+        buffer.accept(buffer.batch(2))
+        assert len(buffer) == 3
+        assert [metric.fields["n"] for metric in buffer.batch(10).metrics] == [2, 3, 4]
+        other.execute("ROLLBACK")
+    assert rows_in_file(buffer) == 5
+    buffer.add(gathered(5, 1))
+    assert len(buffer) == rows_in_file(buffer) == 4
