@@ -31,6 +31,16 @@ class Batch:
     sequence: list[int]
 
 
+class BufferFullError(OSError):
+    """An add the buffer could not keep (its disk is full): none of its metrics were kept,
+    and what the buffer held before is unchanged."""
+
+    def __init__(self, buffer_name: str, lost: int, reason: str) -> None:
+        super().__init__(f"{buffer_name}: no room left on its disk ({reason})")
+        self.buffer_name = buffer_name
+        self.lost = lost
+
+
 class InFlight(set[int]):
     """Sequences of a buffer's metrics in flight: handed out in a batch not yet accepted, or
     sent and awaiting the destination's acknowledgement."""
@@ -54,7 +64,7 @@ class Buffer(Protocol):
     dropped: int
 
     def __len__(self) -> int: ...
-    def add(self, metrics: Iterable[Metric]) -> int: ...
+    def add(self, metrics: Iterable[Metric]) -> int: ...  # may raise BufferFullError
     def batch(self, size: int, skip: int = 0) -> Batch: ...
     def accept(
         self, batch: Batch, failed: Iterable[int] = (), in_flight: Iterable[int] = ()

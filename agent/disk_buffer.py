@@ -6,16 +6,30 @@ was not yet delivered, in order. SQLite detects a torn last write (a power cut i
 of a transaction) from its WAL checksums and rolls that transaction back; what committed
 before it stays. Bounded by metric_buffer_limit with the memory buffer's policy: an overflow
 drops the oldest metrics that are not in flight.
+
+A full disk loses only what could not be written: an add that does not fit is refused whole
+(BufferFullError, nothing of it half-kept), what the buffer already holds stays and is
+delivered. Three habits keep delivery going on a full disk. While the file system has less
+than LOW_SPACE_BYTES free, each add is checkpointed from the WAL into the database file at
+once, and the deletions before it just before it: inserts make the database file grow, and
+a checkpoint that cannot grow it would leave them in the WAL, where no later write could
+follow (checkpointed, the WAL's space is reused). An add is refused while the file system
+has less free space than the add could take in the WAL and the database file plus
+SPARE_BYTES for the deletions of delivered metrics. And delivered metrics whose deletion
+fails are left out of batches and the count until a later deletion succeeds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from agent.buffer import Batch, InFlight
+from agent.buffer import Batch, BufferFullError, InFlight
 from agent.metric import Metric, UInt
 from agent.private_file import create_owner_only
 
@@ -25,6 +39,30 @@ CREATE TABLE IF NOT EXISTS buffer (
     metric   TEXT NOT NULL
 )
 """
+
+
+# What an add may take on disk, over-estimated: SQLite's default page, with the header of
+# its WAL frame; rows fill about nine tenths of a page and cost a few bytes beside their text.
+PAGE_BYTES = 4096 + 24
+ROW_BYTES_PER_PAGE = 3600
+ROW_OVERHEAD_BYTES = 16
+# Kept free beside an add's own room: the WAL's header and shared-memory index, and the
+# frames that deleting delivered metrics writes, so delivery goes on when the disk is full.
+SPARE_BYTES = 128 * 1024
+# Below this much free space each add is checkpointed; above it SQLite's own checkpoints
+# (every 1,000 pages of WAL, 4 MB) always find room, and an add costs no extra fsync (a
+# checkpoint made adding a gather of 40 metrics six times slower here: 7.7 ms, not 1.3 ms).
+LOW_SPACE_BYTES = 64 * 1024 * 1024
+
+
+def pages_needed(rows: list[tuple[str]]) -> int:
+    row_bytes = sum(len(text) + ROW_OVERHEAD_BYTES for (text,) in rows)
+    return row_bytes // ROW_BYTES_PER_PAGE + 2  # a partly filled page, a b-tree interior page
+
+
+def free_bytes(directory: Path) -> int:
+    usage = os.statvfs(directory)
+    return usage.f_bavail * usage.f_frsize
 
 
 def encode(metric: Metric) -> str:
@@ -51,8 +89,6 @@ class DiskBuffer:
         self.limit = limit
         self.dropped = 0
         self._lock = threading.Lock()
-        import sqlite3  # here: an agent with the memory buffer never loads it (about 1 MB)
-
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             create_owner_only(path)
@@ -69,45 +105,84 @@ class DiskBuffer:
         # are handed out again, so an output can tell a retry from a new metric.
         self._handed_out: dict[int, Metric] = {}
         self._in_flight = InFlight()
+        # Delivered metrics whose rows could not be deleted yet (the disk was full).
+        self._undeleted: set[int] = set()
 
     def __len__(self) -> int:
         return self._count
 
     def add(self, metrics: Iterable[Metric]) -> int:
+        """Keep metrics; returns how many waiting ones were dropped to make room within the
+        limit. BufferFullError if the disk has no room for them: none of them is kept,
+        what the buffer held before stays."""
         rows = [(encode(metric),) for metric in metrics]
         if not rows:
             return 0
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT INTO buffer (metric) VALUES (?)", rows)
-            self._count += len(rows)
-            dropped = max(0, self._count - self.limit)
-            if dropped:
-                self._drop_oldest(dropped)
-            self._db.execute("COMMIT")
+            self._delete_delivered()
+            free = free_bytes(self.path.parent)
+            low_on_space = free < LOW_SPACE_BYTES
+            if low_on_space:
+                # The deletions since the last add go into the database file (in place), so
+                # the add's pages start the WAL afresh instead of growing it.
+                self._checkpoint("PASSIVE")
+            needed = self._room_needed(rows)
+            if free < needed:
+                reason = f"{free // 1024} kB free on its file system, {needed // 1024} kB needed"
+                raise BufferFullError(self.name, len(rows), reason)
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("INSERT INTO buffer (metric) VALUES (?)", rows)
+                dropped = max(0, self._count + len(rows) - self.limit)
+                doomed = self._delete_oldest(dropped) if dropped else []
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._roll_back()
+                self._checkpoint("TRUNCATE")  # gives back the space the refused add took
+                raise BufferFullError(self.name, len(rows), str(error)) from None
+            self._count += len(rows) - dropped
+            for sequence in doomed:
+                self._handed_out.pop(sequence, None)
             self.dropped += dropped
+            if low_on_space:
+                self._checkpoint("PASSIVE")
         return dropped
 
-    def _drop_oldest(self, count: int) -> None:
+    def _room_needed(self, rows: list[tuple[str]]) -> int:
+        """Bytes the file system must have free before `rows` are added: their pages in the
+        WAL beyond the space the WAL file already has, in the database file beyond its free
+        pages, and the spare."""
+        pages = pages_needed(rows)
+        wal = self.path.with_name(self.path.name + "-wal")
+        wal_pages = wal.stat().st_size // PAGE_BYTES if wal.exists() else 0
+        free_pages = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        growth = max(0, pages - wal_pages) + max(0, pages - free_pages)
+        return growth * PAGE_BYTES + SPARE_BYTES
+
+    @property
+    def name(self) -> str:
+        return f"disk buffer {self.path}"
+
+    def _delete_oldest(self, count: int) -> list[int]:
+        """Delete the oldest `count` metrics that are not in flight; their sequences."""
         candidates = self._db.execute(
             "SELECT sequence FROM buffer ORDER BY sequence LIMIT ?",
-            (count + len(self._in_flight),),
+            (count + len(self._in_flight) + len(self._undeleted),),
         )
-        doomed = self._in_flight.oldest_waiting((row[0] for row in candidates), count)
-        if self._in_flight:
+        waiting = (row[0] for row in candidates if row[0] not in self._undeleted)
+        doomed = self._in_flight.oldest_waiting(waiting, count)
+        if self._in_flight or self._undeleted:
             self._db.executemany("DELETE FROM buffer WHERE sequence = ?", [(s,) for s in doomed])
         else:
             self._db.execute("DELETE FROM buffer WHERE sequence <= ?", (doomed[-1],))
-        for sequence in doomed:
-            self._handed_out.pop(sequence, None)
-        self._count -= count
+        return doomed
 
     def batch(self, size: int, skip: int = 0) -> Batch:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT sequence, metric FROM buffer ORDER BY sequence LIMIT ? OFFSET ?",
-                (size, skip),
-            ).fetchall()
+            try:
+                rows = self._rows(size, skip)
+            except sqlite3.Error as error:
+                raise OSError(f"{self.name}: cannot read: {error}") from None
             metrics = []
             for sequence, text in rows:
                 metric = self._handed_out.get(sequence)
@@ -117,20 +192,62 @@ class DiskBuffer:
                 self._in_flight.add(sequence)
         return Batch(metrics, [sequence for sequence, _ in rows])
 
+    def _rows(self, size: int, skip: int) -> list[tuple[int, str]]:
+        """Rows after the first `skip`, oldest first, leaving out those delivered already."""
+        if not self._undeleted:
+            query = "SELECT sequence, metric FROM buffer ORDER BY sequence LIMIT ? OFFSET ?"
+            return self._db.execute(query, (size, skip)).fetchall()
+        query = (
+            "SELECT sequence, metric FROM buffer WHERE sequence NOT IN"
+            " (SELECT value FROM json_each(?)) ORDER BY sequence LIMIT ? OFFSET ?"
+        )
+        undeleted = json.dumps(sorted(self._undeleted))
+        return self._db.execute(query, (undeleted, size, skip)).fetchall()
+
     def accept(
         self, batch: Batch, failed: Iterable[int] = (), in_flight: Iterable[int] = ()
     ) -> None:
         keep = {batch.sequence[i] for i in failed}
-        delivered = [(s,) for s in batch.sequence if s not in keep]
+        delivered = [s for s in batch.sequence if s not in keep]
         with self._lock:
             self._in_flight.settle(batch, in_flight)
-            self._db.execute("BEGIN IMMEDIATE")
-            before = self._db.total_changes
-            self._db.executemany("DELETE FROM buffer WHERE sequence = ?", delivered)
-            self._count -= self._db.total_changes - before
-            self._db.execute("COMMIT")
-            for (sequence,) in delivered:
+            for sequence in delivered:
                 self._handed_out.pop(sequence, None)
+            # Delivered, whatever the disk says: no longer counted, never handed out again.
+            self._undeleted.update(delivered)
+            self._count -= len(delivered)
+            self._delete_delivered()
+
+    def _delete_delivered(self) -> None:
+        """Delete the delivered metrics from the file; on failure (a full disk) they stay
+        left out of batches and are deleted by a later call."""
+        if not self._undeleted:
+            return
+        doomed = [(sequence,) for sequence in self._undeleted]
+        for attempt in ("first", "after a checkpoint"):
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("DELETE FROM buffer WHERE sequence = ?", doomed)
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._roll_back()
+                if attempt == "first":
+                    # Deletions are written in place: once the WAL is checkpointed they
+                    # reuse its space instead of growing it.
+                    self._checkpoint("TRUNCATE")
+                continue
+            self._undeleted.clear()
+            return
+
+    def _roll_back(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _checkpoint(self, mode: str) -> None:
+        """Copy what the WAL holds into the database file. A failure (no room to grow the
+        file) leaves the WAL as it is, whole; the next checkpoint tries again."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
 
     def close(self) -> None:
         with self._lock:

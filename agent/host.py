@@ -40,6 +40,32 @@ class HostFileError(OSError):
         self.errno = error.errno
 
 
+class HostFileFormatError(ValueError):
+    """A kernel interface file whose content is not what the kernel writes (damaged, cut
+    short, or another file in its place); the message names the file, the line and what
+    was expected there."""
+
+    def __init__(self, path: Path, expected: str, line_number: int = 0, found: str = "") -> None:
+        where = f"{path}:{line_number}" if line_number else str(path)
+        message = f"{where}: expected {expected}"
+        if found:
+            message += f", found {found}"
+        super().__init__(message)
+        self.path = path
+        self.line_number = line_number
+
+
+# A damaged line is quoted up to this many characters: enough to recognise it.
+QUOTED_LINE_CHARS = 80
+
+
+def quoted(line: str) -> str:
+    """A line as an error message shows it: in quotes, cut after QUOTED_LINE_CHARS."""
+    if len(line) <= QUOTED_LINE_CHARS:
+        return repr(line)
+    return f"{line[:QUOTED_LINE_CHARS]!r}… ({len(line) - QUOTED_LINE_CHARS} more characters)"
+
+
 def root(kind: str) -> Path:
     """The directory that stands for /proc, /sys, … on the host being watched."""
     variable, default = _ROOTS[kind]
@@ -86,6 +112,31 @@ def read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError as error:
         raise HostFileError(path, error) from None
+
+
+def read_lines(path: Path, may_be_empty: bool = False) -> list[str]:
+    """The lines of a kernel interface file. The kernel ends every line with a newline, so
+    a last line without one was cut short: that, and an empty file (unless it `may_be_empty`),
+    is a HostFileFormatError naming the file; an unreadable file is a HostFileError."""
+    text = read_text(path)
+    lines = text.splitlines()
+    if not lines and not may_be_empty:
+        raise HostFileFormatError(path, "the kernel's lines", found="an empty file")
+    if text and not text.endswith("\n"):
+        expected = "a line ending in a newline (the file was cut short)"
+        raise HostFileFormatError(path, expected, len(lines), quoted(lines[-1]))
+    return lines
+
+
+def parse_integers(
+    path: Path, line_number: int, line: str, values: list[str], what: str
+) -> list[int]:
+    """`values` (words of line `line_number`) as integers; a HostFileFormatError naming the
+    line and `what` it should hold if one is not a whole number."""
+    try:
+        return [int(value) for value in values]
+    except ValueError:
+        raise HostFileFormatError(path, what, line_number, quoted(line)) from None
 
 
 def psutil_module() -> ModuleType:

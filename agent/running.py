@@ -12,7 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from agent.buffer import Batch, Buffer
+from agent.buffer import Batch, Buffer, BufferFullError
 from agent.filters import FilterOptions, MetricFilter
 from agent.metric import Metric
 from agent.options import Duration
@@ -174,6 +174,7 @@ class RunningOutput:
         self.log = logging.getLogger(self.log_name)
         self.connected = False
         self.healthy = True  # False while writes fail: retries then wait for the schedule
+        self.buffer_full: BufferFullError | None = None  # the last add refused, until one is kept
         self._flush_lock = threading.Lock()
         plugin.report_rejected = self.report_rejected  # type: ignore[method-assign]
 
@@ -205,10 +206,25 @@ class RunningOutput:
         return metric
 
     def add(self, metrics: list[Metric]) -> bool:
-        """Buffer this output's view of `metrics`; True when a full batch is waiting."""
+        """Buffer this output's view of `metrics`; True when a full batch is waiting.
+
+        Metrics the buffer cannot keep (its disk is full) are counted as dropped; that the
+        buffer is full is logged once, and once more when it keeps metrics again."""
         accepted = [m for m in map(self.accept, metrics) if m is not None]
         self.stats.metrics_added += len(accepted)
-        dropped = self.buffer.add(accepted)
+        try:
+            dropped = self.buffer.add(accepted)
+        except BufferFullError as full:
+            self.stats.metrics_dropped += full.lost
+            if self.buffer_full is None:
+                self.log.error("%s; new metrics are dropped and counted until it has room", full)
+            self.buffer_full = full
+            return len(self.buffer) >= self.batch_size
+        if self.buffer_full is not None and accepted:
+            self.log.info(
+                "%s: room on its disk again; new metrics are kept", self.buffer_full.buffer_name
+            )
+            self.buffer_full = None
         if dropped:
             self.stats.metrics_dropped += dropped
             self.log.warning("Metric buffer overflow; %d metrics have been dropped", dropped)
@@ -260,6 +276,11 @@ class RunningOutput:
                     and len(self.buffer) > in_window
                 ):
                     batch = self.buffer.batch(self.batch_size, skip=in_window)
+                    if not batch.metrics:
+                        # The buffer counts more than it hands out: a bug, which must end
+                        # this flush rather than turn the loop into a spin.
+                        error = error or OSError(f"{len(self.buffer)} metrics counted, none found")
+                        continue
                     write = _Write(batch, time.perf_counter_ns())
                     window.append(write)
                     in_window += len(batch.metrics)

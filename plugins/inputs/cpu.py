@@ -62,18 +62,31 @@ class CpuTimes(NamedTuple):
         return self.total - self.idle
 
 
+# Since Linux 2.6.0 every cpu line of /proc/stat holds at least user, nice, system, idle,
+# iowait, irq and softirq (steal, guest and guest_nice came later); one with fewer was cut.
+MIN_CPU_COUNTERS = 7
+
+
 def read_proc_stat(clock_ticks: float) -> dict[str, CpuTimes]:
-    """Counters by CPU name ("cpu-total", "cpu0", …) from /proc/stat."""
+    """Counters by CPU name ("cpu-total", "cpu0", …) from /proc/stat; a HostFileFormatError
+    naming the line if one is damaged, or the file if it has no "cpu" line."""
+    path = host.proc("stat")
     times: dict[str, CpuTimes] = {}
-    for line in host.read_text(host.proc("stat")).splitlines():
+    for number, line in enumerate(host.read_lines(path), 1):
         if not line.startswith("cpu"):
             if times:
                 break  # the cpu lines come first; the rest of the file is not needed
             continue
         name, *counters = line.split()
-        values = [int(c) / clock_ticks for c in counters[:10]]
+        expected = f"{name} and at least {MIN_CPU_COUNTERS} whole-number counters"
+        if len(counters) < MIN_CPU_COUNTERS:
+            raise host.HostFileFormatError(path, expected, number, host.quoted(line))
+        ticks = host.parse_integers(path, number, line, counters[:10], expected)
+        values = [tick / clock_ticks for tick in ticks]
         values += [0.0] * (10 - len(values))  # older kernels lack steal/guest columns
         times["cpu-total" if name == "cpu" else name] = CpuTimes(*values)
+    if "cpu-total" not in times:
+        raise host.HostFileFormatError(path, 'a "cpu" line (all CPUs together)', found="none")
     return times
 
 

@@ -76,22 +76,25 @@ def read_mounts() -> list[Mount]:
     first_error: OSError | None = None
     for path in mount_table_files():
         try:
-            text = host.read_text(path)
+            lines = host.read_lines(path)
         except OSError as error:
             first_error = first_error or error  # names the file a user should provide
             continue
         parse = parse_mountinfo if path.name == "mountinfo" else parse_mounts
-        return [parse(line, path) for line in text.splitlines() if line.strip()]
+        return [parse(line, path, number) for number, line in enumerate(lines, 1) if line.strip()]
     assert first_error is not None
     raise first_error
 
 
-def parse_mountinfo(line: str, path: Path) -> Mount:
+def parse_mountinfo(line: str, path: Path, number: int) -> Mount:
     """`36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue`"""
     before, separator, after = line.partition(" - ")
     mount_fields, source_fields = before.split(), after.split()
     if not separator or len(mount_fields) < 6 or len(source_fields) < 2:
-        raise ValueError(f"{path}: not a mountinfo line: {line!r}")
+        expected = (
+            "IDs, major:minor, root, mount point, options, optional fields, '-', type, source"
+        )
+        raise host.HostFileFormatError(path, expected, number, host.quoted(line))
     options = mount_fields[5].split(",")
     if mount_fields[3] != "/":
         options.append("bind")
@@ -104,11 +107,12 @@ def parse_mountinfo(line: str, path: Path) -> Mount:
     )
 
 
-def parse_mounts(line: str, path: Path) -> Mount:
+def parse_mounts(line: str, path: Path, number: int) -> Mount:
     """`/dev/sda1 / ext4 rw,relatime 0 0` (the older /proc/mounts format)."""
     parts = line.split()
     if len(parts) < 4:
-        raise ValueError(f"{path}: not a mounts line: {line!r}")
+        expected = "device, mount point, type, options, dump and pass"
+        raise host.HostFileFormatError(path, expected, number, host.quoted(line))
     return Mount(parts[0], unescape_mount_path(parts[1]), parts[2], parts[3].split(","), "")
 
 

@@ -75,14 +75,14 @@ def read_diskstats() -> dict[str, DiskCounters]:
     """Counters by device name; devices whose counters are all zero are left out."""
     path = host.proc("diskstats")
     devices = {}
-    for line in host.read_text(path).splitlines():
+    # No block devices at all is an empty file, not a damaged one.
+    for number, line in enumerate(host.read_lines(path, may_be_empty=True), 1):
         parts = line.split()
+        expected = "major, minor, device name and at least 11 whole-number counters"
         if len(parts) < 14:
-            continue  # a malformed line; the kernel writes at least 14 columns
-        try:
-            counters = DiskCounters(*(int(value) for value in parts[3:14]))
-        except ValueError:
-            raise ValueError(f"{path}: not a number in line {line.strip()!r}") from None
+            raise host.HostFileFormatError(path, expected, number, host.quoted(line))
+        values = host.parse_integers(path, number, line, parts[3:14], expected)
+        counters = DiskCounters(*values)
         if any(counters):
             devices[parts[2]] = counters
     return devices

@@ -54,29 +54,33 @@ PSI_RESOURCES = ("cpu", "memory", "io")
 
 
 def read_integer(path: Path) -> int:
-    text = host.read_text(path).strip()
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{path}: not an integer: {text[:40]!r}") from None
+    (line, *_) = host.read_lines(path)
+    return host.parse_integers(path, 1, line, [line.strip()], "one whole number")[0]
 
 
 def read_stat_counters() -> dict[str, int]:
-    """boot_time, context_switches, interrupts, processes_forked (and disk pages) by field."""
+    """boot_time, context_switches, interrupts, processes_forked (and disk pages) by field;
+    a HostFileFormatError naming the line if one is damaged, or the line that is missing."""
     path = host.proc("stat")
     fields = {}
-    for line in host.read_text(path).splitlines():
-        parts = line.split()
-        if not parts:
-            continue
-        name, values = parts[0], parts[1:3]
-        try:
-            if name in STAT_FIELDS and values:
-                fields[STAT_FIELDS[name]] = int(values[0])
-            elif name == "page" and len(values) == 2:
-                fields["disk_pages_in"], fields["disk_pages_out"] = map(int, values)
-        except ValueError:
-            raise ValueError(f"{path}: not a number in the {name} line") from None
+    for number, line in enumerate(host.read_lines(path), 1):
+        name, *values = line.split() or [""]
+        if name in STAT_FIELDS:
+            expected = f"{name} and a whole number"
+            if not values:
+                raise host.HostFileFormatError(path, expected, number, host.quoted(line))
+            fields[STAT_FIELDS[name]] = host.parse_integers(
+                path, number, line, values[:1], expected
+            )[0]
+        elif name == "page":
+            expected = "page and two whole numbers (pages in, pages out)"
+            if len(values) != 2:
+                raise host.HostFileFormatError(path, expected, number, host.quoted(line))
+            pages_in, pages_out = host.parse_integers(path, number, line, values, expected)
+            fields["disk_pages_in"], fields["disk_pages_out"] = pages_in, pages_out
+    for name, field_name in STAT_FIELDS.items():
+        if field_name not in fields:
+            raise host.HostFileFormatError(path, f'a "{name}" line', found="none")
     return fields
 
 
@@ -97,8 +101,8 @@ def read_pressure(resource: str) -> dict[str, dict[str, float | int]]:
     """`some` and `full` lines of /proc/pressure/RESOURCE: avg10, avg60, avg300, total."""
     path = host.proc("pressure", resource)
     lines = {}
-    for line in host.read_text(path).splitlines():
-        kind, *pairs = line.split()
+    for number, line in enumerate(host.read_lines(path), 1):
+        kind, *pairs = line.split() or [""]
         values = dict(pair.partition("=")[::2] for pair in pairs)
         try:
             lines[kind] = {
@@ -108,7 +112,8 @@ def read_pressure(resource: str) -> dict[str, dict[str, float | int]]:
                 "total": int(values["total"]),
             }
         except (KeyError, ValueError):
-            raise ValueError(f"{path}: unexpected line {line!r}") from None
+            expected = "some|full avg10=N avg60=N avg300=N total=N"
+            raise host.HostFileFormatError(path, expected, number, host.quoted(line)) from None
     return lines
 
 

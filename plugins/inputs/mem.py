@@ -63,15 +63,21 @@ COUNT_KEYS = {"HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_
 
 
 def read_meminfo() -> dict[str, int]:
-    """/proc/meminfo as bytes by key (page counts stay counts)."""
+    """/proc/meminfo as bytes by key (page counts stay counts); a HostFileFormatError
+    naming the line if one is not `Key: number kB` (`Key: number` for the page counts)."""
+    path = host.proc("meminfo")
     values: dict[str, int] = {}
-    for line in host.read_text(host.proc("meminfo")).splitlines():
-        key, _, rest = line.partition(":")
+    for number, line in enumerate(host.read_lines(path), 1):
+        key, colon, rest = line.partition(":")
+        key = key.strip()
+        # A size in kB, or a count of huge pages (no unit); words missing, the line was cut.
+        form, unit, multiplier = ("N", [], 1) if key in COUNT_KEYS else ("N kB", ["kB"], 1024)
+        expected = f'"{key or "Name"}: {form}" with N a whole number'
         parts = rest.split()
-        if not parts or not parts[0].isdigit():
-            continue
-        number = int(parts[0])
-        values[key] = number if key in COUNT_KEYS or len(parts) == 1 else number * 1024
+        if not colon or not key or not parts or parts[1:] != unit:
+            raise host.HostFileFormatError(path, expected, number, host.quoted(line))
+        (value,) = host.parse_integers(path, number, line, parts[:1], expected)
+        values[key] = value * multiplier
     return values
 
 
@@ -86,7 +92,8 @@ class Mem(Input):
         now_ns = time.time_ns()
         info = read_meminfo()
         if "MemTotal" not in info or "MemFree" not in info:
-            raise ValueError(f"{host.proc('meminfo')} has no MemTotal or MemFree line")
+            expected = 'a "MemTotal:" and a "MemFree:" line'
+            raise host.HostFileFormatError(host.proc("meminfo"), expected, found="no such line")
         fields: dict[str, float | UInt] = {
             name: UInt(info[key]) for name, key in MEMINFO_FIELDS.items() if key in info
         }

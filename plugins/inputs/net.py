@@ -9,8 +9,8 @@ Without `interfaces`, only interfaces that are up and not loopback are reported;
 HOST_PROC is set that check is skipped (the interfaces the agent sees need not be the
 host's), as Telegraf does. Like Telegraf 1.37, no protocol statistics (`interface=all`) are
 emitted; `ignore_protocol_stats` is accepted and ignored (named in the start-up warning of
-options that have no effect). Read through psutil, which follows
-HOST_PROC; /proc/net/dev shows the network namespace of the process reading it.
+options that have no effect). /proc/net/dev (HOST_PROC honoured) shows the network namespace
+of the process reading it; whether an interface is up comes from psutil.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from agent import host
 from agent.filters import Glob
@@ -33,6 +34,44 @@ SAMPLE_CONFIG = """\
   ## interfaces that are up, except loopback.
   # interfaces = ["eth*", "enp0s[0-1]", "lo"]
 """
+
+
+# /proc/net/dev: two header lines, then `NAME: ` and 8 receive and 8 transmit counters.
+NET_DEV_HEADER_LINES = 2
+NET_DEV_COUNTERS = 16
+
+
+class InterfaceCounters(NamedTuple):
+    """The counters of /proc/net/dev that Telegraf reports, since the interface appeared."""
+
+    bytes_recv: int
+    packets_recv: int
+    err_in: int
+    drop_in: int
+    bytes_sent: int
+    packets_sent: int
+    err_out: int
+    drop_out: int
+
+
+def read_net_dev() -> dict[str, InterfaceCounters]:
+    """Counters by interface, in file order; a HostFileFormatError naming the line if one
+    is damaged (psutil's reader would fail without naming the file)."""
+    path = host.proc("net", "dev")
+    lines = host.read_lines(path)
+    if len(lines) < NET_DEV_HEADER_LINES:
+        expected = f"{NET_DEV_HEADER_LINES} header lines"
+        raise host.HostFileFormatError(path, expected, len(lines), host.quoted(lines[-1]))
+    interfaces = {}
+    for number, line in enumerate(lines[NET_DEV_HEADER_LINES:], NET_DEV_HEADER_LINES + 1):
+        name, colon, rest = line.rpartition(":")
+        expected = f"an interface name, a colon and {NET_DEV_COUNTERS} whole-number counters"
+        values = rest.split()
+        if not colon or not name.strip() or len(values) != NET_DEV_COUNTERS:
+            raise host.HostFileFormatError(path, expected, number, host.quoted(line))
+        counters = host.parse_integers(path, number, line, values, expected)
+        interfaces[name.strip()] = InterfaceCounters(*counters[0:4], *counters[8:12])
+    return interfaces
 
 
 def interface_speed(name: str) -> int:
@@ -63,11 +102,7 @@ class Net(Input):
     ignore_protocol_stats: bool = ignored(False)
 
     def gather(self) -> Iterator[Metric]:
-        psutil = host.psutil_module()
-        try:
-            counters = psutil.net_io_counters(pernic=True, nowrap=False)
-        except OSError as error:
-            raise host.HostFileError(host.proc("net", "dev"), error) from None
+        counters = read_net_dev()
         now_ns = time.time_ns()
         pattern = Glob(self.interfaces)
         wanted = None
@@ -81,10 +116,10 @@ class Net(Input):
             fields = {
                 "bytes_recv": UInt(io.bytes_recv),
                 "bytes_sent": UInt(io.bytes_sent),
-                "drop_in": UInt(io.dropin),
-                "drop_out": UInt(io.dropout),
-                "err_in": UInt(io.errin),
-                "err_out": UInt(io.errout),
+                "drop_in": UInt(io.drop_in),
+                "drop_out": UInt(io.drop_out),
+                "err_in": UInt(io.err_in),
+                "err_out": UInt(io.err_out),
                 "packets_recv": UInt(io.packets_recv),
                 "packets_sent": UInt(io.packets_sent),
                 "speed": interface_speed(name),

@@ -77,16 +77,14 @@ def read_process_stat(path: str | Path) -> tuple[str, int] | None:
             return None
         raise host.HostFileError(Path(path), error) from None
     # The command name is in parentheses and may itself hold spaces and parentheses.
-    fields = data[data.rfind(b")") + 2 :].split(maxsplit=_THREADS + 1)
-    if not fields:
-        raise ValueError(f"{path}: unexpected content")
-    state = fields[_STATE][:1].decode("ascii", "replace")
-    try:
-        threads = int(fields[_THREADS])
-    except (IndexError, ValueError):
-        log.info("no thread count in %s", path)
-        threads = 0
-    return state, threads
+    end_of_name = data.rfind(b")")
+    fields = data[end_of_name + 2 :].split(maxsplit=_THREADS + 1)
+    cut_short = not data.endswith(b"\n")
+    if cut_short or end_of_name < 0 or len(fields) <= _THREADS or not fields[_THREADS].isdigit():
+        line = data.decode("ascii", "replace").rstrip("\n")
+        expected = f"PID (command) state and at least {_THREADS + 1} numbers after the command"
+        raise host.HostFileFormatError(Path(path), expected, 1, host.quoted(line))
+    return fields[_STATE][:1].decode("ascii", "replace"), int(fields[_THREADS])
 
 
 def read_small_file(path: str | Path) -> bytes:

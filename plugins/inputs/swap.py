@@ -30,12 +30,16 @@ SWAP_PAGE_BYTES = 4096
 
 
 def read_vmstat() -> dict[str, int]:
-    """/proc/vmstat as counters by name."""
+    """/proc/vmstat as counters by name; a HostFileFormatError naming the line if one is
+    not a name and a whole number."""
+    path = host.proc("vmstat")
     counters = {}
-    for line in host.read_text(host.proc("vmstat")).splitlines():
-        name, _, value = line.partition(" ")
-        if value.strip().isdigit():
-            counters[name] = int(value)
+    for number, line in enumerate(host.read_lines(path), 1):
+        words = line.split()
+        expected = "a name and a whole number"
+        if len(words) != 2:
+            raise host.HostFileFormatError(path, expected, number, host.quoted(line))
+        counters[words[0]] = host.parse_integers(path, number, line, words[1:], expected)[0]
     return counters
 
 
@@ -49,7 +53,8 @@ class Swap(Input):
     def gather(self) -> Iterator[Metric]:
         info = read_meminfo()
         if "SwapTotal" not in info or "SwapFree" not in info:
-            raise ValueError(f"{host.proc('meminfo')} has no SwapTotal or SwapFree line")
+            expected = 'a "SwapTotal:" and a "SwapFree:" line'
+            raise host.HostFileFormatError(host.proc("meminfo"), expected, found="no such line")
         vmstat = read_vmstat()
         now_ns = time.time_ns()
         total, free = info["SwapTotal"], info["SwapFree"]

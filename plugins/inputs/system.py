@@ -44,13 +44,17 @@ _CPU_LINE = re.compile(r"cpu\d")
 
 
 def read_load_averages() -> tuple[float, float, float]:
-    """load1, load5, load15 from /proc/loadavg."""
+    """load1, load5, load15 from /proc/loadavg (`0.52 0.58 0.59 2/1190 12345`)."""
     path = host.proc("loadavg")
-    parts = host.read_text(path).split()
+    (line, *_) = host.read_lines(path)
+    words = line.split()
+    expected = "three load averages, runnable/total tasks and the last PID"
     try:
-        return float(parts[0]), float(parts[1]), float(parts[2])
-    except (IndexError, ValueError):
-        raise ValueError(f"{path}: unexpected content") from None
+        if len(words) != 5:
+            raise ValueError
+        return float(words[0]), float(words[1]), float(words[2])
+    except ValueError:
+        raise host.HostFileFormatError(path, expected, 1, host.quoted(line)) from None
 
 
 def count_logical_cpus() -> int:
@@ -118,10 +122,15 @@ def read_login_users() -> list[str] | None:
 def read_uptime_seconds() -> int:
     """Whole seconds since boot, rounded up as sysinfo() (Telegraf's source) rounds them."""
     path = host.proc("uptime")
+    (line, *_) = host.read_lines(path)
+    words = line.split()
     try:
-        return math.ceil(float(host.read_text(path).split()[0]))
-    except (IndexError, ValueError):
-        raise ValueError(f"{path}: unexpected content") from None
+        if len(words) != 2:
+            raise ValueError
+        return math.ceil(float(words[0]))
+    except ValueError:
+        expected = "seconds since boot and seconds idle"
+        raise host.HostFileFormatError(path, expected, 1, host.quoted(line)) from None
 
 
 def format_uptime(seconds: int) -> str:

@@ -153,3 +153,36 @@ def test_an_input_missing_its_file_reports_one_error_naming_it_and_the_others_go
     assert f"[inputs.{plugin}]" in errors[0]
     assert f"cannot read {proc}/{missing}: No such file or directory" in errors[0]
     assert "Traceback" not in result.stderr
+
+
+# A damaged file, the input that reads it, its content, and the error after the file's path.
+DAMAGED_FILE = {
+    "stat": (
+        "[[inputs.cpu]]\n  collect_cpu_time = true\n",  # a line from the first gather on
+        "cpu  75728 0 264097\n",
+        ":1: expected cpu and at least 7 whole-number counters",
+    ),
+    "meminfo": (
+        "[[inputs.mem]]\n",
+        "MemTotal:       24684084 kB\nMemFree:  2313",
+        ":2: expected a line ending in a newline (the file was cut short)",
+    ),
+}
+
+
+@pytest.mark.parametrize("damaged", sorted(DAMAGED_FILE))
+def test_a_damaged_file_gives_one_error_naming_its_line_and_the_others_go_on(damaged, tmp_path):
+    config, content, expected = DAMAGED_FILE[damaged]
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    recorded = HOSTS / "vm-2cpu" / "step0" / "proc"
+    for name in ("cpuinfo", "loadavg", "meminfo", "stat", "uptime"):
+        (proc / name).write_bytes((recorded / name).read_bytes())
+    (proc / damaged).write_text(content)
+    result = agent_test(config + "[[inputs.system]]\n", tmp_path, {"HOST_PROC": str(proc)})
+    assert result.returncode == 1
+    assert {line.split(",")[0] for line in result.stdout.splitlines()} == {"system"}
+    errors = [line for line in result.stderr.splitlines() if " E! " in line]
+    assert len(errors) == 1, result.stderr
+    assert f"Error in plugin: {proc}/{damaged}{expected}" in errors[0]
+    assert "Traceback" not in result.stderr

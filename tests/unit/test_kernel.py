@@ -51,19 +51,20 @@ def test_psi_adds_pressure_metrics_without_cpu_full(host_step):
 
 
 def test_an_old_kernels_page_line_gives_disk_pages(tmp_path, monkeypatch):
-    (tmp_path / "stat").write_text("cpu 1 2 3\npage 5741 1808\nctxt 10\nbtime 5\nintr 7 1 1\n")
+    stat = "cpu 1 2 3\npage 5741 1808\nctxt 10\nbtime 5\nintr 7 1 1\nprocesses 3\n"
+    (tmp_path / "stat").write_text(stat)
     (tmp_path / "sys" / "kernel" / "random").mkdir(parents=True)
     (tmp_path / "sys" / "kernel" / "random" / "entropy_avail").write_text("3000\n")
     monkeypatch.setenv("HOST_PROC", str(tmp_path))
     (metric,) = Kernel().gather()
     assert metric.fields == {
         "boot_time": 5, "context_switches": 10, "disk_pages_in": 5741, "disk_pages_out": 1808,
-        "entropy_avail": 3000, "interrupts": 7,
+        "entropy_avail": 3000, "interrupts": 7, "processes_forked": 3,
     }  # fmt: skip
 
 
 def test_a_missing_entropy_file_is_an_error_naming_it(tmp_path, monkeypatch):
-    (tmp_path / "stat").write_text("ctxt 10\n")
+    (tmp_path / "stat").write_text("ctxt 10\nbtime 5\nintr 7\nprocesses 3\n")
     monkeypatch.setenv("HOST_PROC", str(tmp_path))
     with pytest.raises(HostFileError, match="random/entropy_avail"):
         list(Kernel().gather())

@@ -54,5 +54,5 @@ def test_a_missing_vmstat_is_an_error_naming_it(tmp_path, monkeypatch):
 
 def test_a_meminfo_without_swap_lines_is_an_error_naming_it(tmp_path, monkeypatch):
     write_host(tmp_path, monkeypatch, "MemTotal: 100 kB\n", "pswpin 0\n")
-    with pytest.raises(ValueError, match="meminfo has no SwapTotal"):
+    with pytest.raises(ValueError, match='meminfo: expected a "SwapTotal:" and a "SwapFree:" line'):
         list(Swap().gather())
