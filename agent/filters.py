@@ -12,6 +12,17 @@ from dataclasses import dataclass, field
 
 from agent.metric import Metric
 
+GLOB_SYNTAX = "*?[{"
+
+
+def is_glob(text: str) -> bool:
+    """True if `text` holds glob syntax (`*`, `?`, `[`, `{`), so it is matched as a pattern;
+    otherwise it names one thing and is compared as it is.
+
+    Telegraf counts only `*?[` here, so a lone `{a,b}` is a literal name there unless another
+    pattern of the same list has a star; every glob of this agent expands braces."""
+    return any(char in text for char in GLOB_SYNTAX)
+
 
 def glob_to_regex(pattern: str) -> str:
     """Translate one glob into a regular expression body (anchored by the caller)."""

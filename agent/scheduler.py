@@ -13,44 +13,20 @@ more than that.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import random
-import sys
 import threading
 import time
-import types
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
-def _import_apscheduler_util_without_asyncio() -> None:
-    """APScheduler 3 imports asyncio (some 30 modules, 1.5 MB of an idle agent's memory) for
-    one function, iscoroutinefunction, which only its asyncio and tornado executors call.
-    While its util module is imported, a stand-in `asyncio` offers inspect's function of
-    that name; the agent's jobs are plain methods, for which both say False. Anyone who
-    imports asyncio afterwards gets the real one."""
-    if "asyncio" in sys.modules or "apscheduler.util" in sys.modules:
-        return
-    stand_in = types.ModuleType("asyncio")
-    stand_in.iscoroutinefunction = inspect.iscoroutinefunction  # type: ignore[attr-defined]
-    sys.modules["asyncio"] = stand_in
-    try:
-        import apscheduler.util  # noqa: F401
-    finally:
-        if sys.modules.get("asyncio") is stand_in:
-            del sys.modules["asyncio"]
-
-
-_import_apscheduler_util_without_asyncio()
-
-from apscheduler.executors.pool import ThreadPoolExecutor  # noqa: E402
-from apscheduler.schedulers.background import BackgroundScheduler  # noqa: E402
-from apscheduler.triggers.interval import IntervalTrigger  # noqa: E402
-
-from agent.agent import Agent  # noqa: E402
-from agent.running import RunningInput, RunningOutput  # noqa: E402
+from agent.agent import Agent
+from agent.running import RunningInput, RunningOutput
 
 log = logging.getLogger("agent")
 

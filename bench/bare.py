@@ -44,11 +44,12 @@ def split_line(line: str, floats: Floats) -> tuple[str, str, str, dict[str, floa
 def file_to_kafka(path: str, topic: str, bootstrap: str) -> int:
     """Split every line of the file, then send the lines, LINES_PER_RECORD to a record, with
     outputs.kafka's producer settings and lz4. Returns the number of lines sent."""
-    from plugins.common.kafka_producer_import import producer_class
+    from kafka import KafkaProducer
+
     from plugins.outputs.kafka import Kafka
 
     settings = Kafka(brokers=[bootstrap], topic=topic, compression_codec="lz4")
-    producer = producer_class()(**settings.producer_config())
+    producer = KafkaProducer(**settings.producer_config())
     with open(path, "rb") as file:
         lines = file.read().decode().splitlines()
     floats = Floats()

@@ -84,7 +84,8 @@ def kafka_python_rate(ctx: Context, path: Path, lines_per_record: int) -> float:
     they are (no parsing, no agent), with outputs.kafka's producer settings: the ceiling
     any agent built on it reaches here. Timed from the first send() to the last
     acknowledgement, connected and with the topic's metadata before."""
-    from plugins.common.kafka_producer_import import producer_class
+    from kafka import KafkaProducer
+
     from plugins.outputs.kafka import Kafka
 
     topic = broker.create_topic(ctx.bootstrap, "file-kafka-python")
@@ -93,7 +94,7 @@ def kafka_python_rate(ctx: Context, path: Path, lines_per_record: int) -> float:
         b"".join(lines[i : i + lines_per_record]) for i in range(0, len(lines), lines_per_record)
     ]
     settings = Kafka(brokers=[ctx.bootstrap], topic=topic, compression_codec="lz4")
-    producer = producer_class()(**settings.producer_config())
+    producer = KafkaProducer(**settings.producer_config())
     try:
         producer.send(topic, b"first\n").get(timeout=30)
         started = time.perf_counter()

@@ -12,14 +12,9 @@ import os
 import re
 from collections.abc import Iterator
 
-from agent.filters import glob_to_regex
+from agent.filters import glob_to_regex, is_glob
 
-_MAGIC = re.compile(r"[*?\[{]")
 RECURSIVE = "**"
-
-
-def has_magic(pattern: str) -> bool:
-    return _MAGIC.search(pattern) is not None
 
 
 def match_paths(pattern: str) -> list[str]:
@@ -48,7 +43,7 @@ def _walk(base: str, elements: list[str]) -> Iterator[str]:
                 yield from _walk(path, elements)
             elif not rest:  # a final `**` matches the files below too
                 yield path
-    elif not has_magic(head):
+    elif not is_glob(head):
         yield from _walk(os.path.join(base, head), rest)
     else:
         regex = re.compile(glob_to_regex(head), re.DOTALL)

@@ -132,71 +132,29 @@ class KafkaSecurity:
         """
         import kafka.errors as errors
 
-        try:
-            refusal = self._sasl_refusal(sock, broker)
-        except (OSError, struct.error, errors.KafkaError, ValueError):
-            return
-        if refusal:
-            raise ConnectionError(refusal)
-
-    def _sasl_refusal(self, sock: socket.socket, broker: str) -> str | None:
-        """The broker's refusal of a SASL login on `sock`, or None if it accepted it."""
-        import kafka.errors as errors
-        from kafka.net.sasl import get_sasl_mechanism
-        from kafka.protocol.sasl import (
-            SaslAuthenticateRequest,
-            SaslAuthenticateResponse,
-            SaslHandshakeRequest,
-            SaslHandshakeResponse,
+        from plugins.common.kafka_exchange import (
+            KafkaExchange,
+            SaslMechanismNotOffered,
+            SaslRefused,
+            sasl_login,
         )
 
         mechanism = self.sasl_mechanism.upper()
-        exchange = _Exchange(sock)
-        handshake = exchange.call(SaslHandshakeRequest(mechanism=mechanism), SaslHandshakeResponse)
-        if handshake.error_code:
-            offered = ", ".join(handshake.mechanisms) or "none"
-            return f"{broker} does not offer SASL {mechanism} (it offers {offered})"
-        client = get_sasl_mechanism(mechanism)(
-            security_protocol="SASL_SSL" if self.uses_tls else "SASL_PLAINTEXT",
-            sasl_mechanism=mechanism,
-            sasl_plain_username=self.sasl_username,
-            sasl_plain_password=self.sasl_password,
-        )
-        while not client.is_done():
-            request = SaslAuthenticateRequest(client.auth_bytes())
-            response = exchange.call(request, SaslAuthenticateResponse)
-            if response.error_code:
-                reason = response.error_message or errors.for_code(response.error_code).__name__
-                return (
-                    f"SASL {mechanism} login as {self.sasl_username!r} refused by {broker}: "
-                    f"{reason}"
-                )
-            client.receive(response.auth_bytes)
-        return None
-
-
-class _Exchange:
-    """Kafka's framed request/response on a blocking socket (for the login probe only)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.correlation = 0
-
-    def call(self, request: Any, response_class: Any) -> Any:
-        self.correlation += 1
-        request.with_header(correlation_id=self.correlation, client_id="metrics-agent-probe")
-        self.sock.sendall(request.encode(version=1, header=True, framed=True))
-        (size,) = struct.unpack(">i", self._read(4))
-        return response_class.decode(self._read(size), version=1, header=True)
-
-    def _read(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self.sock.recv(size - len(data))
-            if not chunk:
-                raise ConnectionResetError("the broker closed the connection")
-            data += chunk
-        return data
+        exchange = KafkaExchange(sock, client_id="metrics-agent-probe")
+        try:
+            sasl_login(exchange, mechanism, self.sasl_username, self.sasl_password, self.uses_tls)
+        except SaslMechanismNotOffered as refusal:
+            offered = ", ".join(refusal.offered) or "none"
+            raise ConnectionError(
+                f"{broker} does not offer SASL {mechanism} (it offers {offered})"
+            ) from None
+        except SaslRefused as refusal:
+            raise ConnectionError(
+                f"SASL {mechanism} login as {self.sasl_username!r} refused by {broker}: "
+                f"{refusal.reason}"
+            ) from None
+        except (OSError, struct.error, errors.KafkaError, ValueError):
+            return
 
 
 def _reason(error: BaseException) -> str:

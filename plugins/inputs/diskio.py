@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from agent import host
-from agent.filters import Glob
+from agent.filters import Glob, is_glob
 from agent.metric import FieldValue, Metric, UInt
 from agent.plugin import Input
 from agent.registry import input
@@ -212,10 +212,6 @@ def resolve_device_name(name: str) -> str:
     return os.path.basename(name)
 
 
-def has_glob(text: str) -> bool:
-    return any(char in text for char in "*?[")
-
-
 @input("diskio")
 @dataclass
 class DiskIO(Input):
@@ -234,7 +230,7 @@ class DiskIO(Input):
     def gather(self) -> Iterator[Metric]:
         counters = read_diskstats()
         now_ns = time.time_ns()
-        pattern = Glob(self.devices) if any(map(has_glob, self.devices)) else None
+        pattern = Glob(self.devices) if any(map(is_glob, self.devices)) else None
         names = {resolve_device_name(d) for d in self.devices} if pattern is None else set()
         last, last_ns = self._last, self._last_ns
         self._last, self._last_ns = counters, now_ns

@@ -25,11 +25,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from agent.filters import is_glob
 from agent.metric import Metric
 from agent.options import PositiveDuration
 from agent.plugin import Input
 from agent.registry import input
-from plugins.common.globpath import has_magic, match_paths
+from plugins.common.globpath import match_paths
 from plugins.common.parse_errors import parse_error_reports
 
 SAMPLE_CONFIG = """\
@@ -200,7 +201,7 @@ class Exec(Input):
         commands = []
         for text, argv in self._argvs:
             program, arguments = argv[0], argv[1:]
-            matches = match_paths(program) if has_magic(program) else []
+            matches = match_paths(program) if is_glob(program) else []
             if not matches:
                 commands.append(Command(text, argv))
             for match in matches:

@@ -18,10 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agent.filters import is_glob
 from agent.metric import Metric
 from agent.plugin import Input
 from agent.registry import input
-from plugins.common.globpath import has_magic, match_paths
+from plugins.common.globpath import match_paths
 from plugins.common.parse_errors import parse_error_reports
 
 SAMPLE_CONFIG = """\
@@ -88,7 +89,7 @@ class File(Input):
         found: dict[str, None] = {}
         for pattern in self.files:
             paths = match_paths(pattern)
-            if has_magic(pattern):
+            if is_glob(pattern):
                 paths = [path for path in paths if not os.path.isdir(path)]
             if not paths:
                 self.report_error(f"could not find file(s): {pattern}")

@@ -21,7 +21,6 @@ from agent.metric import Metric
 from agent.plugin import Output, WriteError
 from agent.registry import output
 from plugins.common.kafka import KafkaSecurity
-from plugins.common.kafka_producer_import import producer_class
 
 log = logging.getLogger("outputs.kafka")
 
@@ -285,13 +284,13 @@ class Kafka(KafkaSecurity, Output):
         return config
 
     def connect(self) -> None:
-        kafka_producer = producer_class()  # before any other kafka import: see its module
+        from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
         self.probe(self.brokers)
         self._partitioner = write_partitioner()
         try:
-            self._producer = kafka_producer(**self.producer_config(), partitioner=self._partitioner)
+            self._producer = KafkaProducer(**self.producer_config(), partitioner=self._partitioner)
         except KafkaError as error:
             raise ConnectionError(
                 f"cannot reach Kafka at {','.join(self.brokers)}: {error}"

@@ -212,7 +212,7 @@ def test_status_exit_code_when_up(kafka_bootstrap: str, kafka_script: KafkaScrip
     result = kafka_script("status")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "node 1: up" in result.stdout
-    assert "127.0.0.1:9092" in result.stdout
+    assert f"broker {kafka_bootstrap} " in result.stdout
 
 
 @pytest.mark.kafka
@@ -230,20 +230,21 @@ def test_stop_node_is_an_outage_and_start_node_keeps_data(
     kafka_bootstrap: str, kafka_script: KafkaScript, make_topic: Callable[..., str]
 ) -> None:
     managed_only()
+    host, port = kafka_bootstrap.rsplit(":", 1)
     topic = make_topic(kafka_bootstrap, partitions=1, name="outage")
     sent = produce_numbered(kafka_bootstrap, topic, 50, 1)
     try:
         stopped = kafka_script("stop-node", "1")
         assert stopped.returncode == 0, stopped.stderr
         with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", 9092), timeout=5).close()
+            socket.create_connection((host, int(port)), timeout=5).close()
         status = kafka_script("status")
         assert status.returncode == 3
         assert "node 1: stopped" in status.stdout
     finally:
         started = kafka_script("start-node", "1")  # always restore the broker for later tests
     assert started.returncode == 0, started.stderr
-    socket.create_connection(("127.0.0.1", 9092), timeout=5).close()
+    socket.create_connection((host, int(port)), timeout=5).close()
     assert kafka_script("status").returncode == 0
     assert consume_all(kafka_bootstrap, topic, 50) == sent
 

@@ -10,7 +10,6 @@ import logging
 import shutil
 import socket
 import ssl
-import struct
 import subprocess
 import time
 import uuid
@@ -20,6 +19,13 @@ from typing import TYPE_CHECKING
 import kafka.errors as Errors
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from plugins.common.kafka_exchange import (
+    KafkaExchange,
+    SaslMechanismNotOffered,
+    SaslRefused,
+    sasl_login,
+)
 
 if TYPE_CHECKING:
     from tests.integration.conftest import KafkaSecure
@@ -38,65 +44,22 @@ def _host_port(bootstrap: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _recv_exact(sock: ssl.SSLSocket, size: int) -> bytes:
-    buf = b""
-    while len(buf) < size:
-        chunk = sock.recv(size - len(buf))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        buf += chunk
-    return buf
-
-
 def sasl_authenticate(secure: KafkaSecure, mechanism: str, password: str) -> None:
-    """One blocking SASL_SSL login with kafka-python's own SASL mechanism and protocol classes.
+    """One blocking SASL_SSL login (plugins/common/kafka_exchange.py, kafka-python's messages).
 
-    Raises the kafka.errors class of the broker's error code, as kafka-python's connection does.
+    Raises SaslRefused, whose `error` is the kafka.errors class of the broker's error code.
     Why not a KafkaProducer: kafka-python 3.0.12 drops a response that arrives together with
     the connection close (which is how the broker answers a failed login), so its clients
     mostly report "socket disconnected" and, after bootstrap_timeout_ms, a KafkaTimeoutError.
     """
-    from kafka.net.sasl import get_sasl_mechanism
-    from kafka.protocol.sasl import (
-        SaslAuthenticateRequest,
-        SaslAuthenticateResponse,
-        SaslHandshakeRequest,
-        SaslHandshakeResponse,
-    )
-
     host, port = _host_port(secure.bootstrap)
     context = ssl.create_default_context(cafile=secure.ca)
     with (
         socket.create_connection((host, port), timeout=10) as raw,
         context.wrap_socket(raw, server_hostname=host) as sock,
     ):
-        correlation = 0
-
-        def call(request, response_class):  # noqa: ANN001, ANN202 - kafka-python message types
-            nonlocal correlation
-            correlation += 1
-            request.with_header(correlation_id=correlation, client_id="pytest-secure")
-            sock.sendall(request.encode(version=1, header=True, framed=True))
-            (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-            return response_class.decode(_recv_exact(sock, size), version=1, header=True)
-
-        handshake = call(SaslHandshakeRequest(mechanism=mechanism), SaslHandshakeResponse)
-        error = Errors.for_code(handshake.error_code)
-        if error is not Errors.NoError:
-            raise error(f"SaslHandshake {mechanism}")
-        client = get_sasl_mechanism(mechanism)(
-            security_protocol="SASL_SSL",
-            sasl_mechanism=mechanism,
-            sasl_plain_username=secure.username,
-            sasl_plain_password=password,
-        )
-        while not client.is_done():
-            response = call(SaslAuthenticateRequest(client.auth_bytes()), SaslAuthenticateResponse)
-            error = Errors.for_code(response.error_code)
-            if error is not Errors.NoError:
-                raise error(response.error_message)
-            client.receive(response.auth_bytes)
-        assert client.is_authenticated()
+        exchange = KafkaExchange(sock, client_id="pytest-secure")
+        sasl_login(exchange, mechanism, secure.username, password, over_tls=True)
 
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
@@ -134,8 +97,18 @@ def test_wrong_password_is_an_authentication_error(
     kafka_secure: KafkaSecure, mechanism: str
 ) -> None:
     sasl_authenticate(kafka_secure, mechanism, kafka_secure.password)  # the helper itself works
-    with pytest.raises(Errors.SaslAuthenticationFailedError):
+    with pytest.raises(SaslRefused) as refused:
         sasl_authenticate(kafka_secure, mechanism, "not-" + kafka_secure.password)
+    assert refused.value.error is Errors.SaslAuthenticationFailedError
+
+
+def test_a_mechanism_the_broker_does_not_take_is_refused_with_the_ones_it_does(
+    kafka_secure: KafkaSecure,
+) -> None:
+    with pytest.raises(SaslMechanismNotOffered) as refused:
+        sasl_authenticate(kafka_secure, "OAUTHBEARER", kafka_secure.password)
+    assert refused.value.error is Errors.UnsupportedSaslMechanismError
+    assert sorted(refused.value.offered) == sorted(MECHANISMS)
 
 
 def test_wrong_password_kafka_python_client_never_connects(kafka_secure: KafkaSecure) -> None:

@@ -82,19 +82,21 @@ def test_omit_hostname_leaves_out_the_host_tag(tmp_path):
     assert "host" not in config.default_tags()
 
 
-def test_a_telegraf_generated_agent_section_loads(tmp_path):
-    load([write(tmp_path, """
+def test_a_telegraf_generated_agent_section_loads_with_its_values_applied(tmp_path):
+    # `telegraf config`'s [agent] table, every key it writes, with the values a user edits
+    # set away from their defaults so that a value left unread shows.
+    config = load([write(tmp_path, """
         [agent]
-          interval = "10s"
-          round_interval = true
-          metric_batch_size = 1000
-          metric_buffer_limit = 10000
-          collection_jitter = "0s"
-          collection_offset = "0s"
-          flush_interval = "10s"
-          flush_jitter = "0s"
-          precision = "0s"
-          debug = false
+          interval = "7s"
+          round_interval = false
+          metric_batch_size = 500
+          metric_buffer_limit = 5000
+          collection_jitter = "1s"
+          collection_offset = "2s"
+          flush_interval = "20s"
+          flush_jitter = "3s"
+          precision = "1ms"
+          debug = true
           quiet = false
           logtarget = "file"
           logfile = ""
@@ -102,11 +104,20 @@ def test_a_telegraf_generated_agent_section_loads(tmp_path):
           logfile_rotation_max_size = "0MB"
           logfile_rotation_max_archives = 5
           log_with_timezone = ""
-          hostname = ""
+          hostname = "box"
           omit_hostname = false
           skip_processors_after_aggregators = false
         [[inputs.cpu]]
     """)])  # fmt: skip
+    agent = config.agent
+    assert (agent.interval, agent.round_interval) == (7.0, False)
+    assert (agent.metric_batch_size, agent.metric_buffer_limit) == (500, 5000)
+    assert (agent.collection_jitter, agent.collection_offset) == (1.0, 2.0)
+    assert (agent.flush_interval, agent.flush_jitter) == (20.0, 3.0)
+    assert agent.precision == pytest.approx(0.001)
+    assert (agent.debug, agent.quiet, agent.logfile) == (True, False, "")
+    assert config.default_tags() == {"host": "box"}
+    assert [entry.name for entry in config.inputs] == ["cpu"]
 
 
 def test_toml_syntax_error_names_file_line_and_column(tmp_path):

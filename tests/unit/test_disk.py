@@ -10,6 +10,7 @@ import os
 import pytest
 
 import plugins.inputs.disk
+from agent.config import load
 from agent.host import HostFileError
 from agent.metric import UInt
 from plugins.inputs.disk import Disk
@@ -159,7 +160,22 @@ def test_a_label_from_udev_data_becomes_a_tag(proc, statvfs, tmp_path):
     assert metric.tags["label"] == "system"
 
 
-def test_sample_config_sets_telegrafs_ignore_fs_list_while_the_default_is_empty():
-    assert Disk().ignore_fs == []
-    telegrafs_list = '["tmpfs", "devtmpfs", "devfs", "iso9660", "overlay", "aufs", "squashfs"]'
-    assert f"\n  ignore_fs = {telegrafs_list}\n" in Disk.SAMPLE_CONFIG
+def test_the_sample_config_leaves_out_tmpfs_and_overlay_mounts_that_the_default_reports(
+    proc, statvfs, tmp_path
+):
+    (proc / "1" / "mountinfo").write_text(mountinfo(
+        ROOT,
+        "28 26 0:25 / /run rw,nosuid - tmpfs tmpfs rw",
+        "29 26 0:26 / /var/lib/docker/overlay2/x/merged rw - overlay overlay rw",
+    ))  # fmt: skip
+    for path in ("/", "/run", "/var/lib/docker/overlay2/x/merged"):
+        statvfs.answers[path] = ROOT_FS
+    sample = tmp_path / "disk.conf"
+    sample.write_text(Disk.SAMPLE_CONFIG)
+    (configured,) = load([sample]).inputs
+
+    def fstypes(plugin: Disk) -> list[str]:
+        return [metric.tags["fstype"] for metric in plugin.gather()]
+
+    assert fstypes(configured.plugin) == ["ext4"]
+    assert fstypes(Disk()) == ["ext4", "tmpfs", "overlay"]

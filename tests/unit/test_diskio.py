@@ -96,6 +96,13 @@ def test_devices_selects_by_name_glob_or_dev_path(host):
     assert names(["/dev/disk/by-id/ata-disk-2"]) == ["sdb"]
 
 
+def test_a_device_pattern_of_braces_alone_is_a_glob(host):
+    (host / "proc" / "diskstats").write_text(
+        diskstats_line("sda", reads=1) + diskstats_line("sdb", reads=1) + diskstats_line("sdc", 1)
+    )
+    assert [m.tags["name"] for m in DiskIO(devices=["sd{a,c}"]).gather()] == ["sda", "sdc"]
+
+
 def udev_disk(host, name: str, udev_lines: str) -> None:
     """A device node (a regular file: st_rdev 0:0) and its udev database entry."""
     (host / "dev" / name).touch()

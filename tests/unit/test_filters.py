@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.buffer import MemoryBuffer
-from agent.filters import Glob
+from agent.filters import Glob, is_glob
 from agent.metric import Metric
 from agent.plugin import Input, Output
 from agent.running import InputSettings, OutputSettings, RunningInput, RunningOutput
@@ -38,6 +38,11 @@ def test_globs_support_stars_classes_and_alternatives():
     assert [glob.match(s) for s in ("time_user", "usage_idle", "usage_sdle", "bx", "cx")] == [
         True, True, True, True, False,
     ]  # fmt: skip
+
+
+def test_star_question_bracket_and_brace_each_make_a_glob_and_plain_names_are_not():
+    assert [is_glob(text) for text in ("sd*", "sd?", "sd[ab]", "sd{a,b}")] == [True] * 4
+    assert [is_glob(text) for text in ("sda", "/dev/disk/by-id/ata-1", "a,b}")] == [False] * 3
 
 
 def test_fielddrop_removes_matching_fields():

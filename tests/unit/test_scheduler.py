@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -68,17 +66,6 @@ def run_until(agent: Agent, condition) -> None:
         wait_for(condition)
     finally:
         schedule.stop()
-
-
-def test_the_scheduler_loads_no_asyncio_and_leaves_the_real_one_to_others():
-    script = (
-        "import sys, agent.scheduler\n"
-        "print('asyncio' in sys.modules)\n"
-        "import asyncio\n"
-        "print(asyncio.run.__module__)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.stdout.split() == ["False", "asyncio.runners"], result.stderr
 
 
 def test_round_interval_starts_on_the_next_boundary():

@@ -1,0 +1,104 @@
+"""One Kafka request at a time on a blocking socket, and the SASL login over it.
+
+For probes that must see the broker's own answer: kafka-python's clients drop a response
+that arrives together with the connection close, which is how a broker answers a refused
+login, so they report a timeout instead of the reason. The messages themselves are
+kafka-python's protocol classes; only the framing on the socket is done here.
+
+Used by the Kafka security probe of outputs.kafka and the sink, by scripts/kafka to wait for
+its brokers, and by the tests of the secured test broker.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+import kafka.errors as errors
+from kafka.net.sasl import get_sasl_mechanism
+from kafka.protocol.sasl import (
+    SaslAuthenticateRequest,
+    SaslAuthenticateResponse,
+    SaslHandshakeRequest,
+    SaslHandshakeResponse,
+)
+
+# SaslHandshake v1 and SaslAuthenticate v1: every broker since Kafka 1.0 takes them.
+SASL_API_VERSION = 1
+
+
+class KafkaExchange:
+    """Requests sent one by one on `sock`, each answer read before the next is sent."""
+
+    def __init__(self, sock: socket.socket, client_id: str) -> None:
+        self.sock = sock
+        self.client_id = client_id
+        self.correlation = 0
+
+    def call(self, request: Any, response_class: Any, version: int) -> Any:
+        """Send `request` (a kafka-python request) as `version`; the decoded response.
+
+        Raises ConnectionResetError if the broker closes the connection first."""
+        self.correlation += 1
+        request.with_header(correlation_id=self.correlation, client_id=self.client_id)
+        self.sock.sendall(request.encode(version=version, header=True, framed=True))
+        (size,) = struct.unpack(">i", self._read(4))
+        return response_class.decode(self._read(size), version=version, header=True)
+
+    def _read(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                raise ConnectionResetError("the broker closed the connection")
+            data += chunk
+        return data
+
+
+class SaslRefused(Exception):
+    """The broker refused the login; `error` is the kafka.errors class of its error code."""
+
+    def __init__(self, error: type[errors.KafkaError], reason: str) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+
+
+class SaslMechanismNotOffered(SaslRefused):
+    """The broker does not take the mechanism; `offered` lists the ones it takes."""
+
+    def __init__(self, error: type[errors.KafkaError], mechanism: str, offered: list[str]) -> None:
+        super().__init__(error, f"SASL {mechanism} is not offered")
+        self.offered = offered
+
+
+def sasl_login(
+    exchange: KafkaExchange, mechanism: str, username: str, password: str, over_tls: bool
+) -> None:
+    """Log in with PLAIN or SCRAM-SHA-256/512 as kafka-python's connections do.
+
+    Raises SaslMechanismNotOffered or SaslRefused when the broker says no; OSError or
+    struct.error when the conversation breaks off."""
+    handshake = exchange.call(
+        SaslHandshakeRequest(mechanism=mechanism), SaslHandshakeResponse, SASL_API_VERSION
+    )
+    if handshake.error_code:
+        error = errors.for_code(handshake.error_code)
+        raise SaslMechanismNotOffered(error, mechanism, list(handshake.mechanisms))
+    client = get_sasl_mechanism(mechanism)(
+        security_protocol="SASL_SSL" if over_tls else "SASL_PLAINTEXT",
+        sasl_mechanism=mechanism,
+        sasl_plain_username=username,
+        sasl_plain_password=password,
+    )
+    while not client.is_done():
+        response = exchange.call(
+            SaslAuthenticateRequest(client.auth_bytes()),
+            SaslAuthenticateResponse,
+            SASL_API_VERSION,
+        )
+        if response.error_code:
+            error = errors.for_code(response.error_code)
+            raise SaslRefused(error, response.error_message or error.__name__)
+        client.receive(response.auth_bytes)
