@@ -13,6 +13,15 @@
   127.0.0.1:9192, beside the plain one) -> ``KafkaSecure`` with the bootstrap, CA/client/other-CA
   paths and the test user. Fails, never skips. Note: plain ``scripts/kafka down`` (and so
   ``kafka_cluster``) stops the secure node too; secure tests must not run after cluster tests.
+
+And for tests that need a real PostgreSQL, managed by scripts/postgres:
+
+- ``postgres_url`` (session): URI of a running server: env POSTGRES_URL as is when set;
+  otherwise ``scripts/postgres up`` (idempotent). A server that cannot start fails the test
+  with the script's output.
+- ``postgres_database`` (function): URI of a new, empty database on that server (dropped after).
+- ``postgres_script`` (session): ``postgres_script("stop") -> CompletedProcess``; the test is
+  skipped, visibly, when POSTGRES_URL names a server that is not ours to stop.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +42,7 @@ from bench.broker import create_and_await_topic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
+POSTGRES_SCRIPT = REPO_ROOT / "scripts" / "postgres"
 SCRIPT_TIMEOUT_S = 600  # the first `up` may resolve the jars with Maven
 
 
@@ -55,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "cluster: needs the three-node Kafka cluster (scripts/kafka up --nodes 3)"
     )
+    config.addinivalue_line("markers", "postgres: needs PostgreSQL (scripts/postgres up)")
     config.addinivalue_line(
         "markers", "disruptive: stops and restarts a broker node; run after the other kafka tests"
     )
@@ -101,15 +112,29 @@ def run_kafka_script(
     )
 
 
+def run_postgres_script(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run scripts/postgres ARGS (output captured as text); never raises on a nonzero exit."""
+    return subprocess.run(
+        [sys.executable, str(POSTGRES_SCRIPT), *args],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT_S,  # the first `up` may install Debian's postgresql
+        check=False,
+    )
+
+
 def _script_failure(result: subprocess.CompletedProcess[str]) -> str:
-    command = " ".join(["scripts/kafka", *result.args[2:]])
+    command = " ".join([Path(result.args[1]).name, *result.args[2:]])
+    command = f"scripts/{command}"
     return (
         f"`{command}` failed with exit code {result.returncode}\n"
         f"--- stdout ---\n{result.stdout}--- stderr ---\n{result.stderr}"
     )
 
 
-def _bootstrap_from(result: subprocess.CompletedProcess[str]) -> str:
+def _printed_address(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
     if result.returncode != 0 or not lines:
         pytest.fail(_script_failure(result), pytrace=False)
@@ -128,7 +153,7 @@ def kafka_bootstrap() -> str:
     external = os.environ.get("KAFKA_BOOTSTRAP")
     if external:
         return external
-    return _bootstrap_from(run_kafka_script("up"))
+    return _printed_address(run_kafka_script("up"))
 
 
 @pytest.fixture(scope="session")
@@ -143,7 +168,7 @@ def kafka_cluster() -> str:
     down = run_kafka_script("down")
     if down.returncode != 0:
         pytest.fail(_script_failure(down), pytrace=False)
-    return _bootstrap_from(run_kafka_script("up", "--nodes", "3"))
+    return _printed_address(run_kafka_script("up", "--nodes", "3"))
 
 
 def _make_topic(
@@ -232,7 +257,7 @@ class KafkaSecure:
 def kafka_secure() -> KafkaSecure:
     """`scripts/kafka up --secure` (idempotent; left running, stopped by `scripts/kafka down`)."""
     result = run_kafka_script("up", "--secure")
-    bootstrap = _bootstrap_from(result)
+    bootstrap = _printed_address(result)
     try:
         raw = json.loads(SECURE_STATE_FILE.read_text())
         files = raw["files"]
@@ -261,3 +286,40 @@ def kafka_secure() -> KafkaSecure:
     if missing:
         pytest.fail(f"`scripts/kafka up --secure`: missing {missing}", pytrace=False)
     return secure
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URI of a running PostgreSQL: $POSTGRES_URL, or `scripts/postgres up`."""
+    external = os.environ.get("POSTGRES_URL")
+    if external:
+        return external
+    return _printed_address(run_postgres_script("up"))
+
+
+@pytest.fixture(scope="session")
+def postgres_script() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``postgres_script("stop")``; skips (visibly) when the server is POSTGRES_URL's."""
+    if os.environ.get("POSTGRES_URL"):
+        pytest.skip("POSTGRES_URL is set: its server is not ours to stop")
+    return run_postgres_script
+
+
+def database_url(server_url: str, database: str) -> str:
+    """The URI of another database on the server of `server_url`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{database}"))
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """URI of a new empty database for one test; dropped afterwards."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield database_url(postgres_url, name)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
