@@ -61,8 +61,6 @@ def test_without_host_proc_only_up_non_loopback_interfaces_are_reported(monkeypa
     assert [m.tags["interface"] for m in named.gather()] == ["lo", "eth1"]
 
 
-
-
 def test_a_missing_net_dev_is_an_error_naming_it(tmp_path, monkeypatch):
     monkeypatch.setenv("HOST_PROC", str(tmp_path))
     with pytest.raises(HostFileError, match=f"cannot read {tmp_path}/net/dev"):
