@@ -331,7 +331,7 @@ impl<'a> Reader<'a> {
             Some(ns) => Ok((ns, end)),
             None => refuse(
                 start,
-                "timestamp out of range (past the year 2262 in nanoseconds)",
+                "timestamp out of range: 64-bit nanoseconds count from 1677-09-21 to 2262-04-11 UTC",
             ),
         }
     }

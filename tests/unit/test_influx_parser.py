@@ -281,7 +281,7 @@ def test_a_timestamp_past_the_64_bit_nanosecond_range_refuses_its_line():
         "m v=1 9300000000\nm v=2 2", influx_timestamp_precision=parse_duration("1s")
     )
     assert [m.fields for m in metrics] == [{"v": 2.0}]
-    assert "timestamp out of range" in errors[0].message
+    assert "timestamp out of range: 64-bit nanoseconds count" in errors[0].message
 
 
 def test_a_gather_of_many_lines_reads_every_line():
