@@ -242,8 +242,8 @@ def test_decoder_refuses_an_influx_metric_dated_2264_in_seconds_and_keeps_its_ne
     assert [m.name for m in delivery.metrics] == ["a", "b"]
     assert (decoder.invalid_records, decoder.invalid_lines) == (1, 1)
     assert (
-        "topic metrics partition 1 offset 8: metric 'late': timestamp 9300000000000000000 ns"
-        " is outside what 64-bit nanoseconds count (1677-09-21 to 2262-04-11 UTC)" in caplog.text
+        "topic metrics partition 1 offset 8: not line protocol: line 2, column 10: timestamp out"
+        " of range: 64-bit nanoseconds count from 1677-09-21 to 2262-04-11 UTC" in caplog.text
     )
 
 
@@ -260,5 +260,5 @@ def test_decoder_refuses_an_out_of_range_one_line_record_among_others(caplog):
     assert [[m.name for m in d.metrics] for d in deliveries] == [["a"], [], [], ["b"]]
     assert [d.offset for d in deliveries] == [1, 2, 3, 4]  # their offsets are passed too
     assert decoder.invalid_lines == 2
-    assert "offset 2: metric 'late': timestamp" in caplog.text
-    assert "offset 3: metric 'early': timestamp -9300000000000000000 ns" in caplog.text
+    assert "offset 2: not line protocol: line 1, column 10: timestamp out of range" in caplog.text
+    assert "offset 3: not line protocol: line 1, column 11: timestamp out of range" in caplog.text
