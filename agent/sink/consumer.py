@@ -397,20 +397,27 @@ class Sink:
             self._rejoin_wait_s = REJOIN_FIRST_WAIT_S
             log.info("partitions assigned: %s", describe_partitions(self._assignment))
             return
+        self._report_no_partitions()
+
+    def _report_no_partitions(self) -> None:
+        """Say why this member has nothing; join again when it should have had something."""
         members, partitions_by_topic = self._group_shape()
-        partitions = sum(partitions_by_topic.values())
         missing = [topic for topic, count in partitions_by_topic.items() if not count]
+        # The range assignment gives every member a partition of each topic that has at
+        # least as many partitions as the group has members.
+        widest = max(partitions_by_topic, key=partitions_by_topic.__getitem__)
         if missing:
             # kafka-python watches for them and the group rebalances once they are back.
             log.warning(
                 "no partitions assigned: topic(s) %s not found; waiting", ", ".join(missing)
             )
-        elif members is not None and members < partitions:
+        elif members is not None and members <= partitions_by_topic[widest]:
             log.info(
-                "no partitions assigned although %d members share %d partitions;"
-                " joining the group again in %.0f s, with fresh metadata",
+                "no partitions assigned although the group has %d members and %s %d"
+                " partitions; joining the group again in %.0f s, with fresh metadata",
                 members,
-                partitions,
+                widest,
+                partitions_by_topic[widest],
                 self._rejoin_wait_s,
             )
             self._rejoin_at_s = time.monotonic() + self._rejoin_wait_s
@@ -419,7 +426,7 @@ class Sink:
             log.info(
                 "no partitions assigned; %s members share %d partitions (this sink stays idle)",
                 "?" if members is None else members,
-                partitions,
+                sum(partitions_by_topic.values()),
             )
 
     def _rejoin(self) -> None:

@@ -845,7 +845,7 @@ def test_a_member_left_without_partitions_while_they_outnumber_the_members_joins
             leader.poll(timeout_ms=100)
         log = member.log()
         assert (
-            "no partitions assigned although 2 members share 3 partitions;"
+            f"no partitions assigned although the group has 2 members and {topic} 3 partitions;"
             " joining the group again in 1 s, with fresh metadata"
         ) in log
         assert "this sink stays idle" not in log  # it was not true
@@ -860,6 +860,29 @@ def test_a_member_left_without_partitions_while_they_outnumber_the_members_joins
         assert member.stop() == 0
     finally:
         leader.close(autocommit=False)
+
+
+def test_a_member_the_range_assignment_leaves_idle_says_so_and_does_not_join_again(
+    kafka_bootstrap, create_topic, group, tmp_path, sinks
+):
+    # Range assignment, topic by topic: both one-partition topics go to the same member.
+    topics = [create_topic(name="sink-one-a"), create_topic(name="sink-one-b")]
+    command = f"-config {config(tmp_path)} --topic {','.join(topics)} --group {group}"
+    first = sinks(tmp_path, kafka_bootstrap, command)
+    first.wait_for_log("partitions assigned: ")
+    second = sinks(tmp_path, kafka_bootstrap, command)
+    second.wait_for_log("partitions assigned")
+    pair = [first, second]
+    idle_line = "no partitions assigned; 2 members share 2 partitions (this sink stays idle)"
+    deadline = time.monotonic() + 30
+    while idle_line not in [last_assignment(p) for p in pair]:
+        assert time.monotonic() < deadline, "\n".join(p.log() for p in pair)
+        time.sleep(0.1)
+    idle = next(p for p in pair if last_assignment(p) == idle_line)
+    time.sleep(3.0)  # a rejoin would come after 1 s
+    assert "joining the group again" not in idle.log()
+    assert last_assignment(idle) == idle_line
+    assert [p.stop() for p in pair] == [0, 0]
 
 
 def test_reset_to_earliest_makes_lag_equal_the_log_end_offset(
