@@ -11,8 +11,8 @@ Without a group the sink reads every partition on its own and commits nothing.
 A topic that does not exist yet is waited for, never created: the consumer's metadata
 requests do not ask the broker to create topics (kafka-python asks by default, and a broker
 then creates it with its default partition count, one). A member left without partitions
-while the group has fewer members than partitions (its leader assigned from metadata that
-did not show them yet) joins again, with fresh metadata.
+although a topic has as many partitions as the group has members, or more (its leader
+assigned from metadata that did not show them yet), joins again, with fresh metadata.
 """
 
 from __future__ import annotations
@@ -394,6 +394,7 @@ class Sink:
         self._assignment_news = False
         self._assigned_at_s = time.monotonic()
         if self._assignment:
+            self._rejoin_at_s = None  # a rebalance already gave it some
             self._rejoin_wait_s = REJOIN_FIRST_WAIT_S
             log.info("partitions assigned: %s", describe_partitions(self._assignment))
             return
