@@ -7,6 +7,12 @@ before they go, so the next owner starts where this one stopped. A sink killed a
 reads again at most what it had not committed; the store's identity key makes that harmless.
 
 Without a group the sink reads every partition on its own and commits nothing.
+
+A topic that does not exist yet is waited for, never created: the consumer's metadata
+requests do not ask the broker to create topics (kafka-python asks by default, and a broker
+then creates it with its default partition count, one). A member left without partitions
+although a topic has as many partitions as the group has members, or more (its leader
+assigned from metadata that did not show them yet), joins again, with fresh metadata.
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ MAX_POLL_RECORDS = 5_000
 BOOTSTRAP_TIMEOUT_MS = 10_000
 CLOSE_TIMEOUT_MS = 5_000
 TOPIC_WAIT_S = 1.0
+# A member left without partitions it should have joins again after this, then after twice
+# as long each time it is left without again, up to the longest wait.
+REJOIN_FIRST_WAIT_S = 1.0
+REJOIN_LONGEST_WAIT_S = 60.0
 FIRST_METRICS_PER_RECORD_GUESS = 50.0
 # Per partition and fetch (kafka-python's default is 1 MB): the consumer waits for each
 # fetch it has no records for, so bigger fetches mean fewer waits (about 20% faster here).
@@ -104,6 +114,8 @@ class Sink:
         self._assignment_news = False
         self._assigned_at_s = 0.0
         self._metrics_per_record = 0.0
+        self._rejoin_wait_s = REJOIN_FIRST_WAIT_S
+        self._rejoin_at_s: float | None = None
         self.messages = 0
         self.metrics_kept = 0
         self.metrics_new = 0
@@ -132,6 +144,7 @@ class Sink:
             "max_poll_records": min(settings.batch_size, MAX_POLL_RECORDS),
             "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
             "max_partition_fetch_bytes": PARTITION_FETCH_BYTES,
+            "allow_auto_create_topics": False,
         }
         if settings.group:
             config |= {
@@ -155,14 +168,11 @@ class Sink:
         log.info(
             "reading %s %s from %s", ", ".join(settings.topics), where, ",".join(settings.brokers)
         )
-        if settings.group:
-            self.consumer.subscribe(settings.topics, listener=_RebalanceListener(self))
 
-    def _assign_all_partitions(self, absent: set[str]) -> bool:
-        """Without a group: every partition of every topic, once their metadata is known.
-        Topics not there yet are added to `absent`; once they appear they are read from
-        their start, since all they hold is newer than the sink (not from their end at the
-        moment they were seen)."""
+    def _start_reading(self, absent: set[str]) -> bool:
+        """Once every topic exists: join the group, or without one, read every partition.
+        Topics not there yet are added to `absent`. (partitions_for_topic asks the broker
+        about all topics, which never creates one.)"""
         assert self.consumer is not None
         partitions = []
         for topic in self.settings.topics:
@@ -171,12 +181,29 @@ class Sink:
                 absent.add(topic)
                 return False
             partitions += [TopicPartition(topic, number) for number in sorted(numbers)]
+        if self.settings.group:
+            self._subscribe()
+        else:
+            self._assign_all_partitions(partitions, absent)
+        return True
+
+    def _subscribe(self) -> None:
+        """Join the group on the next poll, with the topics' metadata fresh: kafka-python
+        notes what a leader assigned from and joins again when the metadata it sees next
+        differs, so metadata fetched before subscribing would cost a second rebalance."""
+        assert self.consumer is not None
+        self.consumer.subscribe(self.settings.topics, listener=_RebalanceListener(self))
+        self.consumer.topics()  # a metadata request for all topics, which creates none
+
+    def _assign_all_partitions(self, partitions: list[TopicPartition], absent: set[str]) -> None:
+        """Without a group. Topics that were absent are read from their start, since all
+        they hold is newer than the sink (not from their end at the moment they were seen)."""
+        assert self.consumer is not None
         self.consumer.assign(partitions)
         appeared = [partition for partition in partitions if partition.topic in absent]
         if appeared:
             self.consumer.seek_to_beginning(*appeared)
         self.assignment_changed(set(partitions))
-        return True
 
     def run(self) -> int:
         """Consume until stopped (signal, --max-messages, --timeout-ms); 0, or 1 on failure."""
@@ -203,18 +230,20 @@ class Sink:
         started = time.monotonic()
         idle_s = 0.0  # time spent waiting for records that did not come
         assigned_at_s = 0.0
-        assigned = bool(settings.group)
+        reading = False
         absent_topics: set[str] = set()
         while not self._stop:
             waiting_since = time.monotonic()
-            if not assigned:
+            if not reading:
                 already_waiting = bool(absent_topics)
-                assigned = self._assign_all_partitions(absent_topics)
-                if not assigned:
+                reading = self._start_reading(absent_topics)
+                if not reading:
                     if not already_waiting:
                         log.warning("topic(s) %s not found yet; waiting", ", ".join(absent_topics))
                     time.sleep(TOPIC_WAIT_S)
-            if assigned and self.poll(self._poll_timeout_ms()):
+            if self._rejoin_at_s is not None and time.monotonic() >= self._rejoin_at_s:
+                self._rejoin()
+            if reading and self.poll(self._poll_timeout_ms()):
                 idle_s = 0.0
             else:
                 idle_s += time.monotonic() - waiting_since
@@ -365,19 +394,56 @@ class Sink:
         self._assignment_news = False
         self._assigned_at_s = time.monotonic()
         if self._assignment:
+            self._rejoin_at_s = None  # a rebalance already gave it some
+            self._rejoin_wait_s = REJOIN_FIRST_WAIT_S
             log.info("partitions assigned: %s", describe_partitions(self._assignment))
-        else:
-            members, partitions = self._group_shape()
+            return
+        self._report_no_partitions()
+
+    def _report_no_partitions(self) -> None:
+        """Say why this member has nothing; join again when it should have had something."""
+        members, partitions_by_topic = self._group_shape()
+        missing = [topic for topic, count in partitions_by_topic.items() if not count]
+        # The range assignment gives every member a partition of each topic that has at
+        # least as many partitions as the group has members.
+        widest = max(partitions_by_topic, key=partitions_by_topic.__getitem__)
+        if missing:
+            # kafka-python watches for them and the group rebalances once they are back.
+            log.warning(
+                "no partitions assigned: topic(s) %s not found; waiting", ", ".join(missing)
+            )
+        elif members is not None and members <= partitions_by_topic[widest]:
             log.info(
-                "no partitions assigned; %s members share %s partitions (this sink stays idle)",
+                "no partitions assigned although the group has %d members and %s %d"
+                " partitions; joining the group again in %.0f s, with fresh metadata",
                 members,
-                partitions,
+                widest,
+                partitions_by_topic[widest],
+                self._rejoin_wait_s,
+            )
+            self._rejoin_at_s = time.monotonic() + self._rejoin_wait_s
+            self._rejoin_wait_s = min(2 * self._rejoin_wait_s, REJOIN_LONGEST_WAIT_S)
+        else:
+            log.info(
+                "no partitions assigned; %s members share %d partitions (this sink stays idle)",
+                "?" if members is None else members,
+                sum(partitions_by_topic.values()),
             )
 
-    def _group_shape(self) -> tuple[str, str]:
-        """How many members the group has and how many partitions its topics have."""
+    def _rejoin(self) -> None:
+        """Leave the group and join again with fresh metadata: the leader assigns from what
+        it then knows."""
         assert self.consumer is not None
-        partitions = sum(len(self.consumer.partitions_for_topic(t)) for t in self.settings.topics)
+        self._rejoin_at_s = None
+        self.consumer.unsubscribe()
+        self._subscribe()
+
+    def _group_shape(self) -> tuple[int | None, dict[str, int]]:
+        """How many members the group has (None if the broker does not say) and how many
+        partitions each of its topics has (0: not found)."""
+        assert self.consumer is not None
+        consumer = self.consumer
+        partitions = {t: len(consumer.partitions_for_topic(t)) for t in self.settings.topics}
         from kafka import KafkaAdminClient
 
         try:
@@ -390,10 +456,10 @@ class Sink:
                 described = admin.describe_groups([self.settings.group])[self.settings.group]
             finally:
                 admin.close()
-            members = str(len(described.get("members") or []))
+            members: int | None = len(described.get("members") or [])
         except KafkaError:
-            members = "?"
-        return members, str(partitions)
+            members = None
+        return members, partitions
 
     def _log_totals(self) -> None:
         decoder = self.decoder
