@@ -105,8 +105,33 @@ class RunningInput:
             self.log.error("Error in plugin: %s", error)
             gathered = []
         self.stats.gather_time_ns = time.perf_counter_ns() - started
-        finished = [m for m in map(self.finish, gathered) if m is not None]
+        finished = self.finish_all(gathered)
         self.stats.metrics_gathered += len(finished)
+        return finished
+
+    def finish_all(self, metrics: list[Metric]) -> list[Metric]:
+        """finish() of each metric, those dropped left out. Without filters or renames only
+        tags and rounding apply: done in one loop (a gather may hold a whole file's lines)."""
+        settings = self.settings
+        renames = settings.name_override or settings.name_prefix or settings.name_suffix
+        if self.filter.selects or self.filter.modifies or renames:
+            return [m for m in map(self.finish, metrics) if m is not None]
+        # The plugin's own tags first, then the global ones, as finish() adds them.
+        added = list({**self.default_tags, **settings.tags}.items())
+        precision_ns = self.precision_ns
+        half = precision_ns // 2
+        finished = []
+        append = finished.append
+        for metric in metrics:
+            if not metric.fields:
+                continue
+            tags = metric.tags
+            for key, value in added:
+                if key not in tags:
+                    tags[key] = value
+            if precision_ns > 1:
+                metric.time_ns = (metric.time_ns + half) // precision_ns * precision_ns
+            append(metric)
         return finished
 
     def finish(self, metric: Metric) -> Metric | None:
@@ -210,7 +235,12 @@ class RunningOutput:
 
         Metrics the buffer cannot keep (its disk is full) are counted as dropped; that the
         buffer is full is logged once, and once more when it keeps metrics again."""
-        accepted = [m for m in map(self.accept, metrics) if m is not None]
+        settings = self.settings
+        renames = settings.name_override or settings.name_prefix or settings.name_suffix
+        if self.filter.selects or self.filter.modifies or renames:
+            accepted = [m for m in map(self.accept, metrics) if m is not None]
+        else:
+            accepted = metrics  # this output takes every metric as it is
         self.stats.metrics_added += len(accepted)
         try:
             dropped = self.buffer.add(accepted)

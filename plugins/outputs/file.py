@@ -52,7 +52,7 @@ class File(Output):
         if self.use_batch_format:
             data = self.serializer.serialize_batch(metrics)
         else:
-            data = b"".join(map(self.serializer.serialize, metrics))
+            data = b"".join(self.serializer.serialize_each(metrics))
         for stream in self._streams:
             stream.write(data)
             stream.flush()
