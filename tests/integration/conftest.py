@@ -30,20 +30,12 @@ from typing import Any
 import pytest
 
 from bench.broker import create_and_await_topic
+from tests.integration.kafka_layout import SECURE_STATE_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
 SCRIPT_TIMEOUT_S = 600  # the first `up` may resolve the jars with Maven
 
-
-def _kafka_state_dir() -> Path:
-    """Where scripts/kafka keeps its state: its own folder when KAFKA_FIRST_PORT moves it."""
-    cache = REPO_ROOT / ".cache" / "kafka"
-    first_port = os.environ.get("KAFKA_FIRST_PORT", "") or "9092"
-    return cache if first_port == "9092" else cache / f"port-{first_port}"
-
-
-SECURE_STATE_FILE = _kafka_state_dir() / "secure" / "state.json"
 
 KafkaScript = Callable[..., "subprocess.CompletedProcess[str]"]
 CreateTopic = Callable[..., str]
