@@ -10,9 +10,10 @@
 - ``kafka_script`` (session): ``kafka_script("stop-node", "1") -> CompletedProcess``
   (keyword ``input="..."`` feeds stdin, e.g. to the console producer).
 - ``kafka_secure`` (session): ``scripts/kafka up --secure`` (a separate SASL_SSL node on
-  127.0.0.1:9192, beside the plain one) -> ``KafkaSecure`` with the bootstrap, CA/client/other-CA
-  paths and the test user. Fails, never skips. Note: plain ``scripts/kafka down`` (and so
-  ``kafka_cluster``) stops the secure node too; secure tests must not run after cluster tests.
+  127.0.0.1:9192 unless KAFKA_FIRST_PORT moves it, beside the plain one) -> ``KafkaSecure``
+  with the bootstrap, CA/client/other-CA paths and the test user. Fails, never skips.
+  Note: plain ``scripts/kafka down`` (and so ``kafka_cluster``) stops the secure node too;
+  secure tests must not run after cluster tests.
 """
 
 from __future__ import annotations

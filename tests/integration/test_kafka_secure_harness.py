@@ -1,7 +1,7 @@
 """Tests of `scripts/kafka up --secure`: SASL_SSL with PLAIN and SCRAM, a fresh self-signed CA.
 
-The secure node runs beside the plain one (127.0.0.1:9192, own data dir and state), so these
-tests never disturb the plain broker.
+The secure node runs beside the plain one (127.0.0.1:9192, or KAFKA_FIRST_PORT + 100; own data
+dir and state), so these tests never disturb the plain broker.
 """
 
 from __future__ import annotations
