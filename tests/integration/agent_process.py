@@ -13,8 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 from line_protocol_parser import parse_line
 
 from tests.conftest import REPO
-
-STATE = REPO / ".cache" / "kafka" / "state.json"
+from tests.integration.kafka_layout import STATE_FILE
 
 
 def toml_brokers(bootstrap: str) -> str:
@@ -132,6 +131,6 @@ def parse_records(records: list) -> list[dict]:
 
 def log_segments(topic: str, partition: int = 0) -> list[Path]:
     """The broker's log segment files of one partition (from scripts/kafka's state file)."""
-    state = json.loads(STATE.read_text())
+    state = json.loads(STATE_FILE.read_text())
     data_dir = Path(state["data_dir"])
     return sorted(data_dir.glob(f"**/{topic}-{partition}/*.log"))

@@ -10,9 +10,10 @@
 - ``kafka_script`` (session): ``kafka_script("stop-node", "1") -> CompletedProcess``
   (keyword ``input="..."`` feeds stdin, e.g. to the console producer).
 - ``kafka_secure`` (session): ``scripts/kafka up --secure`` (a separate SASL_SSL node on
-  127.0.0.1:9192, beside the plain one) -> ``KafkaSecure`` with the bootstrap, CA/client/other-CA
-  paths and the test user. Fails, never skips. Note: plain ``scripts/kafka down`` (and so
-  ``kafka_cluster``) stops the secure node too; secure tests must not run after cluster tests.
+  127.0.0.1:9192 unless KAFKA_FIRST_PORT moves it, beside the plain one) -> ``KafkaSecure``
+  with the bootstrap, CA/client/other-CA paths and the test user. Fails, never skips.
+  Note: plain ``scripts/kafka down`` (and so ``kafka_cluster``) stops the secure node too;
+  secure tests must not run after cluster tests.
 
 And for tests that need a real PostgreSQL, managed by scripts/postgres:
 
@@ -39,21 +40,13 @@ from typing import Any
 import pytest
 
 from bench.broker import create_and_await_topic
+from tests.integration.kafka_layout import SECURE_STATE_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka"
 POSTGRES_SCRIPT = REPO_ROOT / "scripts" / "postgres"
 SCRIPT_TIMEOUT_S = 600  # the first `up` may resolve the jars with Maven
 
-
-def _kafka_state_dir() -> Path:
-    """Where scripts/kafka keeps its state: its own folder when KAFKA_FIRST_PORT moves it."""
-    cache = REPO_ROOT / ".cache" / "kafka"
-    first_port = os.environ.get("KAFKA_FIRST_PORT", "") or "9092"
-    return cache if first_port == "9092" else cache / f"port-{first_port}"
-
-
-SECURE_STATE_FILE = _kafka_state_dir() / "secure" / "state.json"
 
 KafkaScript = Callable[..., "subprocess.CompletedProcess[str]"]
 CreateTopic = Callable[..., str]

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
+
+from tests.integration.conftest import KAFKA_SCRIPT
 
 KafkaScript = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -213,6 +216,38 @@ def test_status_exit_code_when_up(kafka_bootstrap: str, kafka_script: KafkaScrip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "node 1: up" in result.stdout
     assert f"broker {kafka_bootstrap} " in result.stdout
+
+
+def run_without_kafka_python(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """scripts/kafka as before the venv exists: Python without site-packages (-S), and not
+    rerun with the venv's Python."""
+    return subprocess.run(
+        [sys.executable, "-S", str(KAFKA_SCRIPT), *args],
+        env={**os.environ, "SCRIPTS_KAFKA_IN_VENV": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.kafka
+def test_before_the_venv_exists_status_sees_the_node_answer_on_its_port(
+    kafka_bootstrap: str,
+) -> None:
+    managed_only()
+    result = run_without_kafka_python("status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "node 1: up" in result.stdout
+
+
+def test_a_first_port_that_is_not_a_port_is_a_one_line_error() -> None:
+    result = run_without_kafka_python("status", KAFKA_FIRST_PORT="90g2")
+    assert result.returncode == 1
+    assert (
+        result.stderr
+        == "scripts/kafka: error: KAFKA_FIRST_PORT='90g2': expected a port 1024-65000\n"
+    )
 
 
 @pytest.mark.kafka

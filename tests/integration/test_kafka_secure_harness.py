@@ -1,16 +1,18 @@
 """Tests of `scripts/kafka up --secure`: SASL_SSL with PLAIN and SCRAM, a fresh self-signed CA.
 
-The secure node runs beside the plain one (127.0.0.1:9192, own data dir and state), so these
-tests never disturb the plain broker.
+The secure node runs beside the plain one (127.0.0.1:9192, or KAFKA_FIRST_PORT + 100; own data
+dir and state), so these tests never disturb the plain broker.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from plugins.common.kafka_exchange import (
     SaslRefused,
     sasl_login,
 )
+from tests.integration.conftest import KAFKA_SCRIPT
 
 if TYPE_CHECKING:
     from tests.integration.conftest import KafkaSecure
@@ -181,3 +184,18 @@ def test_status_secure_lists_the_files(
     assert fields["client cert"] == kafka_secure.client_cert
     assert fields["client key"] == kafka_secure.client_key
     assert (fields["username"], fields["password"]) == ("agent", "agent-secret")
+
+
+def test_status_secure_before_the_venv_exists_needs_only_the_verified_tls_handshake(
+    kafka_secure: KafkaSecure,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-S", str(KAFKA_SCRIPT), "status", "--secure"],
+        env={**os.environ, "SCRIPTS_KAFKA_IN_VENV": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "node 1: up" in result.stdout
