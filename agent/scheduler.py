@@ -68,6 +68,12 @@ class Schedule:
         )
         self._gathering = {id(running): threading.Lock() for running in agent.inputs}
         self._turn = threading.Lock()  # held by the input gathering now
+        # APScheduler's shutdown holds its job store lock while it waits for the jobs under
+        # way, and add_job waits for that lock: a gather adding a flush then would never
+        # end, nor would the shutdown. Gathers add flushes only under this lock, and only
+        # until stop() has taken it.
+        self._adding_flushes = threading.Lock()
+        self._stopping = False
 
     def start(self) -> None:
         now = time.time()
@@ -95,6 +101,8 @@ class Schedule:
 
     def stop(self) -> None:
         """No more gathers or flushes; waits for those under way."""
+        with self._adding_flushes:
+            self._stopping = True
         self.scheduler.shutdown(wait=True)
 
     def gather(self, running: RunningInput, interval: float) -> None:
@@ -123,9 +131,16 @@ class Schedule:
                 # A full batch is flushed at once, unless the output is failing: then the
                 # flush schedule paces the retries, so an outage is not logged per gather.
                 if output.add(metrics) and output.healthy:
-                    self.scheduler.add_job(self.flush, args=[output, False])
+                    self.flush_soon(output)
         finally:
             lock.release()
+
+    def flush_soon(self, running: RunningOutput) -> None:
+        """A flush of `running` now, besides its schedule; none once stop() has begun (the
+        final flush delivers what is left)."""
+        with self._adding_flushes:
+            if not self._stopping:
+                self.scheduler.add_job(self.flush, args=[running, False])
 
     def flush(self, running: RunningOutput, jittered: bool = True) -> None:
         jitter = running.settings.flush_jitter

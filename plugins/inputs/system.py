@@ -60,7 +60,7 @@ def read_load_averages() -> tuple[float, float, float]:
 def count_logical_cpus() -> int:
     """Processors listed in /proc/cpuinfo; the cpuN lines of /proc/stat if it lists none."""
     try:
-        cpuinfo = host.read_text(host.proc("cpuinfo")).splitlines()
+        cpuinfo = host.read_lines(host.proc("cpuinfo"), may_be_empty=True)
     except OSError:
         cpuinfo = []
     count = 0
@@ -70,7 +70,7 @@ def count_logical_cpus() -> int:
             count += 1
     if count:
         return count
-    stat = host.read_text(host.proc("stat")).splitlines()
+    stat = host.read_lines(host.proc("stat"))
     return sum(1 for line in stat if _CPU_LINE.match(line))
 
 
@@ -93,7 +93,7 @@ def count_physical_cpus() -> int:
             return len(lists)
     cores_by_package: dict[int, int] = {}
     section: dict[str, int] = {}
-    for line in [*host.read_text(host.proc("cpuinfo")).splitlines(), ""]:
+    for line in [*host.read_lines(host.proc("cpuinfo"), may_be_empty=True), ""]:
         key, _, value = line.partition(":")
         key = key.strip().lower()
         if not key:

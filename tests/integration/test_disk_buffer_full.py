@@ -85,10 +85,14 @@ def test_a_full_disk_under_the_disk_buffer_is_said_once_counted_exactly_and_deli
         # SIGTERM stops it as always (the guard is generous; the final flush has 30 s).
         assert agent.stop(timeout=60) == 0
     log = agent.log()
-    assert log.count(FULL) == 1, log
-    assert log.count(ROOM_AGAIN) == 1, log
-    (full_line,) = [line for line in log.splitlines() if FULL in line]
-    assert f"disk buffer {small_tmpfs}/kafka.db: no room left on its disk (" in full_line
+    # Said once when the disk fills and once when it has room again, not once per gather.
+    # (A broker slow to take the first gathers can make a short episode of its own before
+    # the disk is filled: the lines alternate whatever happens.)
+    said = [line for line in log.splitlines() if FULL in line or ROOM_AGAIN in line]
+    assert said, log
+    assert all(FULL in line for line in said[0::2]), said
+    assert all(ROOM_AGAIN in line for line in said[1::2]) and len(said) % 2 == 0, said
+    assert f"disk buffer {small_tmpfs}/kafka.db: no room left on its disk (" in said[0]
     assert "Wrote batch of 0 metrics" not in log
     assert "Traceback" not in log and "raised an exception" not in log
     gathered, written = closing_count("gathered", log), closing_count("written", log)

@@ -126,6 +126,10 @@ CASES = {
         "system", "uptime", replace_line(1, "up 5.0"),
         ":1: expected seconds since boot and seconds idle, found 'up 5.0'",
     ),
+    "system-cpuinfo-cut-mid-line": (
+        "system", "cpuinfo", cut_in_line(3, 6),
+        ":3: expected a line ending in a newline (the file was cut short), found 'cpu fa'",
+    ),
     "system-loadavg-empty": (
         "system", "loadavg", empty, ": expected the kernel's lines, found an empty file"
     ),

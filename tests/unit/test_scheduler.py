@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 import pytest
+from apscheduler.schedulers.base import STATE_STOPPED
 
 from agent.agent import Agent
 from agent.config import AgentSettings, Config, InputConfig, OutputConfig
@@ -209,3 +210,35 @@ def test_buffer_overflow_drops_the_oldest_and_counts_them(limit, caplog):
     assert [m.fields["n"] for m in output.buffer.batch(10).metrics] == [2, 3, 4]
     assert output.stats.metrics_dropped == 2
     assert "2 metrics have been dropped" in caplog.text
+
+
+@dataclass
+class HeldInput(Input):
+    """Gathers a full batch once `release` is set, and says when it has begun."""
+
+    plugin_name = "held"
+    begun: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def gather(self):
+        self.begun.set()
+        self.release.wait(30)
+        return [Metric("tick", {}, {"n": n}) for n in range(4)]
+
+
+def test_stop_while_a_gather_with_a_full_batch_is_under_way_ends():
+    held = HeldInput()
+    agent = agent_with(
+        [held], Collect(), interval=Duration(3600), flush_interval=Duration(3600),
+        metric_batch_size=2, round_interval=False,
+    )  # fmt: skip
+    schedule = Schedule(agent)
+    schedule.start()
+    wait_for(held.begun.is_set)
+    stopping = threading.Thread(target=schedule.stop, daemon=True)
+    stopping.start()
+    wait_for(lambda: schedule.scheduler.state == STATE_STOPPED)  # the shutdown has begun
+    time.sleep(0.2)  # it now waits for the gather; the gather ends with a full batch
+    held.release.set()
+    stopping.join(30)
+    assert not stopping.is_alive(), "stop() never returned: the gather's flush blocked it"
