@@ -4,8 +4,14 @@ fn main() {
     let start = Instant::now();
     let mut metrics = 0usize;
     for item in _native::line_protocol::Reader::new(&data, 1) {
-        if let _native::line_protocol::Item::Metric(line) = item { metrics += line.fields.len(); }
+        if let _native::line_protocol::Item::Metric(line) = item {
+            metrics += line.fields.len();
+        }
     }
     let elapsed = start.elapsed();
-    println!("{} fields, {:.3} us/line", metrics, elapsed.as_secs_f64() / 500000.0 * 1e6);
+    println!(
+        "{} fields, {:.3} us/line",
+        metrics,
+        elapsed.as_secs_f64() / 500000.0 * 1e6
+    );
 }

@@ -76,8 +76,15 @@ pub fn push_float(out: &mut Vec<u8>, value: f64) {
         None => (false, mantissa),
     };
     // Digits without the point; the point sits after `point` of them.
-    let digits: Vec<u8> = mantissa.iter().copied().filter(|&byte| byte != b'.').collect();
-    let integral_digits = mantissa.iter().position(|&byte| byte == b'.').unwrap_or(mantissa.len());
+    let digits: Vec<u8> = mantissa
+        .iter()
+        .copied()
+        .filter(|&byte| byte != b'.')
+        .collect();
+    let integral_digits = mantissa
+        .iter()
+        .position(|&byte| byte == b'.')
+        .unwrap_or(mantissa.len());
     let point = integral_digits as i32 + exponent;
     if negative {
         out.push(b'-');

@@ -13,8 +13,14 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(python_metrics::parse_influx, module)?)?;
-    module.add_function(wrap_pyfunction!(python_metrics::format_influx_lines, module)?)?;
-    module.add_function(wrap_pyfunction!(python_metrics::format_influx_joined, module)?)?;
+    module.add_function(wrap_pyfunction!(
+        python_metrics::format_influx_lines,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        python_metrics::format_influx_joined,
+        module
+    )?)?;
     module.add_function(wrap_pyfunction!(python_metrics::format_float, module)?)?;
     Ok(())
 }

@@ -17,13 +17,16 @@ pub enum Value<'a> {
     Str(Cow<'a, [u8]>),
 }
 
+/// A tag's key and value.
+pub type Tag<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
 /// One metric line: tags sorted by key (a repeated key keeps its last value), fields in the
 /// order of their first appearance (a repeated key keeps its last value there). Texts are
 /// bytes, UTF-8 once the line is accepted (the reader checks it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line<'a> {
     pub name: Cow<'a, [u8]>,
-    pub tags: Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>,
+    pub tags: Vec<Tag<'a>>,
     pub fields: Vec<(Cow<'a, [u8]>, Value<'a>)>,
     /// Nanoseconds since the epoch; None when the line carries no timestamp.
     pub time_ns: Option<i64>,
@@ -251,12 +254,7 @@ impl<'a> Reader<'a> {
                         escaped = true;
                         pos += 2;
                     }
-                    _ => {
-                        return refuse(
-                            pos,
-                            "a backslash in a string escapes only '\\' or '\"'",
-                        )
-                    }
+                    _ => return refuse(pos, "a backslash in a string escapes only '\\' or '\"'"),
                 },
                 Some(b'\n') => {
                     pos += 1;
@@ -340,7 +338,7 @@ impl<'a> Reader<'a> {
     fn metric(&mut self, start: usize) -> Result<(Line<'a>, usize), Refusal> {
         let data = self.data;
         let (name, mut pos) = self.measurement(start)?;
-        let mut tags: Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)> = Vec::new();
+        let mut tags: Vec<Tag<'a>> = Vec::new();
         while data.get(pos) == Some(&b',') {
             let (key, after_key) = self.tag_text(pos + 1);
             if key.is_empty() {
@@ -539,11 +537,7 @@ fn unescape_string(raw: &[u8]) -> Vec<u8> {
     replace_pairs(raw, b"\\\"")
 }
 
-fn add_tag<'a>(
-    tags: &mut Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>,
-    key: Cow<'a, [u8]>,
-    value: Cow<'a, [u8]>,
-) {
+fn add_tag<'a>(tags: &mut Vec<Tag<'a>>, key: Cow<'a, [u8]>, value: Cow<'a, [u8]>) {
     match tags.binary_search_by(|(existing, _)| existing.as_ref().cmp(key.as_ref())) {
         Ok(index) => tags[index].1 = value,
         Err(index) => tags.insert(index, (key, value)),
@@ -719,7 +713,8 @@ mod tests {
     fn one(text: &str) -> Line<'_> {
         let mut all = read(text);
         assert_eq!(all.len(), 1, "{text:?}");
-        all.remove(0).unwrap_or_else(|error| panic!("{text:?}: {error:?}"))
+        all.remove(0)
+            .unwrap_or_else(|error| panic!("{text:?}: {error:?}"))
     }
 
     fn refused(text: &str) -> LineError {
@@ -730,7 +725,8 @@ mod tests {
 
     #[test]
     fn reads_measurement_tags_fields_and_timestamp() {
-        let line = one("cpu,host=a,cpu=cpu0 usage=1.5,n=3i,u=4u,ok=true,msg=\"hi\" 1700000000000000000\n");
+        let line =
+            one("cpu,host=a,cpu=cpu0 usage=1.5,n=3i,u=4u,ok=true,msg=\"hi\" 1700000000000000000\n");
         assert_eq!(line.name, b("cpu"));
         assert_eq!(line.tags, vec![(b("cpu"), b("cpu0")), (b("host"), b("a"))]);
         assert_eq!(
@@ -774,7 +770,10 @@ mod tests {
     #[test]
     fn a_string_refuses_a_backslash_before_other_characters() {
         refused("m s=\"a\\nb\"");
-        assert_eq!(one("m s=\"a\\\\b\\\"c\"").fields[0].1, Value::Str(b("a\\b\"c")));
+        assert_eq!(
+            one("m s=\"a\\\\b\\\"c\"").fields[0].1,
+            Value::Str(b("a\\b\"c"))
+        );
     }
 
     #[test]
@@ -800,7 +799,11 @@ mod tests {
     fn huge_integers_are_refused_not_fatal() {
         let digits = "9".repeat(5000);
         let error = refused(&format!("m v={digits}i 1"));
-        assert!(error.message.contains("64-bit integer"), "{}", error.message);
+        assert!(
+            error.message.contains("64-bit integer"),
+            "{}",
+            error.message
+        );
         assert!(error.message.len() < 200);
     }
 
@@ -812,10 +815,17 @@ mod tests {
 
     #[test]
     fn numbers_follow_telegraf_grammar() {
-        for good in ["1", "-1.5", ".5", "1.", "1e5", "1.5E-7", "007", "-0", "1.e5"] {
-            assert!(matches!(one(&format!("m v={good}")).fields[0].1, Value::Float(_)), "{good}");
+        for good in [
+            "1", "-1.5", ".5", "1.", "1e5", "1.5E-7", "007", "-0", "1.e5",
+        ] {
+            assert!(
+                matches!(one(&format!("m v={good}")).fields[0].1, Value::Float(_)),
+                "{good}"
+            );
         }
-        for bad in ["+1", "1_0", "nan", "inf", "1e", ".", "-", "01i", "-01i", "-1u", "1.5i", "0x10"] {
+        for bad in [
+            "+1", "1_0", "nan", "inf", "1e", ".", "-", "01i", "-01i", "-1u", "1.5i", "0x10",
+        ] {
             refused(&format!("m v={bad}"));
         }
         assert_eq!(one("m v=-0i").fields[0].1, Value::Int(0));
@@ -858,6 +868,9 @@ mod tests {
     fn repeated_tag_and_field_keys_keep_the_last_value() {
         let line = one("m,b=1,a=2,b=3 x=1,y=2,x=3");
         assert_eq!(line.tags, vec![(b("a"), b("2")), (b("b"), b("3"))]);
-        assert_eq!(line.fields, vec![(b("x"), Value::Float(3.0)), (b("y"), Value::Float(2.0))]);
+        assert_eq!(
+            line.fields,
+            vec![(b("x"), Value::Float(3.0)), (b("y"), Value::Float(2.0))]
+        );
     }
 }

@@ -121,7 +121,11 @@ fn metric_object<'py>(
     let metric_type = metric_type(py)?;
     let metric = OBJECT_NEW
         .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-            Ok(py.import("builtins")?.getattr("object")?.getattr("__new__")?.unbind())
+            Ok(py
+                .import("builtins")?
+                .getattr("object")?
+                .getattr("__new__")?
+                .unbind())
         })?
         .bind(py)
         .call1((metric_type,))?;
@@ -133,12 +137,17 @@ fn metric_object<'py>(
 }
 
 /// (line, column, message, the line's text) of a refused line; the column counts characters.
-fn error_tuple<'py>(py: Python<'py>, data: &[u8], error: &LineError) -> PyResult<Bound<'py, PyTuple>> {
+fn error_tuple<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    error: &LineError,
+) -> PyResult<Bound<'py, PyTuple>> {
     let line_end = data[error.line_start..]
         .iter()
         .position(|&byte| byte == b'\n')
         .map_or(data.len(), |index| error.line_start + index);
-    let before = String::from_utf8_lossy(&data[error.line_start..error.offset.max(error.line_start)]);
+    let before =
+        String::from_utf8_lossy(&data[error.line_start..error.offset.max(error.line_start)]);
     let column = before.chars().count() + 1;
     let line_text = String::from_utf8_lossy(&data[error.line_start..line_end]);
     let line_text = line_text.trim_end_matches('\r');
@@ -190,7 +199,15 @@ pub fn parse_influx<'py>(
     if collecting {
         gc.call_method0("disable")?;
     }
-    let made = read_all(py, &mut reader, bytes, default_time_ns, &mut shared, &metrics, &errors);
+    let made = read_all(
+        py,
+        &mut reader,
+        bytes,
+        default_time_ns,
+        &mut shared,
+        &metrics,
+        &errors,
+    );
     if collecting {
         gc.call_method0("enable")?;
     }
@@ -303,7 +320,8 @@ fn push_line(
     let fields = fields.cast::<PyDict>()?;
 
     push_measurement(out, name.cast::<PyString>()?.to_str()?);
-    let mut tag_pairs: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> = Vec::with_capacity(tags.len());
+    let mut tag_pairs: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> =
+        Vec::with_capacity(tags.len());
     for (key, value) in tags.iter() {
         tag_pairs.push((key.cast_into::<PyString>()?, value.cast_into::<PyString>()?));
     }
@@ -323,22 +341,23 @@ fn push_line(
     }
     out.push(b' ');
     let fields_start = out.len();
-    let write_field = |out: &mut Vec<u8>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| -> PyResult<()> {
-        let key = key.cast::<PyString>()?.to_str()?;
-        if escapes_to_nothing(key) {
-            return Ok(());
-        }
-        let field_start = out.len();
-        if field_start != fields_start {
-            out.push(b',');
-        }
-        push_key(out, key);
-        out.push(b'=');
-        if !push_value(out, value, uint, style)? {
-            out.truncate(field_start);
-        }
-        Ok(())
-    };
+    let write_field =
+        |out: &mut Vec<u8>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| -> PyResult<()> {
+            let key = key.cast::<PyString>()?.to_str()?;
+            if escapes_to_nothing(key) {
+                return Ok(());
+            }
+            let field_start = out.len();
+            if field_start != fields_start {
+                out.push(b',');
+            }
+            push_key(out, key);
+            out.push(b'=');
+            if !push_value(out, value, uint, style)? {
+                out.truncate(field_start);
+            }
+            Ok(())
+        };
     if style.sort_fields {
         let mut items: Vec<(String, Bound<'_, PyAny>)> = Vec::with_capacity(fields.len());
         for (key, value) in fields.iter() {
