@@ -334,8 +334,9 @@ class Sink:
         """Newly assigned partitions start where the store stopped: the store's position
         may be past the group's committed offset (the sink stopped between storing a batch
         and committing it). Records fetched from before that position are dropped and the
-        partition is read from there. A group offset ahead of the store's (moved on
-        purpose with `agent sink reset`) is followed."""
+        partition is read from there. A group offset past the store's (moved on purpose,
+        `agent sink reset --to-latest`) is followed; one before it is not: what lies between
+        is stored already."""
         assert self.consumer is not None
         partitions, self.unclaimed = self.unclaimed, set()
         if self.durable is None:

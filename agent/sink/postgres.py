@@ -224,7 +224,7 @@ class PostgresStore:
                 result = step()
             except psycopg.Error as error:
                 if not _transient(error):
-                    raise StoreError(f"postgresql {self.where}: {_first_line(error)}") from None
+                    raise StoreError(f"PostgreSQL {self.where}: {_first_line(error)}") from None
                 self._lost(error)
             else:
                 if self._outage_since is not None:
@@ -237,7 +237,7 @@ class PostgresStore:
                 return result
             if self._interrupted.wait(backoff_s):
                 raise StoreError(
-                    f"postgresql {self.where}: stopped while waiting for the server "
+                    f"PostgreSQL {self.where}: stopped while waiting for the server "
                     "(what was not stored is read again at the next start)"
                 )
             backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
@@ -351,7 +351,7 @@ class PostgresStore:
         for reserved in (TIME_COLUMN, TAG_ID_COLUMN):
             if reserved in table.value_types:
                 raise StoreError(
-                    f"postgresql {self.where}: measurement {table.name} has a field named "
+                    f"PostgreSQL {self.where}: measurement {table.name} has a field named "
                     f'"{reserved}", which is a column of the layout itself'
                 )
         for field, value_types in table.value_types.items():
@@ -361,7 +361,7 @@ class PostgresStore:
                     value_type, ()
                 ):
                     raise StoreError(
-                        f"postgresql {self.where}: table {table.name} column {field} is "
+                        f"PostgreSQL {self.where}: table {table.name} column {field} is "
                         f"{column_type}, but the field {field} has a {value_type} value"
                     )
 
