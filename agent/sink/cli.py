@@ -3,7 +3,7 @@
     agent sink --brokers 127.0.0.1:9092 --topic metrics [--group NAME] [--from-beginning]
                [--format line|json|table] [--print-key [--key-separator SEP]]
                [--max-messages N] [--timeout-ms MS] [--data-format influx|json]
-               [--store sqlite:PATH]
+               [--store sqlite:PATH | --store postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME]
     agent sink -config conf/sink.toml [flags that override the file]
     agent sink lag --brokers B --group NAME
     agent sink reset --brokers B --group NAME (--to-earliest | --to-latest | --to-offset N)
@@ -76,7 +76,12 @@ def run_parser() -> argparse.ArgumentParser:
     add_flag(parser, "max-messages", type=int, metavar="N", help="exit after N records")
     add_flag(parser, "timeout-ms", type=int, metavar="MS", help="exit when nothing arrives for MS")
     add_flag(parser, "data-format", choices=["influx", "json"], help="what the topic holds")
-    add_flag(parser, "store", metavar="sqlite:PATH", help="store metrics (once each) in SQLite")
+    add_flag(
+        parser,
+        "store",
+        metavar="URL",
+        help="store metrics once each: sqlite:PATH, or postgresql://USER@HOST:PORT/DBNAME",
+    )
     add_flag(parser, "batch-size", type=int, metavar="N", help="metrics per store transaction")
     add_flag(
         parser, "flush-interval", metavar="DURATION", help='longest wait before storing ("200ms")'

@@ -32,7 +32,7 @@ from kafka.structs import OffsetAndMetadata
 from agent.sink.batch import Batch
 from agent.sink.decoder import RecordDecoder
 from agent.sink.settings import SinkSettings
-from agent.sink.store import Store, StoreError
+from agent.sink.store import DurableStore, PositionsMoved, Store, StoreError
 
 log = logging.getLogger("sink")
 
@@ -86,6 +86,9 @@ class _RebalanceListener(AsyncConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.sink.assignment_changed(set(assigned))
+        # The main thread asks the store where these partitions stopped, after this poll:
+        # a store that is down must not hold up the heartbeats of this thread.
+        self.sink.unclaimed |= set(assigned)
 
     async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
         # Membership is gone: keep what we hold (the store ignores what the next owner
@@ -116,6 +119,13 @@ class Sink:
         self._metrics_per_record = 0.0
         self._rejoin_wait_s = REJOIN_FIRST_WAIT_S
         self._rejoin_at_s: float | None = None
+        # The store that keeps positions (a printer does not), and the assigned partitions
+        # it has not been asked about yet.
+        self.durable: DurableStore | None = next(
+            (store for store in stores if hasattr(store, "claim")),  # type: ignore[misc]
+            None,
+        )
+        self.unclaimed: set[TopicPartition] = set()
         self.messages = 0
         self.metrics_kept = 0
         self.metrics_new = 0
@@ -124,6 +134,8 @@ class Sink:
 
     def request_stop(self, signum: int = 0, frame: Any = None) -> None:
         self._stop = True
+        if self.durable is not None:
+            self.durable.interrupt()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT stop the loop; what is held is kept and committed first.
@@ -292,6 +304,8 @@ class Sink:
                 return 0
         records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         self._report_assignment()
+        if self.unclaimed:
+            records = self._resume_from_store(records)
         taken = [record for batch in records.values() for record in batch][:max_records]
         metrics_before = self.pending.metric_count
         deliveries = self.decoder.decode_all(taken)
@@ -318,7 +332,11 @@ class Sink:
             batch, self.pending = self.pending, Batch()
             if not batch:
                 return
-            self._keep(batch)
+            try:
+                self._keep(batch)
+            except PositionsMoved as moved:
+                self._read_again(batch, moved)
+                return
         if self.settings.group:
             self._commit(batch)
 
@@ -330,10 +348,70 @@ class Sink:
                 return {}
             try:
                 self._keep(batch)
+            except PositionsMoved as moved:
+                # The partitions are going anyway; whoever gets them resumes from the store.
+                log.warning(
+                    "%s were written by another sink meanwhile; this batch is dropped", moved
+                )
+                return {}
             except (StoreError, BrokenPipeError) as error:
                 self._fatal = error
                 return {}
         return _commit_offsets(batch)
+
+    def _resume_from_store(self, records: dict[TopicPartition, list]) -> dict:
+        """Newly assigned partitions start where the store stopped: the store's position
+        may be past the group's committed offset (the sink stopped between storing a batch
+        and committing it). Records fetched from before that position are dropped and the
+        partition is read from there. A group offset past the store's (moved on purpose,
+        `agent sink reset --to-latest`) is followed; one before it is not: what lies between
+        is stored already."""
+        assert self.consumer is not None
+        partitions, self.unclaimed = self.unclaimed, set()
+        if self.durable is None:
+            return records
+        assigned = self.consumer.assignment()
+        partitions = {tp for tp in partitions if tp in assigned}
+        stored = self.durable.claim((tp.topic, tp.partition) for tp in partitions)
+        for tp in sorted(partitions):
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is None:
+                continue
+            fetched = records.get(tp)
+            start = fetched[0].offset if fetched else self.consumer.position(tp)
+            if start is not None and offset > start:
+                self.consumer.seek(tp, offset)
+                records = {key: value for key, value in records.items() if key != tp}
+                log.info(
+                    "%s[%d]: resuming at offset %d, where the store stopped (the group was at %d)",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                    start,
+                )
+        return records
+
+    def _read_again(self, batch: Batch, moved: PositionsMoved) -> None:
+        """A batch the store refused (PositionsMoved): nothing of it was kept. Each of its
+        partitions still assigned is read again from where the store now stands."""
+        assert self.consumer is not None
+        log.warning(
+            "%s were written by another sink since this one was assigned them; the batch "
+            "is dropped and read again from the store's positions",
+            moved,
+        )
+        first_offsets: dict[tuple[str, int], int] = {}
+        for delivery in batch.deliveries:
+            first_offsets.setdefault((delivery.topic, delivery.partition), delivery.offset)
+        assigned = self.consumer.assignment()
+        partitions = [TopicPartition(t, p) for t, p in first_offsets]
+        partitions = [tp for tp in partitions if tp in assigned]
+        if self.durable is None or not partitions:
+            return
+        stored = self.durable.claim((tp.topic, tp.partition) for tp in partitions)
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            self.consumer.seek(tp, stored.get(key, first_offsets[key]))
 
     def _keep(self, batch: Batch) -> None:
         """Every store writes the batch; the first one (the durable store, when there is

@@ -21,9 +21,8 @@ from agent.options import (
     option_types,
     unknown_option,
 )
+from agent.sink.store import STORE_FORMS, redact_store, store_kind
 from plugins.common.kafka import KafkaSecurity
-
-STORE_KINDS = ("sqlite",)
 
 
 class SettingsError(ConfigError):
@@ -64,10 +63,9 @@ class SinkSettings(KafkaSecurity):
     def __post_init__(self) -> None:
         if self.topic and self.topic not in self.topics:
             self.topics = [self.topic, *self.topics]
-        if self.store:
-            kind, _, path = self.store.partition(":")
-            if kind not in STORE_KINDS or not path:
-                raise OptionError("store", f'store: expected "sqlite:PATH", got "{self.store}"')
+        if self.store and store_kind(self.store) is None:
+            shown = redact_store(self.store)
+            raise OptionError("store", f"store: expected {STORE_FORMS}, got {shown!r}")
         for name in ("max_messages", "timeout_ms"):
             if getattr(self, name) < 0:
                 raise OptionError(name, f"{name}: must not be negative")

@@ -9,8 +9,10 @@ committed) is kept once. The topic, partition and offset of the first copy are k
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -78,6 +80,30 @@ class Store(Protocol):
 
 class StoreError(Exception):
     """A store that cannot be opened or written, phrased for the user."""
+
+
+class PositionsMoved(Exception):
+    """A batch was not stored: another sink moved these partitions' positions since this
+    one claimed them (it lost them in a rebalance). Nothing of the batch was kept."""
+
+    def __init__(self, partitions: list[tuple[str, int]]) -> None:
+        super().__init__(", ".join(f"{topic}[{partition}]" for topic, partition in partitions))
+        self.partitions = partitions
+
+
+class DurableStore(Store, Protocol):
+    """A store that keeps, with each batch, the offset after it per partition: a sink that
+    is assigned partitions resumes where the store stopped."""
+
+    def claim(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """These partitions are now this sink's: their stored next offsets (those that have
+        one). A store that fences raises PositionsMoved from a later write() when another
+        writer moved one of them meanwhile."""
+        ...
+
+    def interrupt(self) -> None:
+        """Stop waiting for an unreachable server: the write in progress fails."""
+        ...
 
 
 class SqliteStore:
@@ -148,13 +174,48 @@ class SqliteStore:
         query = "SELECT kafka_topic, kafka_partition, next_offset FROM positions"
         return {(t, p): offset for t, p, offset in self._db.execute(query)}
 
+    def claim(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The stored positions of `partitions`. One file serves one machine's sinks, which
+        hand partitions over in their rebalance listener: no fence here."""
+        stored = self.positions()
+        return {partition: stored[partition] for partition in partitions if partition in stored}
+
+    def interrupt(self) -> None:
+        """Writes never wait here (a locked file times out on its own)."""
+
     def close(self) -> None:
         self._db.close()
 
 
-def open_store(url: str) -> SqliteStore:
-    """The store named by `--store`: `sqlite:PATH`."""
+STORE_FORMS = '"sqlite:PATH", "postgresql://USER@HOST:PORT/DBNAME" or "host=… dbname=…"'
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_KEYWORD_DSN = re.compile(r"^\s*[a-z_]+\s*=")
+
+
+def store_kind(url: str) -> str | None:
+    """Which store `--store` names: "sqlite" (sqlite:PATH), "postgresql" (a libpq URI or
+    keyword DSN), or None."""
     kind, _, path = url.partition(":")
     if kind == "sqlite" and path:
-        return SqliteStore(path)
-    raise StoreError(f'--store: expected "sqlite:PATH", got "{url}"')
+        return "sqlite"
+    if url.startswith(_POSTGRES_SCHEMES) or _KEYWORD_DSN.match(url):
+        return "postgresql"
+    return None
+
+
+def open_store(url: str) -> DurableStore:
+    """The store named by `--store` (see store_kind)."""
+    kind = store_kind(url)
+    if kind == "sqlite":
+        return SqliteStore(url.partition(":")[2])
+    if kind == "postgresql":
+        from agent.sink.postgres import PostgresStore  # psycopg loads only when used
+
+        return PostgresStore(url)
+    raise StoreError(f"--store: expected {STORE_FORMS}, got {redact_store(url)!r}")
+
+
+def redact_store(url: str) -> str:
+    """`url` as errors may show it: a PostgreSQL password as ***."""
+    hidden = re.sub(r"(postgres(?:ql)?://[^:/@?#]*:)[^@/?#]*(?=@)", r"\1***", url)
+    return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", hidden)

@@ -36,7 +36,7 @@ def write(tmp_path, text: str):
         (["--topic", "m", "--max-messages", "x"], "invalid int value: 'x'"),
         (["--topic", "m", "--format", "xml"], "invalid choice: 'xml'"),
         (["--topic", "m", "--data-format", "csv"], "invalid choice: 'csv'"),
-        (["--topic", "m", "--store", "postgres://x"], 'expected "sqlite:PATH"'),
+        (["--topic", "m", "--store", "mysql://x"], 'expected "sqlite:PATH", "postgresql://'),
         (["--topic", "m", "--max-messages", "-1"], "--max-messages: must not be negative"),
         (["--topic", "m", "--flush-interval", "soon"], '"soon" is not a duration'),
         (["--topic", "m", "--bogus"], "unrecognized arguments: --bogus"),

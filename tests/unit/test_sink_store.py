@@ -9,7 +9,7 @@ import pytest
 
 from agent.metric import Metric, UInt
 from agent.sink.batch import Batch, Delivery
-from agent.sink.store import SqliteStore, StoreError, open_store
+from agent.sink.store import SqliteStore, StoreError, open_store, redact_store, store_kind
 from tests.unit.conftest import file_modes
 
 T = 1_795_569_040_000_000_000
@@ -161,8 +161,38 @@ def test_a_file_of_a_newer_schema_is_refused_in_one_line(tmp_path):
 
 def test_open_store_takes_sqlite_urls_and_refuses_others(tmp_path):
     open_store(f"sqlite:{tmp_path / 'x.db'}").close()
-    with pytest.raises(StoreError, match='expected "sqlite:PATH"'):
-        open_store("postgres://db/metrics")
+    with pytest.raises(StoreError, match='expected "sqlite:PATH", "postgresql://'):
+        open_store("mysql://db/metrics")
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("sqlite:m.db", "sqlite"),
+        ("postgresql://agent@127.0.0.1:5432/metrics", "postgresql"),
+        ("postgres://db/metrics", "postgresql"),
+        ("host=127.0.0.1 port=5432 dbname=metrics user=agent", "postgresql"),
+        ("sqlite:", None),
+        ("metrics.db", None),
+        ("mysql://db/metrics", None),
+    ],
+)
+def test_store_kind_tells_sqlite_paths_from_postgresql_uris_and_keyword_dsns(url, kind):
+    assert store_kind(url) == kind
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://agent:s3cr%40t@db:5432/m", "postgresql://agent:***@db:5432/m"),
+        ("postgres://agent:pw@db/m?sslmode=require", "postgres://agent:***@db/m?sslmode=require"),
+        ("host=db password=s3cret dbname=m", "host=db password=*** dbname=m"),
+        ("host=db password = 'a b\\'c' dbname=m", "host=db password = *** dbname=m"),
+        ("postgresql://agent@db/m", "postgresql://agent@db/m"),
+    ],
+)
+def test_a_store_url_is_shown_without_its_password(url, shown):
+    assert redact_store(url) == shown
 
 
 def test_an_unwritable_path_is_one_clear_error(tmp_path):

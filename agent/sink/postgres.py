@@ -1,0 +1,542 @@
+"""The PostgreSQL store: Telegraf's outputs.postgresql tables (`tags_as_foreign_keys = true`),
+each Kafka record stored exactly once.
+
+Per measurement, in the connection's current schema (`public` unless the DSN's options say
+otherwise), as Telegraf makes them, so queries and dashboards written for its tables work:
+
+    cpu      (time timestamp without time zone, tag_id bigint, one column per field,
+              PRIMARY KEY (time, tag_id))
+    cpu_tag  (tag_id bigint PRIMARY KEY, one text column per tag key)
+
+Field columns take Telegraf's types: float → double precision, int → bigint, unsigned →
+numeric, bool → boolean, string → text. tag_id is Telegraf's: FNV-1a (64 bit) over the tags
+sorted by key, each key and value followed by a zero byte, read as a signed integer.
+Unlike Telegraf's table, `cpu` has a primary key: a point (measurement, tag set, time to the
+microsecond, PostgreSQL's resolution) is one row, and metrics of one point delivered
+separately merge their fields (a field delivered again takes the newer value).
+
+Exactly once: a batch is copied (COPY, binary) into a temporary staging table and merged
+into the measurement tables with INSERT … ON CONFLICT, and the partitions' next offsets are
+written to `agent_sink_positions` in the same transaction. A partition claimed by this sink
+(on assignment) is fenced: its position is only moved from the offset this sink read or
+wrote last, so a sink that lost the partition to another cannot write it again.
+
+New tables and columns are made in their own short transactions (CREATE TABLE / ALTER TABLE
+… ADD COLUMN IF NOT EXISTS), so several sinks may add the same column at once, and no sink
+holds a table's lock for the length of a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from agent.metric import Metric, UInt
+from agent.sink.batch import Batch
+from agent.sink.store import PositionsMoved, StoreError
+from agent.sink.store import redact_store as redact
+
+log = logging.getLogger("sink")
+
+POSITIONS_TABLE = "agent_sink_positions"
+TAG_TABLE_SUFFIX = "_tag"
+TIME_COLUMN = "time"
+TAG_ID_COLUMN = "tag_id"
+CONNECT_TIMEOUT_S = 10
+# Retry after a lost connection: 0.25 s doubling to 15 s (Telegraf's outputs.postgresql
+# waits up to 15 s between attempts too).
+FIRST_BACKOFF_S = 0.25
+MAX_BACKOFF_S = 15.0
+DDL_ATTEMPTS = 5  # concurrent CREATE TABLE of one name may fail once per competing sink
+
+# Python type of a field value → the column type a new column gets (Telegraf's choice).
+COLUMN_TYPES: dict[type, str] = {
+    float: "double precision",
+    int: "bigint",
+    UInt: "numeric",
+    bool: "boolean",
+    str: "text",
+}
+# Values another existing column type takes without loss: an integer field arriving for a
+# column made for floats (a value written `3` in JSON, `3i` in line protocol).
+ACCEPTED_INTO: dict[str, set[str]] = {
+    "bigint": {"double precision", "numeric"},
+    "numeric": {"double precision"},
+}
+# The names COPY's binary format knows each column type by.
+COPY_TYPES = {
+    "double precision": "float8",
+    "bigint": "int8",
+    "numeric": "numeric",
+    "boolean": "bool",
+    "text": "text",
+    "timestamp without time zone": "timestamp",
+}
+
+# SQLSTATEs that a later attempt may not meet: the server going down or starting up, lost
+# connections, lack of resources, a deadlock, and the races of CREATE TABLE / ADD COLUMN
+# between sinks (another sink made the same table or column first).
+_TRANSIENT_CLASSES = ("08", "53", "57P", "40")
+_TRANSIENT_CODES = {"23505", "42P07", "42701", "55P03", "58000", "58030"}
+
+_EPOCH = datetime(1970, 1, 1)
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_MASK_64 = 2**64 - 1
+
+
+def tag_id(tags: dict[str, str]) -> int:
+    """Telegraf's tag_id of a tag set (see the module docstring)."""
+    value = _FNV_OFFSET
+    for key in sorted(tags):
+        for byte in key.encode() + b"\0" + tags[key].encode() + b"\0":
+            value = ((value ^ byte) * _FNV_PRIME) & _MASK_64
+    return value - 2**64 if value >= 2**63 else value
+
+
+class _Table:
+    """What one batch puts into one measurement's tables."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # field → the column types of its values in this batch (an ordered set)
+        self.value_types: dict[str, dict[str, None]] = {}
+        self.signatures: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
+        self.points: dict[tuple[datetime, int], dict[str, Any]] = {}
+        self.tag_sets: dict[int, dict[str, str]] = {}
+        self.tag_keys: set[str] = set()
+
+    def column_type(self, field: str) -> str:
+        """The type a new column for `field` gets: one that takes all its values, if any."""
+        types = list(self.value_types[field])
+        for candidate in types:
+            if all(t == candidate or candidate in ACCEPTED_INTO.get(t, ()) for t in types):
+                return candidate
+        return types[0]
+
+    def add(self, metric: Metric, time_of: dict[int, datetime], ids: dict[tuple, int]) -> None:
+        moment = time_of.get(metric.time_ns)
+        if moment is None:
+            moment = time_of[metric.time_ns] = _EPOCH + timedelta(
+                microseconds=metric.time_ns // 1000
+            )
+        tag_items = tuple(metric.tags.items())
+        identity = ids.get(tag_items)
+        if identity is None:
+            identity = ids[tag_items] = tag_id(metric.tags)
+        if identity not in self.tag_sets:
+            self.tag_sets[identity] = metric.tags
+            self.tag_keys.update(metric.tags)
+        signature = (tuple(metric.fields), tuple(map(type, metric.fields.values())))
+        if signature not in self.signatures:
+            self.signatures.add(signature)
+            for name, value_type in zip(*signature, strict=True):
+                self.value_types.setdefault(name, {})[COLUMN_TYPES[value_type]] = None
+        point = self.points.get((moment, identity))
+        if point is None:
+            self.points[(moment, identity)] = dict(metric.fields)
+        else:
+            point.update(metric.fields)
+
+
+class PostgresStore:
+    """Metrics in PostgreSQL, Telegraf's layout; one transaction per batch, retried while
+    the server is unreachable."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.where = redact(dsn)
+        try:
+            psycopg.conninfo.conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError as error:
+            raise StoreError(f"--store {self.where}: {_first_line(error)}") from None
+        self._connection: psycopg.Connection | None = None
+        self._columns: dict[str, dict[str, str]] = {}  # table → column → type, as last read
+        self._known_tag_ids: dict[str, set[int]] = {}  # tag ids committed, per tag table
+        # Claimed partitions → the position expected in the table (None: no row yet).
+        self._expected: dict[tuple[str, int], int | None] = {}
+        self._interrupted = threading.Event()
+        self._outage_since: float | None = None
+        self._call(self._prepare)
+
+    # -- the Store contract -----------------------------------------------------------------
+
+    def write(self, batch: Batch) -> int:
+        tables = self._tables_of(batch)
+        return self._call(lambda: self._write(batch, tables))
+
+    def claim(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """These partitions are now this sink's: their stored positions. Until claimed
+        again, a write that would move one of them from another position than the one
+        returned here (or last written) fails with PositionsMoved."""
+        wanted = set(partitions)
+        stored = self._call(self.positions)
+        for partition in wanted:
+            self._expected[partition] = stored.get(partition)
+        return {partition: stored[partition] for partition in wanted if partition in stored}
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The offset after the last stored record, per (topic, partition)."""
+        connection = self._connect()
+        with connection.transaction():
+            rows = connection.execute(
+                sql.SQL("SELECT kafka_topic, kafka_partition, next_offset FROM {}").format(
+                    sql.Identifier(POSITIONS_TABLE)
+                )
+            ).fetchall()
+        return {(topic, partition): offset for topic, partition, offset in rows}
+
+    def interrupt(self) -> None:
+        """Stop waiting for an unreachable server (SIGTERM): the write in progress fails."""
+        self._interrupted.set()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    # -- connection and retries -------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection:
+        if self._connection is None or self._connection.closed:
+            # autocommit: every statement runs inside an explicit transaction() block.
+            self._connection = psycopg.connect(
+                self.dsn,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                application_name="agent-sink",
+            )
+        return self._connection
+
+    def _call(self, step: Any) -> Any:
+        """Run `step` until it succeeds, waiting out transient errors with a backoff (one
+        warning per outage); a permanent error is a StoreError."""
+        backoff_s = FIRST_BACKOFF_S
+        while True:
+            try:
+                result = step()
+            except psycopg.Error as error:
+                if not _transient(error):
+                    raise StoreError(f"PostgreSQL {self.where}: {_first_line(error)}") from None
+                self._lost(error)
+            else:
+                if self._outage_since is not None:
+                    log.info(
+                        "PostgreSQL %s answers again after %.1f s",
+                        self.where,
+                        time.monotonic() - self._outage_since,
+                    )
+                    self._outage_since = None
+                return result
+            if self._interrupted.wait(backoff_s):
+                raise StoreError(
+                    f"PostgreSQL {self.where}: stopped while waiting for the server "
+                    "(what was not stored is read again at the next start)"
+                )
+            backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
+
+    def _lost(self, error: psycopg.Error) -> None:
+        if self._connection is not None and (
+            self._connection.closed or self._connection.broken or _disconnected(error)
+        ):
+            self._connection.close()
+            self._connection = None
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning(
+                "PostgreSQL %s: %s; retrying (nothing is lost, nothing is stored twice)",
+                self.where,
+                _first_line(error),
+            )
+        # Another sink may have changed the tables meanwhile: read them again.
+        self._columns.clear()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        connection = self._connect()
+        with connection.transaction():
+            connection.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (kafka_topic text NOT NULL,"
+                    " kafka_partition integer NOT NULL, next_offset bigint NOT NULL,"
+                    " updated timestamp with time zone NOT NULL DEFAULT now(),"
+                    " PRIMARY KEY (kafka_topic, kafka_partition))"
+                ).format(sql.Identifier(POSITIONS_TABLE))
+            )
+
+    def _tables_of(self, batch: Batch) -> list[_Table]:
+        tables: dict[str, _Table] = {}
+        time_of: dict[int, datetime] = {}
+        ids: dict[tuple, int] = {}
+        for delivery in batch.deliveries:
+            for metric in delivery.metrics:
+                table = tables.get(metric.name)
+                if table is None:
+                    table = tables[metric.name] = self._new_table(metric.name, delivery)
+                table.add(metric, time_of, ids)
+        return list(tables.values())
+
+    @staticmethod
+    def _new_table(name: str, delivery: Any) -> _Table:
+        if name == POSITIONS_TABLE:
+            raise StoreError(
+                f"topic {delivery.topic} partition {delivery.partition} offset "
+                f"{delivery.offset}: measurement {name} is the store's own table"
+            )
+        return _Table(name)
+
+    def _read_columns(self, connection: psycopg.Connection, names: list[str]) -> None:
+        rows = connection.execute(
+            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)"
+            " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)"
+            " AND a.attnum > 0 AND NOT a.attisdropped",
+            (names,),
+        ).fetchall()
+        for name in names:
+            self._columns.pop(name, None)
+        for table, column, column_type in rows:
+            self._columns.setdefault(table, {})[column] = column_type
+
+    def _ensure_schema(self, connection: psycopg.Connection, tables: list[_Table]) -> None:
+        """Every table and column the batch needs exists, with a type its values fit."""
+        names = [n for t in tables for n in (t.name, t.name + TAG_TABLE_SUFFIX)]
+        unknown = [name for name in names if name not in self._columns]
+        if unknown:
+            with connection.transaction():
+                self._read_columns(connection, unknown)
+        for attempt in range(DDL_ATTEMPTS):
+            changes = [change for table in tables for change in self._changes(table)]
+            if not changes:
+                break
+            try:
+                with connection.transaction():
+                    for statement in changes:
+                        connection.execute(statement)
+            except psycopg.errors.UniqueViolation:  # another sink created the same table
+                if attempt == DDL_ATTEMPTS - 1:
+                    raise
+            with connection.transaction():
+                self._read_columns(connection, names)
+        for table in tables:
+            self._check_types(table)
+
+    def _changes(self, table: _Table) -> list[sql.Composed]:
+        changes = []
+        tag_table = table.name + TAG_TABLE_SUFFIX
+        fields = {TIME_COLUMN: "timestamp without time zone", TAG_ID_COLUMN: "bigint"}
+        fields |= {name: table.column_type(name) for name in sorted(table.value_types)}
+        tags = {TAG_ID_COLUMN: "bigint"} | {key: "text" for key in sorted(table.tag_keys)}
+        for name, columns, key in (
+            (table.name, fields, (TIME_COLUMN, TAG_ID_COLUMN)),
+            (tag_table, tags, (TAG_ID_COLUMN,)),
+        ):
+            existing = self._columns.get(name)
+            if existing is None:
+                changes.append(_create_table(name, columns, key))
+            elif missing := [column for column in columns if column not in existing]:
+                changes.append(_add_columns(name, {c: columns[c] for c in missing}))
+        return changes
+
+    def _check_types(self, table: _Table) -> None:
+        columns = self._columns[table.name]
+        for reserved in (TIME_COLUMN, TAG_ID_COLUMN):
+            if reserved in table.value_types:
+                raise StoreError(
+                    f"PostgreSQL {self.where}: measurement {table.name} has a field named "
+                    f'"{reserved}", which is a column of the layout itself'
+                )
+        for field, value_types in table.value_types.items():
+            column_type = columns[field]
+            for value_type in value_types:
+                if value_type != column_type and column_type not in ACCEPTED_INTO.get(
+                    value_type, ()
+                ):
+                    raise StoreError(
+                        f"PostgreSQL {self.where}: table {table.name} column {field} is "
+                        f"{column_type}, but the field {field} has a {value_type} value"
+                    )
+
+    # -- one batch --------------------------------------------------------------------------
+
+    def _write(self, batch: Batch, tables: list[_Table]) -> int:
+        connection = self._connect()
+        self._ensure_schema(connection, tables)
+        new_tag_ids: list[tuple[str, set[int]]] = []
+        stored = 0
+        with connection.transaction():
+            # Positions first: the fence fails before any row is written, and the row lock
+            # makes a second writer of the same partition wait for this transaction.
+            self._move_positions(connection, batch)
+            for index, table in enumerate(tables):
+                new_tag_ids.append(self._write_tags(connection, table))
+                stored += self._write_points(connection, table, f"agent_stage_{index}")
+        for tag_table, ids in new_tag_ids:
+            self._known_tag_ids.setdefault(tag_table, set()).update(ids)
+        for partition, offset in batch.next_offsets.items():
+            if partition in self._expected:
+                self._expected[partition] = offset
+        return stored
+
+    def _move_positions(self, connection: psycopg.Connection, batch: Batch) -> None:
+        table = sql.Identifier(POSITIONS_TABLE)
+        moved = []
+        with connection.cursor() as cursor:
+            for (topic, partition), offset in batch.next_offsets.items():
+                claimed = (topic, partition) in self._expected
+                expected = self._expected.get((topic, partition))
+                if not claimed:
+                    query = sql.SQL(
+                        "INSERT INTO {} (kafka_topic, kafka_partition, next_offset)"
+                        " VALUES (%s, %s, %s) ON CONFLICT (kafka_topic, kafka_partition)"
+                        " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated = now()"
+                    ).format(table)
+                    cursor.execute(query, (topic, partition, offset))
+                    continue
+                # The position may also be the batch's own end already: this transaction
+                # committed before the connection was lost and is being run again.
+                if expected is None:
+                    query = sql.SQL(
+                        "INSERT INTO {} AS p (kafka_topic, kafka_partition, next_offset)"
+                        " VALUES (%s, %s, %s) ON CONFLICT (kafka_topic, kafka_partition)"
+                        " DO UPDATE SET updated = now()"
+                        " WHERE p.next_offset = EXCLUDED.next_offset"
+                    ).format(table)
+                    cursor.execute(query, (topic, partition, offset))
+                else:
+                    query = sql.SQL(
+                        "UPDATE {} SET next_offset = %s, updated = now()"
+                        " WHERE kafka_topic = %s AND kafka_partition = %s"
+                        " AND next_offset IN (%s, %s)"
+                    ).format(table)
+                    cursor.execute(query, (offset, topic, partition, expected, offset))
+                if cursor.rowcount != 1:
+                    moved.append((topic, partition))
+        if moved:
+            # Raised inside the transaction: nothing of the batch is kept.
+            raise PositionsMoved(moved)
+
+    def _write_tags(self, connection: psycopg.Connection, table: _Table) -> tuple[str, set[int]]:
+        tag_table = table.name + TAG_TABLE_SUFFIX
+        known = self._known_tag_ids.get(tag_table, set())
+        new = {i: tags for i, tags in table.tag_sets.items() if i not in known}
+        by_keys: dict[tuple[str, ...], list[tuple]] = {}
+        for identity, tags in new.items():
+            keys = tuple(sorted(tags))
+            by_keys.setdefault(keys, []).append((identity, *(tags[k] for k in keys)))
+        with connection.cursor() as cursor:
+            for keys, rows in by_keys.items():
+                columns = sql.SQL(", ").join(map(sql.Identifier, (TAG_ID_COLUMN, *keys)))
+                values = sql.SQL(", ").join(sql.Placeholder() * (len(keys) + 1))
+                query = sql.SQL(
+                    "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING"
+                ).format(sql.Identifier(tag_table), columns, values, sql.Identifier(TAG_ID_COLUMN))
+                cursor.executemany(query, rows)
+        return tag_table, set(new)
+
+    def _write_points(self, connection: psycopg.Connection, table: _Table, stage: str) -> int:
+        fields = sorted(table.value_types)
+        columns = self._columns[table.name]
+        names = [TIME_COLUMN, TAG_ID_COLUMN, *fields]
+        target, staging = sql.Identifier(table.name), sql.Identifier(stage)
+        column_list = sql.SQL(", ").join(map(sql.Identifier, names))
+        connection.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}) ON COMMIT DROP").format(staging, target)
+        )
+        copy_types = [COPY_TYPES[columns[name]] for name in names]
+        with connection.cursor() as cursor:
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
+            with cursor.copy(copy_sql.format(staging, column_list)) as copy:
+                copy.set_types(copy_types)
+                for (moment, identity), values in table.points.items():
+                    copy.write_row((moment, identity, *map(values.get, fields)))
+            merged = [
+                sql.SQL("COALESCE(EXCLUDED.{0}, t.{0})").format(sql.Identifier(f)) for f in fields
+            ]
+            current = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(f)) for f in fields)
+            assignments = sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(f), m)
+                for f, m in zip(fields, merged, strict=True)
+            )
+            if fields:
+                on_conflict = sql.SQL(
+                    "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})"
+                ).format(assignments, current, sql.SQL(", ").join(merged))
+            else:
+                on_conflict = sql.SQL("DO NOTHING")
+            query = sql.SQL(
+                "WITH written AS (INSERT INTO {} AS t ({}) SELECT {} FROM {}"
+                " ON CONFLICT ({}, {}) {} RETURNING xmax = 0 AS inserted)"
+                " SELECT count(*) FILTER (WHERE inserted) FROM written"
+            ).format(
+                target,
+                column_list,
+                column_list,
+                staging,
+                sql.Identifier(TIME_COLUMN),
+                sql.Identifier(TAG_ID_COLUMN),
+                on_conflict,
+            )
+            (inserted,) = cursor.execute(query).fetchone() or (0,)
+        return int(inserted)
+
+
+def _create_table(name: str, columns: dict[str, str], key: tuple[str, ...]) -> sql.Composed:
+    definitions = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(column_type))
+        for column, column_type in columns.items()
+    )
+    return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
+        sql.Identifier(name), definitions, sql.SQL(", ").join(map(sql.Identifier, key))
+    )
+
+
+def _add_columns(name: str, columns: dict[str, str]) -> sql.Composed:
+    additions = sql.SQL(", ").join(
+        sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(
+            sql.Identifier(column), sql.SQL(column_type)
+        )
+        for column, column_type in columns.items()
+    )
+    return sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(name), additions)
+
+
+def _transient(error: psycopg.Error) -> bool:
+    code = error.sqlstate
+    if code is None:
+        # No SQLSTATE: libpq's own failure (refused, reset, timed out), unless the server
+        # refused the login, which no retry changes.
+        return isinstance(error, psycopg.OperationalError) and not _refused_login(error)
+    return code in _TRANSIENT_CODES or code.startswith(_TRANSIENT_CLASSES)
+
+
+def _refused_login(error: psycopg.Error) -> bool:
+    text = str(error)
+    return any(
+        phrase in text
+        for phrase in (
+            "authentication failed",
+            "no pg_hba.conf entry",
+            "does not exist",
+            "permission denied",
+            "password",
+            "SSL",
+        )
+    )
+
+
+def _disconnected(error: psycopg.Error) -> bool:
+    return error.sqlstate is None or error.sqlstate.startswith(("08", "57P"))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return redact(text.splitlines()[0] if text else type(error).__name__)

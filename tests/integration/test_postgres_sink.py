@@ -1,0 +1,212 @@
+"""`agent sink --store postgresql://…` with a real broker and a real PostgreSQL: every
+metric stored once across replays and outages, resumed at the store's own positions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from tests.conftest import REPO
+from tests.integration.test_sink import FAST_GROUP, T0, SinkProcess, config, produce, sink
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+def lines(count: int, start: int = 0) -> list[str]:
+    """`count` distinct points, one line each, a microsecond apart (PostgreSQL's
+    timestamps keep microseconds: points closer than that are one point)."""
+    return [
+        f"cpu,cpu=cpu{i % 2},host=h{i % 3} usage_idle={i}.5,n={i}i {T0 + i * 1000}"
+        for i in range(start, start + count)
+    ]
+
+
+@pytest.fixture
+def group() -> str:
+    return f"pg-sink-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def background(tmp_path, kafka_bootstrap):
+    """Start `agent sink FLAGS…` in the background; killed at the end of the test."""
+    started: list[SinkProcess] = []
+
+    def start(command: str) -> SinkProcess:
+        process = SinkProcess(tmp_path, kafka_bootstrap, command)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+def count(url: str, text: str = "SELECT count(*) FROM cpu") -> int:
+    try:
+        with psycopg.connect(url, connect_timeout=5) as connection:
+            return connection.execute(text).fetchone()[0]
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def wait_for_rows(url: str, rows: int, process: SinkProcess, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while count(url) < rows:
+        assert process.process.poll() is None, process.log()
+        assert time.monotonic() < deadline, process.log()
+        time.sleep(0.05)
+
+
+def test_a_topic_is_stored_once_and_a_replay_adds_nothing(
+    kafka_bootstrap, create_topic, postgres_database, group
+):
+    topic = create_topic(name="pg-store", partitions=2)
+    produce(kafka_bootstrap, topic, lines(300), partitions=2)
+    command = f"--topic {topic} --from-beginning --timeout-ms 2000 --store {postgres_database}"
+    first = sink(kafka_bootstrap, f"{command} --group {group}")
+    assert first.returncode == 0, first.stderr
+    assert "300 metrics kept (300 new)" in first.stderr
+    assert count(postgres_database) == 300
+    # Everything delivered again (without a group, the sink reads every partition from the
+    # start, whatever the store holds): nothing new.
+    replay = sink(kafka_bootstrap, command)
+    assert replay.returncode == 0, replay.stderr
+    assert "300 metrics kept (0 new)" in replay.stderr
+    assert count(postgres_database) == 300
+    positions = "SELECT sum(next_offset) FROM agent_sink_positions"
+    assert count(postgres_database, positions) == 300
+
+
+def test_an_assigned_partition_resumes_at_the_offset_the_store_holds(
+    kafka_bootstrap, create_topic, postgres_database, group
+):
+    topic = create_topic(name="pg-resume")
+    produce(kafka_bootstrap, topic, lines(20))
+    command = f"--topic {topic} --from-beginning --timeout-ms 2000 --store {postgres_database}"
+    first = sink(kafka_bootstrap, f"{command} --group {group} --max-messages 8")
+    assert first.returncode == 0, first.stderr
+    with psycopg.connect(postgres_database) as connection:
+        # As if a batch up to offset 15 had been stored and the sink died before its
+        # Kafka commit: the store knows more than the group.
+        connection.execute("UPDATE agent_sink_positions SET next_offset = 15")
+    second = sink(kafka_bootstrap, f"{command} --group {group}")
+    assert second.returncode == 0, second.stderr
+    assert f"{topic}[0]: resuming at offset 15, where the store stopped" in second.stderr
+    assert "5 metrics kept (5 new)" in second.stderr
+    assert count(postgres_database) == 8 + 5
+    assert count(postgres_database, "SELECT next_offset FROM agent_sink_positions") == 20
+
+
+def test_a_group_offset_moved_past_the_store_with_reset_is_followed(
+    kafka_bootstrap, create_topic, postgres_database, group
+):
+    topic = create_topic(name="pg-reset")
+    produce(kafka_bootstrap, topic, lines(10))
+    command = f"--topic {topic} --group {group} --from-beginning --timeout-ms 2000"
+    store = f"--store {postgres_database}"
+    assert sink(kafka_bootstrap, f"{command} {store}").returncode == 0
+    produce(kafka_bootstrap, topic, lines(5, start=10))
+    reset = sink(kafka_bootstrap, f"reset --group {group} --to-latest")
+    assert reset.returncode == 0, reset.stderr
+    again = sink(kafka_bootstrap, f"{command} {store}")
+    assert again.returncode == 0, again.stderr
+    assert "processed a total of 0 messages" in again.stderr
+    assert count(postgres_database) == 10
+
+
+def test_postgresql_stopped_and_started_mid_stream_loses_nothing_and_stores_nothing_twice(
+    kafka_bootstrap, create_topic, postgres_database, postgres_script, group, tmp_path, background
+):
+    topic = create_topic(name="pg-outage", partitions=2)
+    produce(kafka_bootstrap, topic, lines(2000), partitions=2)
+    process = background(
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--from-beginning --store {postgres_database} --batch-size 200 --timeout-ms 5000"
+    )
+    wait_for_rows(postgres_database, 200, process)
+    try:
+        assert postgres_script("stop").returncode == 0
+        produce(kafka_bootstrap, topic, lines(2000, start=2000), partitions=2)
+        process.wait_for_log("retrying (nothing is lost, nothing is stored twice)")
+        time.sleep(2)  # the sink keeps trying while the server is down
+    finally:
+        started = postgres_script("start")
+    assert started.returncode == 0, started.stderr
+    assert process.process.wait(120) == 0, process.log()
+    log = process.log()
+    assert log.count("retrying (nothing is lost") == 1  # once per outage
+    assert "answers again after" in log
+    assert count(postgres_database) == 4000
+    assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == 4000
+    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == 4000
+
+
+def test_a_wrong_password_is_one_line_without_the_password_and_exit_1(
+    kafka_bootstrap, create_topic, postgres_url, postgres_database
+):
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS sink_user")
+        admin.execute("CREATE ROLE sink_user LOGIN PASSWORD 'right-secret'")
+    url = postgres_database.replace("agent@", "sink_user:wrong-secret@")
+    topic = create_topic(name="pg-auth")
+    result = sink(kafka_bootstrap, f"--topic {topic} --timeout-ms 1000 --store {url}")
+    assert result.returncode == 1
+    assert "wrong-secret" not in result.stderr + result.stdout
+    assert "sink_user:***@" in result.stderr
+    assert "password authentication failed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_user_without_rights_on_the_tables_is_one_line_and_exit_1(
+    kafka_bootstrap, create_topic, postgres_url, postgres_database
+):
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS reader")
+        admin.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-secret'")
+    with psycopg.connect(postgres_database, autocommit=True) as owner:
+        owner.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    url = postgres_database.replace("agent@", "reader:reader-secret@")
+    topic = create_topic(name="pg-rights")
+    result = sink(kafka_bootstrap, f"--topic {topic} --timeout-ms 1000 --store {url}")
+    assert result.returncode == 1
+    assert "permission denied for schema public" in result.stderr
+    assert "reader-secret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def readme_postgresql_queries() -> list[str]:
+    """The ```sql blocks of the README's "Storing in PostgreSQL" section."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Storing in PostgreSQL", 1)[1].split("\n#", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```sql\n")[1:]]
+
+
+def test_the_readmes_sql_examples_run_against_a_store_the_sink_wrote(
+    kafka_bootstrap, create_topic, postgres_database
+):
+    now_ns = time.time_ns()
+    values = [
+        f"cpu,cpu={cpu},host={host} usage_idle={idle} {now_ns - i * 10_000_000_000}"
+        for i, idle in enumerate((90.0, 92.0, 94.0))
+        for host in ("vm1", "vm2")
+        for cpu in ("cpu-total", "cpu0")
+    ]
+    topic = create_topic(name="pg-readme", partitions=2)
+    produce(kafka_bootstrap, topic, values, partitions=2)
+    stored = sink(
+        kafka_bootstrap,
+        f"--topic {topic} --from-beginning --timeout-ms 2000 --store {postgres_database}",
+    )
+    assert stored.returncode == 0, stored.stderr
+    idle_per_host, positions = readme_postgresql_queries()
+    with psycopg.connect(postgres_database) as connection:
+        rows = connection.execute(idle_per_host).fetchall()
+        assert [(host, float(idle), samples) for host, idle, samples in rows] == [
+            ("vm1", 92.0, 3),
+            ("vm2", 92.0, 3),
+        ]
+        rows = connection.execute(positions).fetchall()
+        assert [(t, p, offset) for t, p, offset, _ in rows] == [(topic, 0, 6), (topic, 1, 6)]
