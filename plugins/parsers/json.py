@@ -138,7 +138,10 @@ class JsonParser:
         scaled = stamp * self._multiplier  # a float may overflow to infinity here
         if not MIN_TIME_NS <= scaled <= MAX_TIME_NS:
             raise _Invalid(f'"timestamp": {stamp} {OUTSIDE_TIME_RANGE}')
-        return round(scaled)
+        # As Telegraf: the float's exact value in nanoseconds, rounded down (so -1.0000000005
+        # seconds is -1000000001 ns), not the float product rounded to the nearest.
+        numerator, denominator = stamp.as_integer_ratio()
+        return numerator * self._multiplier // denominator
 
 
 _TOO_DEEP = "not JSON this parser can read: nested too deep (a metric needs three levels)"

@@ -41,6 +41,19 @@ def test_json_timestamp_units_follow_the_option():
     assert parsed[0].time_ns == 1_700_000_000_123_000_000
 
 
+@pytest.mark.parametrize(
+    ("stamp", "time_ns"),
+    # What Telegraf 1.37.2's JSON parser made of each (json_time_format = "unix"): the float's
+    # exact value in nanoseconds, rounded down.
+    [(-1.0000000005, -1000000001), (-2.7000000001, -2700000001), (1.0000000005, 1000000000)],
+)
+def test_json_timestamps_in_seconds_are_rounded_down_to_the_nanosecond_as_telegraf(stamp, time_ns):
+    data = f'{{"name":"m","tags":{{}},"fields":{{"v":1}},"timestamp":{stamp!r}}}'
+    (metric,), errors = JsonParser().parse(data, NOW)
+    assert errors == []
+    assert metric.time_ns == time_ns
+
+
 def test_json_lines_one_object_each_and_a_bad_line_reported_with_its_number():
     data = (
         b'{"fields":{"v":1},"name":"a","tags":{},"timestamp":1}\n'
