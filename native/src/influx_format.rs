@@ -1,23 +1,29 @@
 //! Line protocol as Telegraf's influx serializer writes it: escaping and number forms.
 //!
-//! Measurement: a trailing backslash is dropped, tab/newline/form feed/CR are written as
-//! `\t` `\n` `\f` `\r`, comma and space escaped. Tag keys, tag values and field keys: the same,
-//! and `=` escaped too. String values: backslash and double quote escaped. Floats in the
-//! shortest decimal that reads back as the same value, never in exponent form.
+//! Measurement: tab/newline/form feed/CR are written as `\t` `\n` `\f` `\r`, comma and space
+//! escaped. Tag keys, tag values and field keys: the same, and `=` escaped too; tag keys and
+//! values also lose trailing backslashes (which would escape the separator after them), as
+//! Telegraf does. String values: backslash and double quote escaped. Floats in the shortest
+//! decimal that reads back as the same value, never in exponent form.
 
 /// Appends `text` escaped as a measurement name.
 pub fn push_measurement(out: &mut Vec<u8>, text: &str) {
-    push_escaped(out, text.trim_end_matches('\\'), false);
+    push_escaped(out, text, false);
 }
 
-/// Appends `text` escaped as a tag key, tag value or field key.
-pub fn push_key(out: &mut Vec<u8>, text: &str) {
+/// Appends `text` escaped as a tag key or tag value, trailing backslashes dropped.
+pub fn push_tag_text(out: &mut Vec<u8>, text: &str) {
     push_escaped(out, text.trim_end_matches('\\'), true);
 }
 
-/// Whether `text` writes as nothing (empty, or only backslashes): such tags and fields are
+/// Appends `text` escaped as a field key.
+pub fn push_field_key(out: &mut Vec<u8>, text: &str) {
+    push_escaped(out, text, true);
+}
+
+/// Whether a tag key or value writes as nothing (empty, or only backslashes): such a tag is
 /// left out.
-pub fn escapes_to_nothing(text: &str) -> bool {
+pub fn tag_text_is_empty(text: &str) -> bool {
     text.trim_end_matches('\\').is_empty()
 }
 
@@ -140,8 +146,11 @@ mod tests {
     #[test]
     fn keys_escape_separators_and_controls() {
         let mut out = Vec::new();
-        push_key(&mut out, "a b,c=d\te\\");
+        push_tag_text(&mut out, "a b,c=d\te\\");
         assert_eq!(out, b"a\\ b\\,c\\=d\\te");
+        let mut field_key = Vec::new();
+        push_field_key(&mut field_key, "k\\");
+        assert_eq!(field_key, b"k\\");
         let mut name = Vec::new();
         push_measurement(&mut name, "a=b c");
         assert_eq!(name, b"a=b\\ c");

@@ -132,6 +132,11 @@ impl<'a> Reader<'a> {
                     self.pos += 2;
                     self.newline(self.pos);
                 }
+                // As in Telegraf, a carriage return that is the last byte ends the data.
+                Some(b'\r') if self.pos + 1 == self.data.len() => {
+                    self.pos += 1;
+                    return false;
+                }
                 Some(b'#') => match memchr(b'\n', &self.data[self.pos..]) {
                     Some(index) => {
                         self.pos += index + 1;
@@ -390,7 +395,7 @@ impl<'a> Reader<'a> {
             }
             match data.get(pos) {
                 None | Some(b'\n') => {}
-                Some(b'\r') if data.get(pos + 1) == Some(&b'\n') => {}
+                Some(b'\r') if ends_line_at_cr(data, pos) => {}
                 Some(_) => {
                     let (stamp, after) = self.timestamp(pos)?;
                     time_ns = Some(stamp);
@@ -405,6 +410,7 @@ impl<'a> Reader<'a> {
             None => pos,
             Some(b'\n') => pos + 1,
             Some(b'\r') if data.get(pos + 1) == Some(&b'\n') => pos + 2,
+            Some(b'\r') if pos + 1 == data.len() => pos + 1,
             Some(b'\r') => return refuse(pos, "a carriage return inside a line"),
             Some(b'\\') => return refuse(pos, "a backslash before a tab, CR or line end"),
             Some(_) => return refuse(pos, "expected end of line"),
@@ -500,6 +506,12 @@ impl<'a> Reader<'a> {
             message: message.to_string(),
         }
     }
+}
+
+/// Whether the carriage return at `pos` ends a line: before a newline, or as the last byte
+/// of the data (Telegraf takes both as a line end).
+fn ends_line_at_cr(data: &[u8], pos: usize) -> bool {
+    data.get(pos + 1) == Some(&b'\n') || pos + 1 == data.len()
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
@@ -788,6 +800,33 @@ mod tests {
     fn a_bare_carriage_return_refuses_the_line() {
         let error = refused("m v=1 1\rm v=2 2");
         assert_eq!(error.offset, 7);
+    }
+
+    #[test]
+    fn a_carriage_return_as_the_last_byte_ends_the_line() {
+        for text in [
+            "m f=1i\r",
+            "m f=1i 1\r",
+            "m f=1i \t\r",
+            "m s=\"a\"\r",
+            "m f=1i\n\r",
+        ] {
+            let all = read(text);
+            assert_eq!(all.len(), 1, "{text:?}");
+            assert!(all[0].is_ok(), "{text:?}");
+        }
+        for text in ["\r", " \r", "#c\n\r"] {
+            assert!(read(text).is_empty(), "{text:?}");
+        }
+        for text in [
+            "m f=1i\r\r",
+            "m,t=v\r",
+            "m\r",
+            "m f=1i\rm g=2i",
+            "m f=1i\r \n",
+        ] {
+            assert!(read(text).iter().all(|item| item.is_err()), "{text:?}");
+        }
     }
 
     #[test]

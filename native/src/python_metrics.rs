@@ -13,7 +13,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::influx_format::{
-    escapes_to_nothing, push_float, push_int, push_key, push_measurement, push_string, push_uint,
+    push_field_key, push_float, push_int, push_measurement, push_string, push_tag_text, push_uint,
+    tag_text_is_empty,
 };
 use crate::line_protocol::{Item, Line, LineError, Reader, Value};
 
@@ -319,7 +320,11 @@ fn push_line(
     let tags = tags.cast::<PyDict>()?;
     let fields = fields.cast::<PyDict>()?;
 
-    push_measurement(out, name.cast::<PyString>()?.to_str()?);
+    let name = name.cast::<PyString>()?.to_str()?;
+    if name.is_empty() {
+        return Ok(false); // as Telegraf: a metric without a name is not written
+    }
+    push_measurement(out, name);
     let mut tag_pairs: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> =
         Vec::with_capacity(tags.len());
     for (key, value) in tags.iter() {
@@ -331,27 +336,27 @@ fn push_line(
     }
     tag_texts.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (key, value) in tag_texts {
-        if escapes_to_nothing(key) || escapes_to_nothing(value) {
+        if tag_text_is_empty(key) || tag_text_is_empty(value) {
             continue;
         }
         out.push(b',');
-        push_key(out, key);
+        push_tag_text(out, key);
         out.push(b'=');
-        push_key(out, value);
+        push_tag_text(out, value);
     }
     out.push(b' ');
     let fields_start = out.len();
     let write_field =
         |out: &mut Vec<u8>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| -> PyResult<()> {
             let key = key.cast::<PyString>()?.to_str()?;
-            if escapes_to_nothing(key) {
+            if key.is_empty() {
                 return Ok(());
             }
             let field_start = out.len();
             if field_start != fields_start {
                 out.push(b',');
             }
-            push_key(out, key);
+            push_field_key(out, key);
             out.push(b'=');
             if !push_value(out, value, uint, style)? {
                 out.truncate(field_start);

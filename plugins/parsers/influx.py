@@ -5,7 +5,8 @@ per line. The grammar is Telegraf's (its parser was run on the same lines to set
 case; scripts/telegraf-check repeats that on thousands of generated lines):
 
 - spaces, tabs, vertical tabs or form feeds between the sections; `\\r\\n` or `\\n` ends a
-  line, a carriage return anywhere else refuses it;
+  line, and so does a carriage return that is the last byte of the data; a carriage return
+  anywhere else refuses its line;
 - the measurement may not start with `#` (such lines are comments); a backslash joins the
   next character to it (`\\,` and `\\ ` are unescaped, `\\\\` stays two backslashes);
 - in tag keys and values, a backslash joins the next character, even after another

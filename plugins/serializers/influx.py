@@ -5,8 +5,9 @@ integers with `i`, unsigned integers with `u` (or clamped to a signed `i`, Teleg
 default), floats in the shortest plain decimal form that reads back as the same value (never
 an exponent), strings quoted with `\\` and `"` escaped. In names and keys, comma and space
 (and `=` in keys) are escaped, tab, newline, form feed and carriage return are written as
-`\\t` `\\n` `\\f` `\\r`, and a trailing backslash is dropped; a tag or field whose key or
-value is left empty is not written. Fields that are NaN or infinite cannot be written and
+`\\t` `\\n` `\\f` `\\r`; tag keys and values lose trailing backslashes (a tag left empty is
+not written), field keys and names keep them (an empty field key is not written, nor a metric
+without a name), as Telegraf does. Fields that are NaN or infinite cannot be written and
 are left out; a metric left with no field is not written at all.
 
 The per-line work is done by the native core (agent._native, native/src/influx_format.rs).

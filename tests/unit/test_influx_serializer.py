@@ -144,7 +144,7 @@ def reference_value(value: object, uint_support: bool) -> str | None:
 
 
 def reference_key(key: str) -> str:
-    key = key.rstrip("\\")
+    """A field key as Telegraf writes it: escaped, trailing backslashes kept."""
     for char, escaped in (("\t", "\\t"), ("\n", "\\n"), ("\f", "\\f"), ("\r", "\\r")):
         key = key.replace(char, escaped)
     return key.replace(",", "\\,").replace(" ", "\\ ").replace("=", "\\=")
