@@ -83,7 +83,7 @@ def read_process_stat(path: str | Path) -> tuple[str, int] | None:
     try:
         threads = int(fields[_THREADS])
     except (IndexError, ValueError):
-        log.info("no thread count in %s", path)
+        log.info("%s: no thread count", path)
         threads = 0
     return state, threads
 
@@ -125,7 +125,7 @@ class Processes(Input):
             state, threads = reading
             name = STATE_FIELDS.get(state)
             if name is None:
-                log.info("Unknown state %r in file %s", state, path)
+                log.info("%s: state %r has no field of its own; counted in total only", path, state)
             else:
                 counts[name] = counts.get(name, 0) + 1
             counts["total"] += 1
