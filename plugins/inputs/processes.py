@@ -83,7 +83,7 @@ def read_process_stat(path: str | Path) -> tuple[str, int] | None:
     try:
         threads = int(fields[_THREADS])
     except (IndexError, ValueError):
-        log.info("%s: no thread count", path)
+        log.info("no thread count in %s", path)
         threads = 0
     return state, threads
 
