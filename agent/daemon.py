@@ -49,7 +49,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
-        log.info("Starting metrics-agent %s", __version__)
+        log.info("metrics-agent %s starting", __version__)
         agent, schedule = self.start(self.config)
         while True:
             self.wake.wait()
@@ -85,14 +85,14 @@ class Daemon:
     def start(self, config: Config) -> tuple[Agent, Schedule]:
         agent = Agent(config)
         agent.start_inputs()
-        log.info("Loaded inputs: %s", " ".join(entry.name for entry in config.inputs))
-        log.info("Loaded outputs: %s", " ".join(entry.name for entry in config.outputs))
+        log.info("Inputs: %s", " ".join(entry.name for entry in config.inputs))
+        log.info("Outputs: %s", " ".join(entry.name for entry in config.outputs))
         tags = config.default_tags()
-        log.info("Tags enabled: %s", " ".join(f"{k}={v}" for k, v in sorted(tags.items())))
+        log.info("Tags on every metric: %s", " ".join(f"{k}={v}" for k, v in sorted(tags.items())))
         settings = config.agent
         log.info(
-            "Config: Interval:%gs, Quiet:%s, Hostname:%r, Flush Interval:%gs",
-            settings.interval, settings.quiet, config.hostname(), settings.flush_interval,
+            "Settings: interval %gs, flush_interval %gs, hostname %r, quiet %s",
+            settings.interval, settings.flush_interval, config.hostname(), settings.quiet,
         )  # fmt: skip
         schedule = Schedule(agent)
         schedule.start()
@@ -101,7 +101,7 @@ class Daemon:
     def finish(self, agent: Agent, schedule: Schedule) -> None:
         """Stop gathering, then deliver what is buffered, within the final flush timeout."""
         schedule.stop()
-        log.info("Hang on, flushing any cached metrics before shutdown")
+        log.info("Writing out what the outputs still hold (for at most %gs)", FINAL_FLUSH_TIMEOUT_S)
         flushes = [
             threading.Thread(target=output.flush, name=output.log_name, daemon=True)
             for output in agent.outputs

@@ -93,7 +93,7 @@ class RunningInput:
         """A failure in part of a gather (Input.report_error): logged and counted like a
         failed gather, while the metrics gathered beside it still go on."""
         self.stats.errors += 1
-        self.log.error("Error in plugin: %s", message)
+        self.log.error("Gather error: %s", message)
 
     def gather(self) -> list[Metric]:
         """Run the plugin once; a failing plugin is logged and counted, never raised."""
@@ -102,7 +102,7 @@ class RunningInput:
             gathered = list(self.plugin.gather())
         except Exception as error:  # a plugin's failure must not stop the other inputs
             self.stats.errors += 1
-            self.log.error("Error in plugin: %s", error)
+            self.log.error("Gather error: %s", error)
             gathered = []
         self.stats.gather_time_ns = time.perf_counter_ns() - started
         finished = self.finish_all(gathered)
@@ -257,7 +257,7 @@ class RunningOutput:
             self.buffer_full = None
         if dropped:
             self.stats.metrics_dropped += dropped
-            self.log.warning("Metric buffer overflow; %d metrics have been dropped", dropped)
+            self.log.warning("Buffer full: dropped the %d oldest metrics", dropped)
         return len(self.buffer) >= self.batch_size
 
     def flush(self) -> bool:
@@ -285,9 +285,7 @@ class RunningOutput:
             self._write_all()
         except (WriteError, ConnectionError, OSError) as error:
             self.stats.errors += 1
-            self.log.error(
-                "Error writing: %s; %d metrics kept in the buffer", error, len(self.buffer)
-            )
+            self.log.error("Write failed: %s; %d metrics stay buffered", error, len(self.buffer))
             return False
         return True
 
@@ -357,8 +355,8 @@ class RunningOutput:
         self.buffer.accept(batch)
         self.stats.write_time_ns = time.perf_counter_ns() - write.started_ns
         self.stats.metrics_written += count - write.rejected
-        self.log.debug("Wrote batch of %d metrics in %.3fms", count, self.stats.write_time_ns / 1e6)
-        self.log.debug("Buffer fullness: %d / %d metrics", len(self.buffer), self.buffer.limit)
+        self.log.debug("Batch written: %d metrics in %.3fms", count, self.stats.write_time_ns / 1e6)
+        self.log.debug("Buffer holds %d of at most %d metrics", len(self.buffer), self.buffer.limit)
 
     def close(self) -> None:
         if self.connected:

@@ -110,8 +110,7 @@ class Schedule:
         if not lock.acquire(blocking=False):
             running.stats.gather_timeouts += 1
             running.log.warning(
-                "Collection took longer than expected; not complete after interval of %gs; "
-                "skipping this turn",
+                "Gather skipped: the previous one is still running after its interval of %gs",
                 interval,
             )
             return

@@ -205,7 +205,7 @@ class Disk(Input):
             try:
                 usage = statvfs(stat_path)
             except OSError as error:
-                log.debug("unable to get disk usage of %s: %s", stat_path, error)
+                log.debug("%s left out: statvfs failed: %s", stat_path, error)
                 continue
             if usage.f_blocks == 0:
                 continue  # proc, sysfs, cgroup…: nothing to report

@@ -38,7 +38,7 @@ SAMPLE_CONFIG = """\
   ## Empty: every device with any I/O.
   # devices = ["*"]
 
-  ## Without the `serial` tag (the disk's serial number) by default.
+  ## false adds the `serial` tag: the disk's serial number, or "unknown".
   # skip_serial_number = true
 
   ## udev properties to copy into tags, where the device has them. To see a

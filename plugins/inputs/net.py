@@ -31,7 +31,7 @@ SAMPLE_CONFIG = """\
 # Traffic, error and drop counters of network interfaces
 [[inputs.net]]
   ## Interfaces to report, by name or glob, whether up or down. Empty: the
-  ## interfaces that are up, except loopback.
+  ## interfaces that are up, except loopback (all of them when HOST_PROC is set).
   # interfaces = ["eth*", "enp0s[0-1]", "lo"]
 """
 

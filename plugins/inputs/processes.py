@@ -124,7 +124,7 @@ class Processes(Input):
             state, threads = reading
             name = STATE_FIELDS.get(state)
             if name is None:
-                log.info("Unknown state %r in file %s", state, path)
+                log.info("%s: state %r has no field of its own; counted in total only", path, state)
             else:
                 counts[name] = counts.get(name, 0) + 1
             counts["total"] += 1

@@ -24,5 +24,5 @@ def test_logfile_receives_the_log_lines_and_stderr_stays_empty(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert out.read_text().startswith("mem,")
-    assert " D! [outputs.file] Wrote batch of 1 metrics" in logfile.read_text()
+    assert " D! [outputs.file] Batch written: 1 metrics" in logfile.read_text()
     assert result.stderr == ""

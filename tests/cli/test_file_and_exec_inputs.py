@@ -70,4 +70,4 @@ def test_a_bad_line_fails_the_test_run_naming_file_line_and_column_and_the_rest_
         f"probe,zone=eu ok=true {T1}",
     ]
     (error,) = result.stderr.splitlines()
-    assert f"[inputs.file] Error in plugin: {tmp_path}/metrics.lp:2:15: expected '='" in error
+    assert f"[inputs.file] Gather error: {tmp_path}/metrics.lp:2:15: expected '='" in error

@@ -184,5 +184,5 @@ def test_a_damaged_file_gives_one_error_naming_its_line_and_the_others_go_on(dam
     assert {line.split(",")[0] for line in result.stdout.splitlines()} == {"system"}
     errors = [line for line in result.stderr.splitlines() if " E! " in line]
     assert len(errors) == 1, result.stderr
-    assert f"Error in plugin: {proc}/{damaged}{expected}" in errors[0]
+    assert f"Gather error: {proc}/{damaged}{expected}" in errors[0]
     assert "Traceback" not in result.stderr

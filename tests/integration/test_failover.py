@@ -74,7 +74,7 @@ flush_interval = "200ms"
         AgentProcess(agent_config, agent_dir) as agent,
         AgentProcess(sink_config, sink_dir, subcommand="sink") as sink,
     ):
-        agent.wait_for_log("Loaded outputs")
+        agent.wait_for_log("Outputs: ")
         time.sleep(4)
         leader = leader_of(kafka_cluster, topic)
         stopped = kafka_script("stop-node", str(leader))

@@ -193,7 +193,7 @@ def test_daemon_delivers_one_cpu_total_metric_per_second_and_sigterm_loses_nothi
     topic = create_topic(name="daemon")
     config = kafka_config(kafka_bootstrap, topic, flush_interval="30s")
     with AgentProcess(config, tmp_path) as agent:
-        agent.wait_for_log("Loaded outputs: kafka")
+        agent.wait_for_log("Outputs: kafka")
         time.sleep(6)
         # Nothing has been flushed yet (flush_interval 30s): all of it rides on the stop.
         assert agent.stop(signal.SIGTERM) == 0
@@ -210,7 +210,7 @@ def test_daemon_delivers_one_cpu_total_metric_per_second_and_sigterm_loses_nothi
 def test_sigint_stops_the_daemon_cleanly_too(tmp_path, kafka_bootstrap, create_topic):
     topic = create_topic(name="sigint")
     with AgentProcess(kafka_config(kafka_bootstrap, topic), tmp_path) as agent:
-        agent.wait_for_log("Loaded outputs: kafka")
+        agent.wait_for_log("Outputs: kafka")
         time.sleep(2.5)
         assert agent.stop(signal.SIGINT) == 0
     assert "Received SIGINT" in agent.log() and "Stopped" in agent.log()
@@ -219,7 +219,7 @@ def test_sigint_stops_the_daemon_cleanly_too(tmp_path, kafka_bootstrap, create_t
 def test_unreachable_broker_at_start_buffers_and_logs_once_per_flush(tmp_path):
     config = kafka_config("127.0.0.1:9", "nowhere", flush_interval="2s")
     with AgentProcess(config, tmp_path) as agent:
-        agent.wait_for_log("Loaded outputs: kafka")
+        agent.wait_for_log("Outputs: kafka")
         time.sleep(9)
         assert agent.process.poll() is None  # still gathering
         assert agent.stop(timeout=90) == 0
@@ -227,7 +227,7 @@ def test_unreachable_broker_at_start_buffers_and_logs_once_per_flush(tmp_path):
     gathered = int(agent.log().split("Metrics gathered: ")[1].split(",")[0])
     assert gathered >= 10
     assert 1 <= len(errors) <= 8, "\n".join(errors)  # per flush, not per metric
-    assert "metrics kept in the buffer" in errors[0]
+    assert "metrics stay buffered" in errors[0]
 
 
 def test_sighup_reloads_the_config_and_a_broken_one_keeps_the_old(
@@ -235,7 +235,7 @@ def test_sighup_reloads_the_config_and_a_broken_one_keeps_the_old(
 ):
     first, second = create_topic(name="before-hup"), create_topic(name="after-hup")
     with AgentProcess(kafka_config(kafka_bootstrap, first), tmp_path) as agent:
-        agent.wait_for_log("Loaded outputs: kafka")
+        agent.wait_for_log("Outputs: kafka")
         agent.config.write_text("[[inputs.cpu]\n")  # broken
         agent.send(signal.SIGHUP)
         agent.wait_for_log("Config reload failed")
@@ -244,7 +244,7 @@ def test_sighup_reloads_the_config_and_a_broken_one_keeps_the_old(
         agent.send(signal.SIGHUP)
         assert wait_for_records(kafka_bootstrap, second, 2, timeout=30)
         assert agent.stop() == 0
-    assert agent.log().count("Loaded outputs: kafka") == 2
+    assert agent.log().count("Outputs: kafka") == 2
 
 
 @pytest.mark.disruptive
@@ -256,13 +256,13 @@ def test_agent_started_while_the_broker_is_down_delivers_everything_once_it_is_b
     try:
         config = kafka_config(kafka_bootstrap, topic)
         with AgentProcess(config, tmp_path, "--debug") as agent:
-            agent.wait_for_log("Loaded outputs: kafka")
-            agent.wait_for_log("E! [outputs.kafka] Error writing", timeout=30)
+            agent.wait_for_log("Outputs: kafka")
+            agent.wait_for_log("E! [outputs.kafka] Write failed", timeout=30)
             time.sleep(3)
             started = kafka_script("start-node", "1")
             assert started.returncode == 0, started.stderr
             deadline = time.monotonic() + 60
-            while "Wrote batch" not in agent.log() and time.monotonic() < deadline:
+            while "Batch written" not in agent.log() and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(2)
             assert agent.stop() == 0

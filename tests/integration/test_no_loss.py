@@ -107,7 +107,7 @@ def test_a_30s_broker_outage_loses_nothing_and_duplicates_nothing(
     stop, start = broker_down
     topic, gathered = create_topic(name="outage"), tmp_path / "gathered.lp"
     with AgentProcess(config(kafka_bootstrap, topic, gathered), tmp_path) as agent:
-        agent.wait_for_log("Loaded outputs")
+        agent.wait_for_log("Outputs: ")
         time.sleep(3)
         stop()
         time.sleep(30)
@@ -129,14 +129,14 @@ def test_agent_restarted_while_the_broker_is_down_delivers_its_disk_buffer(
     text = config(kafka_bootstrap, topic, gathered, buffer_directory=tmp_path / "buffer")
     stop()
     with AgentProcess(text, tmp_path) as first:
-        first.wait_for_log("Loaded outputs")
+        first.wait_for_log("Outputs: ")
         time.sleep(5)
         assert first.stop(signal.SIGTERM, timeout=90) == 0
     before_restart = len(file_lines(gathered))
     assert before_restart >= 3
     assert "could not be delivered before shutdown" in first.log()
     with AgentProcess(text, tmp_path) as second:
-        second.wait_for_log("Loaded outputs")
+        second.wait_for_log("Outputs: ")
         time.sleep(3)
         start()
         wait_until(lambda: len(kafka_lines(kafka_bootstrap, topic)) >= len(file_lines(gathered)),
@@ -161,14 +161,14 @@ def test_sigkill_with_the_disk_buffer_loses_nothing_flushed_before_the_kill(
         kafka_extra='flush_interval = "1h"',
     )
     with AgentProcess(text, tmp_path) as first:
-        first.wait_for_log("Loaded outputs")
+        first.wait_for_log("Outputs: ")
         time.sleep(5)
         assert first.stop(signal.SIGKILL) == -signal.SIGKILL
     killed_with = file_lines(gathered)
     assert len(killed_with) >= 3
     assert kafka_lines(kafka_bootstrap, topic) == []
     with AgentProcess(text.replace('flush_interval = "1h"', ""), tmp_path) as second:
-        second.wait_for_log("Loaded outputs")
+        second.wait_for_log("Outputs: ")
         wait_until(lambda: len(kafka_lines(kafka_bootstrap, topic)) >= len(killed_with), 30,
                    "the replayed disk buffer did not arrive")  # fmt: skip
         assert second.stop() == 0
@@ -190,7 +190,7 @@ def test_buffer_overflow_drops_the_oldest_waiting_metrics_and_counts_exactly_the
                   kafka_extra=f"metric_buffer_limit = {limit}")  # fmt: skip
     stop()
     with AgentProcess(text, tmp_path) as overflowing:
-        overflowing.wait_for_log("Loaded outputs")
+        overflowing.wait_for_log("Outputs: ")
         time.sleep(9)
         assert overflowing.stop(timeout=90) == 0
     gathered_while_down = file_lines(gathered)
@@ -204,7 +204,7 @@ def test_buffer_overflow_drops_the_oldest_waiting_metrics_and_counts_exactly_the
     # overflow left, then what it gathered itself.
     roomy = text.replace(f"metric_buffer_limit = {limit}", "metric_buffer_limit = 10000")
     with AgentProcess(roomy, tmp_path) as recovering:
-        recovering.wait_for_log("Loaded outputs")
+        recovering.wait_for_log("Outputs: ")
         wait_until(lambda: len(kafka_lines(kafka_bootstrap, topic)) >= limit + 3, 60,
                    "the surviving metrics were not delivered")  # fmt: skip
         assert recovering.stop() == 0
@@ -221,5 +221,5 @@ def shutdown_count(counter: str, log: str) -> int:
 
 
 def overflow_drops(log: str) -> int:
-    return sum(int(line.split("overflow; ")[1].split()[0]) for line in log.splitlines()
-               if "Metric buffer overflow" in line)  # fmt: skip
+    return sum(int(line.split("dropped the ")[1].split()[0]) for line in log.splitlines()
+               if "Buffer full: dropped the " in line)  # fmt: skip

@@ -51,8 +51,8 @@ def logged() -> Iterator[tuple[logging.Logger, io.StringIO]]:
 
 def test_message_arguments_from_the_environment_are_written_as_variable_names(logged):
     log, stream = logged
-    log.error("Error writing: cannot open %s: %s", ENV["OUT"], "No such file or directory")
-    assert stream.getvalue() == "Error writing: cannot open ${OUT}: No such file or directory\n"
+    log.error("Write failed: cannot open %s: %s", ENV["OUT"], "No such file or directory")
+    assert stream.getvalue() == "Write failed: cannot open ${OUT}: No such file or directory\n"
 
 
 def test_exception_text_hides_environment_values(logged):
@@ -68,8 +68,8 @@ def test_exception_text_hides_environment_values(logged):
 
 def test_two_variables_in_one_line_are_both_hidden(logged):
     log, stream = logged
-    log.info("Tags enabled: dc=%s file=%s", ENV["DC"], ENV["OUT"])
-    assert stream.getvalue() == "Tags enabled: dc=${DC} file=${OUT}\n"
+    log.info("Tags on every metric: dc=%s file=%s", ENV["DC"], ENV["OUT"])
+    assert stream.getvalue() == "Tags on every metric: dc=${DC} file=${OUT}\n"
 
 
 def test_a_value_that_appears_twice_is_hidden_both_times(logged):
@@ -100,10 +100,10 @@ def test_defaults_written_in_the_config_are_not_hidden(logged):
 def test_values_read_after_logging_started_are_hidden_too(logged):
     """A SIGHUP reload reads the config again, with variables the first one did not use."""
     log, stream = logged
-    log.info("Tags enabled: dc=%s", ENV["DC"])
+    log.info("Tags on every metric: dc=%s", ENV["DC"])
     envvars.substitute("zone = '${ZONE}'\n", "agent.toml", ENV)
-    log.info("Tags enabled: dc=%s zone=%s", ENV["DC"], ENV["ZONE"])
-    assert stream.getvalue().splitlines()[-1] == "Tags enabled: dc=${DC} zone=${ZONE}"
+    log.info("Tags on every metric: dc=%s zone=%s", ENV["DC"], ENV["ZONE"])
+    assert stream.getvalue().splitlines()[-1] == "Tags on every metric: dc=${DC} zone=${ZONE}"
 
 
 def test_setup_hides_values_in_the_logfile(tmp_path):
