@@ -317,7 +317,7 @@ class RunningOutput:
                     rejected_before = self.stats.metrics_rejected
                     refused: WriteError | None = None
                     try:
-                        write.sending = self.plugin.send(batch.metrics)
+                        write.sending = self.plugin.send(batch)
                     except WriteError as failure:
                         refused = failure
                     write.rejected = self.stats.metrics_rejected - rejected_before

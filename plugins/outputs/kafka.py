@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.metric import Metric
+from agent.buffer import Batch
 from agent.plugin import Output, WriteError
 from agent.registry import output
 from plugins.common.kafka import KafkaSecurity
-from plugins.outputs.kafka_records import Record, RecordBuilder, TopicSuffix
+from plugins.outputs.kafka_deliveries import Deliveries, Sending
+from plugins.outputs.kafka_records import RecordBuilder, TopicSuffix
 
 log = logging.getLogger("outputs.kafka")
 
@@ -165,18 +165,6 @@ def write_partitioner() -> Any:
     return WritePartitioner()
 
 
-@dataclass(slots=True)
-class Sending:
-    """One send() of a batch: the records handed to the producer with their futures, the
-    indexes of metrics not handed over (the broker is away) and of those whose record from
-    an earlier write is still pending."""
-
-    metrics: list[Metric]
-    awaited: list[int]
-    sent: list[tuple[Record, Any]] = field(default_factory=list)
-    not_sent: list[int] = field(default_factory=list)
-
-
 @output("kafka")
 @dataclass
 class Kafka(KafkaSecurity, Output):
@@ -207,8 +195,7 @@ class Kafka(KafkaSecurity, Output):
     use_batch_format: bool = False
     data_format: str = "influx"
     _producer: Any = field(default=None, init=False, repr=False)
-    # Records sent and not yet acknowledged, by id() of the metric they carry.
-    _pending: dict[int, tuple[Metric, Any]] = field(default_factory=dict, init=False, repr=False)
+    _deliveries: Deliveries = field(default_factory=Deliveries, init=False, repr=False)
     _latest_sending: Sending | None = field(default=None, init=False, repr=False)
     _partitioner: Any = field(default=None, init=False, repr=False)
 
@@ -291,11 +278,7 @@ class Kafka(KafkaSecurity, Output):
             data_format=self.data_format,
         )
 
-    def write(self, metrics: list[Metric]) -> None:
-        """Send each metric once and wait up to WRITE_TIMEOUT_S for the acknowledgements."""
-        self.settle(self.send(metrics))
-
-    def send(self, metrics: list[Metric]) -> Sending:
+    def send(self, batch: Batch) -> Sending:
         """Hand each metric's record to the producer, whose thread sends it meanwhile.
 
         A metric whose record is still on its way from an earlier write is not sent again:
@@ -303,18 +286,9 @@ class Kafka(KafkaSecurity, Output):
         from kafka.errors import KafkaError
 
         assert self._producer is not None
-        awaited: list[int] = []  # indexes of metrics whose earlier record is still pending
-        unsent: Sequence[int] = range(len(metrics))
-        if self._pending:
-            unsent = []
-            for index, metric in enumerate(metrics):
-                if id(metric) in self._pending:
-                    awaited.append(index)
-                else:
-                    unsent.append(index)
-        sending = Sending(metrics, awaited)
+        sending, unsent = self._deliveries.start(batch)
         self._partitioner.new_write()
-        records = self.record_builder().records(metrics, unsent)
+        records = self.record_builder().records(batch.metrics, unsent)
         for record in records:
             try:
                 future = self._producer.send(
@@ -338,23 +312,15 @@ class Kafka(KafkaSecurity, Output):
         """Wait up to WRITE_TIMEOUT_S for the acknowledgements of a send(); raise WriteError
         naming the metrics not acknowledged (those still on their way stay pending)."""
         assert isinstance(sending, Sending)
-        metrics = sending.metrics
         if wait:
             self._await(sending)
-        failed = sorted(
-            {
-                *sending.not_sent,
-                *self._settle(metrics, sending.sent),
-                *self._unacknowledged(metrics, sending.awaited),
-            }
-        )
+        failed = self._deliveries.unacknowledged(sending)
         if failed:
-            pending = self._pending
             raise WriteError(
-                f"{len(failed)} of {len(metrics)} metrics not acknowledged by Kafka "
-                f"at {','.join(self.brokers)}",
+                f"{len(failed)} of {len(sending.batch.metrics)} metrics not acknowledged by "
+                f"Kafka at {','.join(self.brokers)}",
                 failed,
-                [index for index in failed if id(metrics[index]) in pending],
+                self._deliveries.in_flight(sending, failed),
             )
 
     def _await(self, sending: Sending) -> None:
@@ -373,66 +339,17 @@ class Kafka(KafkaSecurity, Output):
         # A later send is on its way too: wait for this one's records only, so the next
         # batch is prepared while the later one travels.
         deadline = time.monotonic() + WRITE_TIMEOUT_S
-        awaited = (
-            self._pending.get(id(sending.metrics[i]), (None, None))[1] for i in sending.awaited
-        )
-        for future in (*(future for _, future in sending.sent), *awaited):
-            if future is None or future.is_done:
+        for future in self._deliveries.futures(sending):
+            if future.is_done:
                 continue
             try:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
-            except KafkaError as error:  # failed, or timed out: _settle tells which
+            except KafkaError as error:  # failed, or timed out: settle() tells which
                 log.debug("Record not acknowledged: %s", error)
-
-    def _settle(self, metrics: list[Metric], sent: list[tuple[Record, Any]]) -> list[int]:
-        """Indexes of metrics of this write's records that are not acknowledged. A record
-        still on its way makes its metrics pending (never sent again while it is); a failed
-        one is forgotten, so the next write sends its metrics again, unless sending them
-        again cannot succeed. Checked per record: an acknowledged one needs no bookkeeping."""
-        failed: list[int] = []
-        for record, future in sent:
-            if not future.is_done:
-                for index in record.indexes:
-                    self._pending[id(metrics[index])] = (metrics[index], future)
-                failed.extend(record.indexes)
-            elif future.failed():
-                failed.extend(self._failed(metrics, record.indexes, future))
-        return failed
-
-    def _failed(self, metrics: list[Metric], indexes: list[int], future: Any) -> list[int]:
-        """Of metrics whose record failed, those to send again (a retriable error); the others
-        are dropped with an error, since keeping them would block the buffer."""
-        if getattr(future.exception, "retriable", True):
-            for index in indexes:
-                log.debug("Record of %s failed: %s", metrics[index].name, future.exception)
-            return indexes
-        for index in indexes:
-            log.error(
-                "Dropped metric %s: Kafka refused it: %s", metrics[index].name, future.exception
-            )
-        return []
-
-    def _unacknowledged(self, metrics: list[Metric], awaited: list[int]) -> list[int]:
-        """Of the metrics that were pending from an earlier write (indexes `awaited`), those
-        still not acknowledged; settled ones are no longer pending."""
-        failed = []
-        for index in awaited:
-            metric = metrics[index]
-            entry = self._pending.get(id(metric))
-            if entry is None:  # the same metric twice in the batch: settled just above
-                continue
-            future = entry[1]
-            if not future.is_done:
-                failed.append(index)
-                continue
-            del self._pending[id(metric)]
-            if future.failed():
-                failed.extend(self._failed(metrics, [index], future))
-        return failed
 
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=CLOSE_TIMEOUT_S)
             self._producer = None
-        self._pending.clear()
+        self._deliveries.clear()
         self._latest_sending = None
