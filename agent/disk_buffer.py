@@ -200,7 +200,7 @@ class DiskBuffer:
         keep = {batch.sequence[i] for i in failed}
         delivered = [s for s in batch.sequence if s not in keep]
         with self._lock:
-            self._in_flight.settle(batch, in_flight)
+            self._in_flight.release(batch, in_flight)
             # Delivered, whatever the disk says: no longer counted, never handed out again.
             self._undeleted.update(delivered)
             self._count -= len(delivered)

@@ -71,8 +71,8 @@ class Deliveries:
         return sorted(
             {
                 *sending.not_sent,
-                *self._settle(sending),
-                *self._unacknowledged(sending),
+                *self._unacknowledged_in_sent(sending),
+                *self._unacknowledged_in_awaited(sending),
             }
         )
 
@@ -81,7 +81,7 @@ class Deliveries:
         sequence = sending.batch.sequence
         return [index for index in indexes if sequence[index] in self._pending]
 
-    def _settle(self, sending: Sending) -> list[int]:
+    def _unacknowledged_in_sent(self, sending: Sending) -> list[int]:
         """Indexes of metrics of this write's records that are not acknowledged. A record
         still on its way makes its metrics pending (never sent again while it is); a failed
         one is forgotten, so the next write sends its metrics again, unless sending them
@@ -94,10 +94,10 @@ class Deliveries:
                     self._pending[sequence[index]] = future
                 failed.extend(record.indexes)
             elif future.failed():
-                failed.extend(self._failed(sending, record.indexes, future))
+                failed.extend(self._to_send_again(sending, record.indexes, future))
         return failed
 
-    def _failed(self, sending: Sending, indexes: list[int], future: Any) -> list[int]:
+    def _to_send_again(self, sending: Sending, indexes: list[int], future: Any) -> list[int]:
         """Of metrics whose record failed, those to send again (a retriable error); the others
         are dropped with an error, since keeping them would block the buffer."""
         metrics = sending.batch.metrics
@@ -111,21 +111,21 @@ class Deliveries:
             )
         return []
 
-    def _unacknowledged(self, sending: Sending) -> list[int]:
+    def _unacknowledged_in_awaited(self, sending: Sending) -> list[int]:
         """Of the metrics that were pending from an earlier write (indexes `awaited`), those
-        still not acknowledged; settled ones are no longer pending."""
+        still not acknowledged; acknowledged ones are no longer pending."""
         sequence = sending.batch.sequence
         failed = []
         for index in sending.awaited:
             future = self._pending.get(sequence[index])
-            if future is None:  # the same number twice in the batch: settled just above
+            if future is None:  # the same number twice in the batch: done just above
                 continue
             if not future.is_done:
                 failed.append(index)
                 continue
             del self._pending[sequence[index]]
             if future.failed():
-                failed.extend(self._failed(sending, [index], future))
+                failed.extend(self._to_send_again(sending, [index], future))
         return failed
 
     def clear(self) -> None:
