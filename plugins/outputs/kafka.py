@@ -4,6 +4,10 @@ Safe by default: the producer is idempotent and waits for all in-sync replicas (
 so a retry after a lost acknowledgement cannot store a record twice in a partition.
 A write is settled only when Kafka has acknowledged every record of the batch; the next
 batch is sent meanwhile (up to three writes in flight), so preparing it overlaps the wait.
+
+This module holds the options, the producer and the send()/settle() of a write; the records
+are made by kafka_records.RecordBuilder, and kafka_deliveries.Deliveries tells which metrics
+Kafka acknowledged and which are still on their way.
 """
 
 from __future__ import annotations
