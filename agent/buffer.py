@@ -45,7 +45,7 @@ class InFlight(set[int]):
     """Sequences of a buffer's metrics in flight: handed out in a batch not yet accepted, or
     sent and awaiting the destination's acknowledgement."""
 
-    def settle(self, batch: Batch, still_in_flight: Iterable[int]) -> None:
+    def release(self, batch: Batch, still_in_flight: Iterable[int]) -> None:
         """The batch is accepted: only its metrics at the indexes `still_in_flight` stay."""
         self.difference_update(batch.sequence)
         self.update(batch.sequence[i] for i in still_in_flight)
@@ -129,7 +129,7 @@ class MemoryBuffer:
         acknowledged) stay in flight, so an overflow does not drop them."""
         keep = {batch.sequence[i] for i in failed}
         with self._lock:
-            self._in_flight.settle(batch, in_flight)
+            self._in_flight.release(batch, in_flight)
             entries = self._entries
             if not keep and entries and entries[0][0] == batch.sequence[0]:
                 # The usual case: the whole batch is still at the front, in order (nothing in

@@ -101,9 +101,6 @@ class DiskBuffer:
             self._count = self._db.execute("SELECT COUNT(*) FROM buffer").fetchone()[0]
         except (OSError, sqlite3.Error) as error:
             raise OSError(f"cannot open the disk buffer {path}: {error}") from None
-        # Metrics handed out in batches and not yet accepted, by sequence: the same objects
-        # are handed out again, so an output can tell a retry from a new metric.
-        self._handed_out: dict[int, Metric] = {}
         self._in_flight = InFlight()
         # Delivered metrics whose rows could not be deleted yet (the disk was full).
         self._undeleted: set[int] = set()
@@ -134,15 +131,14 @@ class DiskBuffer:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany("INSERT INTO buffer (metric) VALUES (?)", rows)
                 dropped = max(0, self._count + len(rows) - self.limit)
-                doomed = self._delete_oldest(dropped) if dropped else []
+                if dropped:
+                    self._delete_oldest(dropped)
                 self._db.execute("COMMIT")
             except sqlite3.Error as error:
                 self._roll_back()
                 self._checkpoint("TRUNCATE")  # gives back the space the refused add took
                 raise BufferFullError(self.name, len(rows), str(error)) from None
             self._count += len(rows) - dropped
-            for sequence in doomed:
-                self._handed_out.pop(sequence, None)
             self.dropped += dropped
             if low_on_space:
                 self._checkpoint("PASSIVE")
@@ -163,8 +159,8 @@ class DiskBuffer:
     def name(self) -> str:
         return f"disk buffer {self.path}"
 
-    def _delete_oldest(self, count: int) -> list[int]:
-        """Delete the oldest `count` metrics that are not in flight; their sequences."""
+    def _delete_oldest(self, count: int) -> None:
+        """Delete the oldest `count` metrics that are not in flight."""
         candidates = self._db.execute(
             "SELECT sequence FROM buffer ORDER BY sequence LIMIT ?",
             (count + len(self._in_flight) + len(self._undeleted),),
@@ -175,7 +171,6 @@ class DiskBuffer:
             self._db.executemany("DELETE FROM buffer WHERE sequence = ?", [(s,) for s in doomed])
         else:
             self._db.execute("DELETE FROM buffer WHERE sequence <= ?", (doomed[-1],))
-        return doomed
 
     def batch(self, size: int, skip: int = 0) -> Batch:
         with self._lock:
@@ -183,14 +178,9 @@ class DiskBuffer:
                 rows = self._rows(size, skip)
             except sqlite3.Error as error:
                 raise OSError(f"{self.name}: cannot read: {error}") from None
-            metrics = []
-            for sequence, text in rows:
-                metric = self._handed_out.get(sequence)
-                if metric is None:
-                    metric = self._handed_out[sequence] = decode(text)
-                metrics.append(metric)
-                self._in_flight.add(sequence)
-        return Batch(metrics, [sequence for sequence, _ in rows])
+            sequence = [sequence for sequence, _ in rows]
+            self._in_flight.update(sequence)
+        return Batch([decode(text) for _, text in rows], sequence)
 
     def _rows(self, size: int, skip: int) -> list[tuple[int, str]]:
         """Rows after the first `skip`, oldest first, leaving out those delivered already."""
@@ -210,9 +200,7 @@ class DiskBuffer:
         keep = {batch.sequence[i] for i in failed}
         delivered = [s for s in batch.sequence if s not in keep]
         with self._lock:
-            self._in_flight.settle(batch, in_flight)
-            for sequence in delivered:
-                self._handed_out.pop(sequence, None)
+            self._in_flight.release(batch, in_flight)
             # Delivered, whatever the disk says: no longer counted, never handed out again.
             self._undeleted.update(delivered)
             self._count -= len(delivered)

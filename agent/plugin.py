@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from agent.buffer import Batch
 from agent.metric import Metric
 
 
@@ -97,7 +98,8 @@ class WriteError(Exception):
 
 
 class Output:
-    """Writes metrics somewhere. `write()` returns only once the destination has them."""
+    """Writes metrics somewhere. An output implements write(); one that keeps several writes
+    on their way implements send() and settle() instead, which are all the agent calls."""
 
     plugin_name: ClassVar[str]
     SAMPLE_CONFIG: ClassVar[str] = ""
@@ -107,7 +109,8 @@ class Output:
         """Open connections; raise ConnectionError if the destination cannot be reached now."""
 
     def write(self, metrics: list[Metric]) -> None:
-        """Deliver `metrics`; raise WriteError (or ConnectionError) for those to try again.
+        """Deliver `metrics`, returning only once the destination has them; raise WriteError
+        (or ConnectionError) for those to try again.
 
         A metric the destination can never take (too large, say) is logged and not raised,
         so it cannot block the buffer."""
@@ -123,9 +126,13 @@ class Output:
         running output replaces this with its own, which counts it (metrics_rejected)."""
         logging.getLogger(f"outputs.{self.plugin_name}").error("%s", message)
 
-    def send(self, metrics: list[Metric]) -> object:
-        """Start a write of `metrics`; settle() with what this returns completes it."""
-        self.write(metrics)
+    def send(self, batch: Batch) -> object:
+        """Start a write of the batch's metrics; settle() with what this returns completes it.
+
+        `batch.sequence` names each metric for as long as it stays in the buffer: a metric
+        that failed comes back in a later batch with the same number, though perhaps as
+        another object (a disk buffer reads it from its file again)."""
+        self.write(batch.metrics)
         return None
 
     def settle(self, sending: object, wait: bool = True) -> None:

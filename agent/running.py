@@ -315,13 +315,13 @@ class RunningOutput:
                     rejected_before = self.stats.metrics_rejected
                     refused: WriteError | None = None
                     try:
-                        write.sending = self.plugin.send(batch.metrics)
+                        write.sending = self.plugin.send(batch)
                     except WriteError as failure:
                         refused = failure
                     write.rejected = self.stats.metrics_rejected - rejected_before
                     if refused is not None:
                         window.pop()
-                        self._settled(write, refused)
+                        self._remove_delivered(write, refused)
                         error = refused
                     continue
                 if not window:
@@ -330,10 +330,10 @@ class RunningOutput:
                 try:
                     self.plugin.settle(write.sending, wait=error is None)
                 except WriteError as failure:
-                    self._settled(write, failure)
+                    self._remove_delivered(write, failure)
                     error = error or failure
                 else:
-                    self._settled(write, None)
+                    self._remove_delivered(write, None)
                 window.popleft()
                 in_window -= len(write.batch.metrics)
         except BaseException:
@@ -343,7 +343,7 @@ class RunningOutput:
         if error is not None:
             raise error
 
-    def _settled(self, write: _Write, failure: WriteError | None) -> None:
+    def _remove_delivered(self, write: _Write, failure: WriteError | None) -> None:
         """Remove from the buffer what a write delivered; count and log it."""
         batch = write.batch
         count = len(batch.metrics)

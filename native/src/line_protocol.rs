@@ -197,39 +197,18 @@ impl<'a> Reader<'a> {
         Ok((name, pos))
     }
 
-    /// A tag key or tag value. As in Telegraf, a backslash makes the next byte part of the
-    /// text (but a second backslash, which starts over), and the text is unescaped only
-    /// where it holds a space, comma or equals sign.
-    fn tag_text(&self, start: usize) -> (Cow<'a, [u8]>, usize) {
+    /// A tag key, tag value or field key: text up to an unescaped space, comma, equals sign
+    /// or control byte. A backslash makes the next byte part of the text; in tags (as in
+    /// Telegraf) a second backslash is not taken with it but starts over, in field keys the
+    /// two are a pair. The text is unescaped only where it holds a space, comma or equals.
+    fn key_or_tag_text(&self, start: usize, in_tags: bool) -> (Cow<'a, [u8]>, usize) {
         let data = self.data;
         let mut pos = start;
         let mut special = false;
         while let Some(&byte) = data.get(pos) {
             if byte == b'\\' {
                 match data.get(pos + 1) {
-                    Some(b'\\') => pos += 1,
-                    Some(&next) if !is_control_stop(next) => {
-                        special |= matches!(next, b' ' | b',' | b'=');
-                        pos += 2;
-                    }
-                    _ => break,
-                }
-            } else if is_control_stop(byte) || matches!(byte, b' ' | b',' | b'=') {
-                break;
-            } else {
-                pos += 1;
-            }
-        }
-        (key_text(&data[start..pos], special), pos)
-    }
-
-    fn field_key(&self, start: usize) -> (Cow<'a, [u8]>, usize) {
-        let data = self.data;
-        let mut pos = start;
-        let mut special = false;
-        while let Some(&byte) = data.get(pos) {
-            if byte == b'\\' {
-                match data.get(pos + 1) {
+                    Some(b'\\') if in_tags => pos += 1,
                     Some(&next) if !is_control_stop(next) => {
                         special |= matches!(next, b' ' | b',' | b'=');
                         pos += 2;
@@ -345,14 +324,14 @@ impl<'a> Reader<'a> {
         let (name, mut pos) = self.measurement(start)?;
         let mut tags: Vec<Tag<'a>> = Vec::new();
         while data.get(pos) == Some(&b',') {
-            let (key, after_key) = self.tag_text(pos + 1);
+            let (key, after_key) = self.key_or_tag_text(pos + 1, true);
             if key.is_empty() {
                 return refuse(after_key, "expected tag key");
             }
             if data.get(after_key) != Some(&b'=') {
                 return refuse(after_key, "expected '=' after tag key");
             }
-            let (value, after_value) = self.tag_text(after_key + 1);
+            let (value, after_value) = self.key_or_tag_text(after_key + 1, true);
             if value.is_empty() {
                 return refuse(after_value, "expected tag value");
             }
@@ -372,7 +351,7 @@ impl<'a> Reader<'a> {
         }
         let mut fields: Vec<(Cow<'a, [u8]>, Value<'a>)> = Vec::new();
         loop {
-            let (key, after_key) = self.field_key(pos);
+            let (key, after_key) = self.key_or_tag_text(pos, false);
             if key.is_empty() {
                 return refuse(after_key, "expected field key");
             }

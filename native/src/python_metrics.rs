@@ -390,6 +390,23 @@ fn push_line(
     Ok(true)
 }
 
+/// Calls `each` with every metric's line (with its newline; empty when nothing of the
+/// metric can be written) in a buffer it may take from.
+fn for_each_line<'py>(
+    py: Python<'py>,
+    metrics: &Bound<'py, PyAny>,
+    style: FieldStyle,
+    out: &mut Vec<u8>,
+    mut each: impl FnMut(&mut Vec<u8>) -> PyResult<()>,
+) -> PyResult<()> {
+    let uint = uint_type(py)?;
+    for metric in metrics.try_iter()? {
+        push_line(out, &metric?, uint, style)?;
+        each(out)?;
+    }
+    Ok(())
+}
+
 /// One bytes object per metric: its line with a newline, or b"" when nothing of it can be
 /// written (no field that is not NaN or infinite).
 #[pyfunction]
@@ -399,18 +416,17 @@ pub fn format_influx_lines<'py>(
     sort_fields: bool,
     uint_support: bool,
 ) -> PyResult<Bound<'py, PyList>> {
-    let uint = uint_type(py)?;
     let style = FieldStyle {
         sort_fields,
         uint_support,
     };
     let lines = PyList::empty(py);
     let mut out = Vec::with_capacity(512);
-    for metric in metrics.try_iter()? {
-        out.clear();
-        push_line(&mut out, &metric?, uint, style)?;
-        lines.append(PyBytes::new(py, &out))?;
-    }
+    for_each_line(py, metrics, style, &mut out, |line| {
+        lines.append(PyBytes::new(py, line))?;
+        line.clear();
+        Ok(())
+    })?;
     Ok(lines)
 }
 
@@ -422,15 +438,12 @@ pub fn format_influx_joined<'py>(
     sort_fields: bool,
     uint_support: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let uint = uint_type(py)?;
     let style = FieldStyle {
         sort_fields,
         uint_support,
     };
     let mut out = Vec::with_capacity(64 * 1024);
-    for metric in metrics.try_iter()? {
-        push_line(&mut out, &metric?, uint, style)?;
-    }
+    for_each_line(py, metrics, style, &mut out, |_| Ok(()))?;
     Ok(PyBytes::new(py, &out))
 }
 

@@ -4,23 +4,25 @@ Safe by default: the producer is idempotent and waits for all in-sync replicas (
 so a retry after a lost acknowledgement cannot store a record twice in a partition.
 A write is settled only when Kafka has acknowledged every record of the batch; the next
 batch is sent meanwhile (up to three writes in flight), so preparing it overlaps the wait.
+
+This module holds the options, the producer and the send()/settle() of a write; the records
+are made by kafka_records.RecordBuilder, and kafka_deliveries.Deliveries tells which metrics
+Kafka acknowledged and which are still on their way.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
-from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any, Literal
 
-from agent.metric import Metric
+from agent.buffer import Batch
 from agent.plugin import Output, WriteError
 from agent.registry import output
 from plugins.common.kafka import KafkaSecurity
+from plugins.outputs.kafka_deliveries import Deliveries, Sending
+from plugins.outputs.kafka_records import RecordBuilder, TopicSuffix
 
 log = logging.getLogger("outputs.kafka")
 
@@ -128,22 +130,9 @@ DELIVERY_TIMEOUT_MS = 7 * 24 * 3600 * 1000
 
 # Room for a record's key, headers and framing beside a value of max_message_bytes.
 RECORD_OVERHEAD_BYTES = 4096
-# Bytes of `{"metrics":[` … `]}` plus a newline, around a JSON batch.
-JSON_BATCH_OVERHEAD = 16
 
 CODECS: dict[int, str | None] = {0: None, 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 CODEC_NAMES = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
-
-
-@dataclass(slots=True)
-class Record:
-    """One Kafka record and the indexes (in the written batch) of the metrics it carries."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int | None
-    indexes: list[int]
 
 
 def write_partitioner() -> Any:
@@ -180,27 +169,6 @@ def write_partitioner() -> Any:
     return WritePartitioner()
 
 
-@dataclass(slots=True)
-class Sending:
-    """One send() of a batch: the records handed to the producer with their futures, the
-    indexes of metrics not handed over (the broker is away) and of those whose record from
-    an earlier write is still pending."""
-
-    metrics: list[Metric]
-    awaited: list[int]
-    sent: list[tuple[Record, Any]] = field(default_factory=list)
-    not_sent: list[int] = field(default_factory=list)
-
-
-@dataclass
-class TopicSuffix:
-    """`[outputs.kafka.topic_suffix]`: per-measurement or per-tag topics."""
-
-    method: Literal["", "measurement", "tags"] = ""
-    keys: list[str] = field(default_factory=list)
-    separator: str = ""
-
-
 @output("kafka")
 @dataclass
 class Kafka(KafkaSecurity, Output):
@@ -231,8 +199,7 @@ class Kafka(KafkaSecurity, Output):
     use_batch_format: bool = False
     data_format: str = "influx"
     _producer: Any = field(default=None, init=False, repr=False)
-    # Records sent and not yet acknowledged, by id() of the metric they carry.
-    _pending: dict[int, tuple[Metric, Any]] = field(default_factory=dict, init=False, repr=False)
+    _deliveries: Deliveries = field(default_factory=Deliveries, init=False, repr=False)
     _latest_sending: Sending | None = field(default=None, init=False, repr=False)
     _partitioner: Any = field(default=None, init=False, repr=False)
 
@@ -296,161 +263,26 @@ class Kafka(KafkaSecurity, Output):
                 f"cannot reach Kafka at {','.join(self.brokers)}: {error}"
             ) from None
 
-    def topic_for(self, metric: Metric) -> str:
-        topic = self.topic
-        if self.topic_tag and self.topic_tag in metric.tags:
-            topic = metric.tags[self.topic_tag]
-        suffix = self.topic_suffix
-        if suffix.method == "measurement":
-            topic += suffix.separator + metric.name
-        elif suffix.method == "tags":
-            for key in suffix.keys:
-                if metric.tags.get(key):
-                    topic += suffix.separator + metric.tags[key]
-        return topic
-
-    def key_for(self, metric: Metric) -> bytes | None:
-        if self.routing_tag and self.routing_tag in metric.tags:
-            return metric.tags[self.routing_tag].encode()
-        if self.routing_key == "random":
-            return str(uuid.uuid4()).encode()
-        return self.routing_key.encode() if self.routing_key else None
-
-    def routed(self, metric: Metric) -> tuple[str, bytes | None, bytes]:
-        """Topic, key and serialized value of one metric."""
+    def record_builder(self) -> RecordBuilder:
+        """What makes the records of a write, from the options as they are now (the agent sets
+        the serializer and report_rejected after the options)."""
         assert self.serializer is not None
-        topic = self.topic_for(metric)
-        key = self.key_for(metric)
-        if self.exclude_topic_tag and self.topic_tag in metric.tags:
-            metric = metric.copy()
-            del metric.tags[self.topic_tag]
-        return topic, key, self.serializer.serialize(metric)
-
-    def records(self, metrics: list[Metric], indexes: Sequence[int]) -> Iterator[Record]:
-        """The records that carry the metrics at `indexes`: one per metric, or with
-        use_batch_format as few as max_message_bytes allows per topic and key. Made as they
-        are sent, so the producer's thread sends while the rest is serialized."""
-        if self._routes_each_metric():
-            yield from self._routed_records([(i, metrics[i]) for i in indexes])
-        elif not self.use_batch_format:
-            topic, timestamp_ms = self.topic, self.timestamp_ms
-            for index, metric, value in self._serialized(metrics, indexes):
-                yield Record(topic, None, value, timestamp_ms(metric), [index])
-        elif self.data_format == "json":
-            yield from self.batched(self.topic, None, self._serialized(metrics, indexes))
-        else:
-            yield from self._lines_in_records(metrics, indexes)
-
-    def _routes_each_metric(self) -> bool:
-        """Whether topic or key may differ between metrics (topic_tag, topic_suffix, routing)."""
-        return bool(
-            self.topic_tag or self.topic_suffix.method or self.routing_tag or self.routing_key
+        return RecordBuilder(
+            serializer=self.serializer,
+            report_rejected=self.report_rejected,
+            topic=self.topic,
+            topic_tag=self.topic_tag,
+            exclude_topic_tag=self.exclude_topic_tag,
+            topic_suffix=self.topic_suffix,
+            routing_tag=self.routing_tag,
+            routing_key=self.routing_key,
+            max_message_bytes=self.max_message_bytes,
+            producer_timestamp=self.producer_timestamp,
+            use_batch_format=self.use_batch_format,
+            data_format=self.data_format,
         )
 
-    def _serialized(
-        self, metrics: list[Metric], indexes: Sequence[int]
-    ) -> Iterator[tuple[int, Metric, bytes]]:
-        """(index, metric, value) of each metric that can be written and fits a record."""
-        assert self.serializer is not None
-        chosen = [metrics[index] for index in indexes]
-        limit = self.max_message_bytes
-        for index, metric, value in zip(
-            indexes, chosen, self.serializer.serialize_each(chosen), strict=True
-        ):
-            if len(value) > limit:
-                self._log_too_large(metric, value)
-            elif value:
-                yield index, metric, value
-
-    def _lines_in_records(self, metrics: list[Metric], indexes: Sequence[int]) -> Iterator[Record]:
-        """use_batch_format with line protocol, one topic, no key: what batched() makes,
-        with the per-line work (serializing, sizes, where records split) done for all lines
-        at once, in C where it can be."""
-        assert self.serializer is not None
-        chosen = metrics if len(indexes) == len(metrics) else [metrics[i] for i in indexes]
-        values = self.serializer.serialize_each(chosen)
-        if not values:
-            return
-        sizes = list(map(len, values))
-        limit = self.max_message_bytes
-        if min(sizes) == 0 or max(sizes) > limit:  # lines to leave out: one by one
-            yield from self.batched(self.topic, None, self._serialized(metrics, indexes))
-            return
-        ends = list(accumulate(sizes))
-        start, written = 0, 0
-        while start < len(values):
-            # A record takes lines while their total stays within the limit (at least one).
-            stop = max(bisect_right(ends, written + limit, start), start + 1)
-            value = values[start] if stop - start == 1 else b"".join(values[start:stop])
-            timestamp_ms = self.timestamp_ms(chosen[start])
-            yield Record(self.topic, None, value, timestamp_ms, list(indexes[start:stop]))
-            written, start = ends[stop - 1], stop
-
-    def _log_too_large(self, metric: Metric, value: bytes) -> None:
-        self.report_rejected(
-            f"Dropped metric {metric.name} of {len(value)} bytes: larger than "
-            f"max_message_bytes ({self.max_message_bytes})"
-        )
-
-    def _routed_records(self, metrics: list[tuple[int, Metric]]) -> Iterator[Record]:
-        groups: dict[tuple[str, bytes | None], list[tuple[int, Metric, bytes]]] = {}
-        for index, metric in metrics:
-            topic, key, value = self.routed(metric)
-            if not value:
-                continue
-            if len(value) > self.max_message_bytes:
-                self._log_too_large(metric, value)
-                continue
-            if not self.use_batch_format:
-                yield Record(topic, key, value, self.timestamp_ms(metric), [index])
-                continue
-            group_key = (
-                topic,
-                None if self.routing_key == "random" and not self.routing_tag else key,
-            )
-            groups.setdefault(group_key, []).append((index, metric, value))
-        for (topic, key), members in groups.items():
-            yield from self.batched(topic, key, members)
-
-    def batched(
-        self, topic: str, key: bytes | None, members: Iterable[tuple[int, Metric, bytes]]
-    ) -> Iterator[Record]:
-        """Records of many metrics each, none over max_message_bytes (room is left for the
-        JSON batch wrapper)."""
-        assert self.serializer is not None
-        limit = self.max_message_bytes - (JSON_BATCH_OVERHEAD if self.data_format == "json" else 0)
-        chunk: list[tuple[int, Metric, bytes]] = []
-        size = 0
-        for member in members:
-            if chunk and size + len(member[2]) > limit:
-                yield self.batch_record(topic, key, chunk)
-                chunk, size = [], 0
-            chunk.append(member)
-            size += len(member[2])
-        if chunk:
-            yield self.batch_record(topic, key, chunk)
-
-    def batch_record(
-        self, topic: str, key: bytes | None, chunk: list[tuple[int, Metric, bytes]]
-    ) -> Record:
-        assert self.serializer is not None
-        if self.data_format == "json":
-            value = self.serializer.serialize_batch(metric for _, metric, _ in chunk)
-        else:
-            value = b"".join(value for _, _, value in chunk)
-        if self.routing_key == "random" and not self.routing_tag:
-            key = str(uuid.uuid4()).encode()
-        indexes = [index for index, _, _ in chunk]
-        return Record(topic, key, value, self.timestamp_ms(chunk[0][1]), indexes)
-
-    def timestamp_ms(self, metric: Metric) -> int | None:
-        return metric.time_ns // 1_000_000 if self.producer_timestamp == "metric" else None
-
-    def write(self, metrics: list[Metric]) -> None:
-        """Send each metric once and wait up to WRITE_TIMEOUT_S for the acknowledgements."""
-        self.settle(self.send(metrics))
-
-    def send(self, metrics: list[Metric]) -> Sending:
+    def send(self, batch: Batch) -> Sending:
         """Hand each metric's record to the producer, whose thread sends it meanwhile.
 
         A metric whose record is still on its way from an earlier write is not sent again:
@@ -458,18 +290,9 @@ class Kafka(KafkaSecurity, Output):
         from kafka.errors import KafkaError
 
         assert self._producer is not None
-        awaited: list[int] = []  # indexes of metrics whose earlier record is still pending
-        unsent: Sequence[int] = range(len(metrics))
-        if self._pending:
-            unsent = []
-            for index, metric in enumerate(metrics):
-                if id(metric) in self._pending:
-                    awaited.append(index)
-                else:
-                    unsent.append(index)
-        sending = Sending(metrics, awaited)
+        sending, unsent = self._deliveries.start(batch)
         self._partitioner.new_write()
-        records = self.records(metrics, unsent)
+        records = self.record_builder().records(batch.metrics, unsent)
         for record in records:
             try:
                 future = self._producer.send(
@@ -493,23 +316,15 @@ class Kafka(KafkaSecurity, Output):
         """Wait up to WRITE_TIMEOUT_S for the acknowledgements of a send(); raise WriteError
         naming the metrics not acknowledged (those still on their way stay pending)."""
         assert isinstance(sending, Sending)
-        metrics = sending.metrics
         if wait:
             self._await(sending)
-        failed = sorted(
-            {
-                *sending.not_sent,
-                *self._settle(metrics, sending.sent),
-                *self._unacknowledged(metrics, sending.awaited),
-            }
-        )
+        failed = self._deliveries.unacknowledged(sending)
         if failed:
-            pending = self._pending
             raise WriteError(
-                f"{len(failed)} of {len(metrics)} metrics not acknowledged by Kafka "
-                f"at {','.join(self.brokers)}",
+                f"{len(failed)} of {len(sending.batch.metrics)} metrics not acknowledged by "
+                f"Kafka at {','.join(self.brokers)}",
                 failed,
-                [index for index in failed if id(metrics[index]) in pending],
+                self._deliveries.in_flight(sending, failed),
             )
 
     def _await(self, sending: Sending) -> None:
@@ -528,66 +343,17 @@ class Kafka(KafkaSecurity, Output):
         # A later send is on its way too: wait for this one's records only, so the next
         # batch is prepared while the later one travels.
         deadline = time.monotonic() + WRITE_TIMEOUT_S
-        awaited = (
-            self._pending.get(id(sending.metrics[i]), (None, None))[1] for i in sending.awaited
-        )
-        for future in (*(future for _, future in sending.sent), *awaited):
-            if future is None or future.is_done:
+        for future in self._deliveries.futures(sending):
+            if future.is_done:
                 continue
             try:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
-            except KafkaError as error:  # failed, or timed out: _settle tells which
+            except KafkaError as error:  # failed, or timed out: settle() tells which
                 log.debug("Record not acknowledged: %s", error)
-
-    def _settle(self, metrics: list[Metric], sent: list[tuple[Record, Any]]) -> list[int]:
-        """Indexes of metrics of this write's records that are not acknowledged. A record
-        still on its way makes its metrics pending (never sent again while it is); a failed
-        one is forgotten, so the next write sends its metrics again, unless sending them
-        again cannot succeed. Checked per record: an acknowledged one needs no bookkeeping."""
-        failed: list[int] = []
-        for record, future in sent:
-            if not future.is_done:
-                for index in record.indexes:
-                    self._pending[id(metrics[index])] = (metrics[index], future)
-                failed.extend(record.indexes)
-            elif future.failed():
-                failed.extend(self._failed(metrics, record.indexes, future))
-        return failed
-
-    def _failed(self, metrics: list[Metric], indexes: list[int], future: Any) -> list[int]:
-        """Of metrics whose record failed, those to send again (a retriable error); the others
-        are dropped with an error, since keeping them would block the buffer."""
-        if getattr(future.exception, "retriable", True):
-            for index in indexes:
-                log.debug("Record of %s failed: %s", metrics[index].name, future.exception)
-            return indexes
-        for index in indexes:
-            log.error(
-                "Dropped metric %s: Kafka refused it: %s", metrics[index].name, future.exception
-            )
-        return []
-
-    def _unacknowledged(self, metrics: list[Metric], awaited: list[int]) -> list[int]:
-        """Of the metrics that were pending from an earlier write (indexes `awaited`), those
-        still not acknowledged; settled ones are no longer pending."""
-        failed = []
-        for index in awaited:
-            metric = metrics[index]
-            entry = self._pending.get(id(metric))
-            if entry is None:  # the same metric twice in the batch: settled just above
-                continue
-            future = entry[1]
-            if not future.is_done:
-                failed.append(index)
-                continue
-            del self._pending[id(metric)]
-            if future.failed():
-                failed.extend(self._failed(metrics, [index], future))
-        return failed
 
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=CLOSE_TIMEOUT_S)
             self._producer = None
-        self._pending.clear()
+        self._deliveries.clear()
         self._latest_sending = None

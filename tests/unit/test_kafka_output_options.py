@@ -145,14 +145,14 @@ def test_max_message_bytes_bounds_the_request_size_with_room_for_key_and_headers
 
 def test_producer_timestamp_metric_stamps_the_record_with_the_metrics_time_in_ms(tmp_path):
     output = kafka_output(tmp_path, 'producer_timestamp = "metric"\n')
-    (record,) = output.records([cpu(time_ns=1_700_000_000_123_999_999)], [0])
+    (record,) = output.record_builder().records([cpu(time_ns=1_700_000_000_123_999_999)], [0])
     assert record.timestamp_ms == 1_700_000_000_123  # truncated, not rounded
 
 
 def test_producer_timestamp_now_leaves_the_stamp_to_the_producer(tmp_path):
     """No timestamp given: kafka-python stamps the record with the time it batches it."""
     output = kafka_output(tmp_path, 'producer_timestamp = "now"\n')
-    (record,) = output.records([cpu()], [0])
+    (record,) = output.record_builder().records([cpu()], [0])
     assert record.timestamp_ms is None
 
 
@@ -166,7 +166,7 @@ def test_topic_suffix_tags_appends_each_keys_value_after_the_separator(tmp_path)
           keys = ["host", "dc"]
           separator = "__"
     """)  # fmt: skip
-    assert output.topic_for(cpu({"dc": "eu-1"})) == "metrics__h1__eu-1"
+    assert output.record_builder().topic_for(cpu({"dc": "eu-1"})) == "metrics__h1__eu-1"
 
 
 def test_topic_suffix_tags_skips_a_key_the_metric_does_not_have(tmp_path):
@@ -176,7 +176,7 @@ def test_topic_suffix_tags_skips_a_key_the_metric_does_not_have(tmp_path):
           keys = ["dc", "host"]
           separator = "."
     """)  # fmt: skip
-    assert output.topic_for(cpu()) == "metrics.h1"
+    assert output.record_builder().topic_for(cpu()) == "metrics.h1"
 
 
 def test_topic_suffix_measurement_appends_the_separator_and_measurement(tmp_path):
@@ -185,23 +185,23 @@ def test_topic_suffix_measurement_appends_the_separator_and_measurement(tmp_path
           method = "measurement"
           separator = "_"
     """)  # fmt: skip
-    assert output.topic_for(cpu()) == "metrics_cpu"
+    assert output.record_builder().topic_for(cpu()) == "metrics_cpu"
 
 
 def test_topic_tag_value_is_the_topic(tmp_path):
     output = kafka_output(tmp_path, 'topic_tag = "stream"\n')
-    assert output.topic_for(cpu({"stream": "alerts"})) == "alerts"
+    assert output.record_builder().topic_for(cpu({"stream": "alerts"})) == "alerts"
 
 
 def test_without_the_topic_tag_a_metric_goes_to_topic(tmp_path):
     output = kafka_output(tmp_path, 'topic_tag = "stream"\n')
-    assert output.topic_for(cpu()) == "metrics"
+    assert output.record_builder().topic_for(cpu()) == "metrics"
 
 
 def test_exclude_topic_tag_removes_the_tag_from_the_record_not_from_the_routing(tmp_path):
     output = kafka_output(tmp_path, 'topic_tag = "stream"\nexclude_topic_tag = true\n')
     metric = cpu({"stream": "alerts"})
-    topic, _, value = output.routed(metric)
+    topic, _, value = output.record_builder().routed(metric)
     assert topic == "alerts"
     assert value.startswith(b"cpu,host=h1 ")
     assert metric.tags["stream"] == "alerts"  # the metric itself (other outputs') unchanged
@@ -209,7 +209,7 @@ def test_exclude_topic_tag_removes_the_tag_from_the_record_not_from_the_routing(
 
 def test_without_exclude_topic_tag_the_record_keeps_the_tag(tmp_path):
     output = kafka_output(tmp_path, 'topic_tag = "stream"\n')
-    _, _, value = output.routed(cpu({"stream": "alerts"}))
+    _, _, value = output.record_builder().routed(cpu({"stream": "alerts"}))
     assert value.startswith(b"cpu,host=h1,stream=alerts ")
 
 
@@ -218,19 +218,44 @@ def test_without_exclude_topic_tag_the_record_keeps_the_tag(tmp_path):
 
 def test_routing_tag_value_is_the_message_key(tmp_path):
     output = kafka_output(tmp_path, 'routing_tag = "host"\n')
-    assert output.key_for(cpu()) == b"h1"
+    assert output.record_builder().key_for(cpu()) == b"h1"
 
 
 def test_routing_key_is_the_key_of_a_metric_without_the_routing_tag(tmp_path):
     output = kafka_output(tmp_path, 'routing_tag = "rack"\nrouting_key = "fallback"\n')
-    assert output.key_for(cpu()) == b"fallback"
+    assert output.record_builder().key_for(cpu()) == b"fallback"
 
 
 def test_routing_key_random_gives_each_metric_its_own_key(tmp_path):
     output = kafka_output(tmp_path, 'routing_key = "random"\n')
-    keys = {output.key_for(cpu()) for _ in range(10)}
+    keys = {output.record_builder().key_for(cpu()) for _ in range(10)}
     assert len(keys) == 10 and None not in keys
 
 
 def test_without_routing_options_records_have_no_key(tmp_path):
-    assert kafka_output(tmp_path).key_for(cpu()) is None
+    assert kafka_output(tmp_path).record_builder().key_for(cpu()) is None
+
+
+def test_routing_key_random_with_batch_format_draws_a_key_for_each_record(tmp_path):
+    output = kafka_output(tmp_path, """
+        routing_key = "random"
+        use_batch_format = true
+        max_message_bytes = 100
+    """)  # fmt: skip
+    records = list(output.record_builder().records([cpu() for _ in range(6)], range(6)))
+    assert [len(record.indexes) for record in records] == [2, 2, 2]  # lines of 48 bytes
+    keys = [record.key for record in records]
+    assert None not in keys and len(set(keys)) == len(keys)
+
+
+def test_metrics_without_the_routing_tag_share_records_keyed_at_random(tmp_path):
+    output = kafka_output(tmp_path, """
+        routing_tag = "rack"
+        routing_key = "random"
+        use_batch_format = true
+    """)  # fmt: skip
+    batch = [cpu(), cpu({"rack": "r1"}), cpu(), cpu({"rack": "r1"}), cpu()]
+    records = list(output.record_builder().records(batch, range(5)))
+    untagged, tagged = records
+    assert (tagged.key, tagged.indexes) == (b"r1", [1, 3])
+    assert untagged.indexes == [0, 2, 4] and untagged.key not in (None, b"r1")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from agent.buffer import Batch
+from agent.disk_buffer import DiskBuffer
 from agent.metric import Metric
 from agent.plugin import WriteError
+from agent.running import OutputSettings, RunningOutput
 from plugins.outputs.kafka import Kafka, write_partitioner
 from plugins.serializers.influx import InfluxSerializer
 
@@ -70,74 +73,118 @@ def metrics(count: int) -> list[Metric]:
     return [Metric("m", {"n": str(i)}, {"v": float(i)}, i) for i in range(count)]
 
 
+def numbered(count: int, first: int = 0) -> Batch:
+    """A batch as a buffer hands it out: `count` metrics numbered from `first`."""
+    return Batch(metrics(count), list(range(first, first + count)))
+
+
+def write(output: Kafka, batch: Batch) -> None:
+    """A whole write, as the agent makes it of one send and its settle."""
+    output.settle(output.send(batch))
+
+
 @pytest.mark.parametrize("batch_format", [False, True])
 def test_acknowledged_metrics_leave_nothing_pending(batch_format):
     output, producer = kafka(use_batch_format=batch_format)
-    output.write(metrics(5))
+    write(output, numbered(5))
     assert sum(value.count(b"\n") for _, value, _ in producer.sent) == 5
     assert len(producer.sent) == (1 if batch_format else 5)
-    assert output._pending == {}
+    assert output._deliveries.pending() == set()
 
 
 @pytest.mark.parametrize("batch_format", [False, True])
 def test_a_metric_whose_record_is_still_pending_is_never_sent_again(batch_format):
     output, producer = kafka(use_batch_format=batch_format)
-    batch = metrics(3)
+    batch = numbered(3)
     producer.settle = "hang"
     with pytest.raises(WriteError) as raised:
-        output.write(batch)
+        write(output, batch)
     assert raised.value.failed == [0, 1, 2]
     sent_before = len(producer.sent)
     producer.settle = "ack"
     with pytest.raises(WriteError) as raised:  # still pending: awaited, not sent again
-        output.write(batch)
+        write(output, batch)
     assert raised.value.failed == [0, 1, 2]
     assert len(producer.sent) == sent_before
     for _, _, future in producer.sent:
         future.is_done = True
-    output.write(batch)  # acknowledged meanwhile: done, nothing sent again
+    write(output, batch)  # acknowledged meanwhile: done, nothing sent again
     assert len(producer.sent) == sent_before
-    assert output._pending == {}
+    assert output._deliveries.pending() == set()
+
+
+def test_a_retried_batch_of_new_objects_with_the_same_numbers_is_awaited_not_sent_again():
+    """A disk buffer hands a retried batch out as it reads its rows again: equal metrics,
+    new objects, the same sequence numbers."""
+    output, producer = kafka()
+    producer.settle = "hang"
+    with pytest.raises(WriteError):
+        write(output, Batch(metrics(3), [7, 8, 9]))
+    sent_before = len(producer.sent)
+    with pytest.raises(WriteError) as raised:  # still on its way: awaited
+        write(output, Batch(metrics(3), [7, 8, 9]))
+    assert raised.value.in_flight == [0, 1, 2]
+    for _, _, future in producer.sent:
+        future.is_done = True
+    write(output, Batch(metrics(3), [7, 8, 9]))
+    assert len(producer.sent) == sent_before
+    assert output._deliveries.pending() == set()
+
+
+def test_metrics_pending_in_a_disk_buffer_are_awaited_when_it_hands_them_out_again(tmp_path):
+    output, producer = kafka()
+    running = RunningOutput(output, OutputSettings(), 10, DiskBuffer(tmp_path / "k.db", 100))
+    running.connected = True  # the fake producer is in place; nothing to connect to
+    running.add(metrics(3))
+    producer.settle = "hang"
+    assert not running.flush()
+    assert len(running.buffer) == 3
+    for _, _, future in producer.sent:
+        future.is_done = True
+    assert running.flush()
+    assert len(producer.sent) == 3
+    assert len(running.buffer) == 0
+    assert running.stats.metrics_written == 3
 
 
 def test_only_new_metrics_are_sent_beside_pending_ones():
     output, producer = kafka()
-    old, new = metrics(2), metrics(2)
+    old, new = numbered(2), numbered(2, first=2)
     producer.settle = "hang"
     with pytest.raises(WriteError):
-        output.write(old)
+        write(output, old)
     producer.settle = "ack"
     with pytest.raises(WriteError) as raised:
-        output.write([*old, *new])
+        write(output, Batch([*old.metrics, *new.metrics], [*old.sequence, *new.sequence]))
     assert raised.value.failed == [0, 1]
     assert len(producer.sent) == 4
 
 
 def test_a_retriable_failure_is_reported_and_sent_again_by_the_next_write():
     output, producer = kafka()
-    batch = metrics(2)
+    batch = numbered(2)
     producer.settle = Retriable("broker away")
     with pytest.raises(WriteError) as raised:
-        output.write(batch)
+        write(output, batch)
     assert raised.value.failed == [0, 1]
     producer.settle = "ack"
-    output.write(batch)
+    write(output, batch)
     assert len(producer.sent) == 4
 
 
 def test_a_refused_metric_is_dropped_with_an_error_not_retried(caplog):
     output, producer = kafka(use_batch_format=True)
     producer.settle = Refused("record too large")
-    output.write(metrics(2))  # no WriteError: retrying cannot succeed
+    write(output, numbered(2))  # no WriteError: retrying cannot succeed
     assert "Dropped metric m: Kafka refused it: record too large" in caplog.text
-    assert output._pending == {}
+    assert output._deliveries.pending() == set()
 
 
 def test_a_metric_larger_than_max_message_bytes_is_dropped_and_the_rest_sent(caplog):
     output, producer = kafka(max_message_bytes=20)
     big = Metric("big", {}, {"text": "x" * 50}, 1)
     small = Metric("s", {}, {"v": 1.0}, 1)
-    output.write([big, small])
+    write(output, Batch([big, small], [0, 1]))
     assert [value for _, value, _ in producer.sent] == [b"s v=1 1\n"]
     assert "Dropped metric big of" in caplog.text
 
@@ -146,7 +193,7 @@ def test_a_metric_larger_than_max_message_bytes_is_dropped_and_the_rest_sent(cap
 def test_batched_lines_split_where_the_limit_says_and_keep_their_order(limit):
     output, producer = kafka(use_batch_format=True, max_message_bytes=limit)
     batch = metrics(12)  # lines of 14-15 bytes
-    output.write(batch)
+    write(output, Batch(batch, list(range(12))))
     values = [value for _, value, _ in producer.sent]
     assert b"".join(values) == b"".join(InfluxSerializer().serialize(m) for m in batch)
     assert all(len(value) <= limit for value in values)
@@ -159,9 +206,9 @@ def test_batched_lines_split_where_the_limit_says_and_keep_their_order(limit):
 def test_a_write_settled_while_a_later_one_travels_waits_for_its_own_records_only():
     output, producer = kafka()
     producer.settle = "hang"
-    first = output.send(metrics(2))
+    first = output.send(numbered(2))
     producer.settle = "ack"
-    second = output.send(metrics(3))
+    second = output.send(numbered(3, first=2))
     with pytest.raises(WriteError) as raised:
         output.settle(first)
     assert raised.value.failed == [0, 1]
@@ -170,14 +217,14 @@ def test_a_write_settled_while_a_later_one_travels_waits_for_its_own_records_onl
     assert all(future.waited_s > 0 for future in first_futures)
     assert not any(hasattr(future, "waited_s") for _, _, future in producer.sent[2:])
     output.settle(second)
-    assert set(output._pending) == {id(metric) for metric in first.metrics}
+    assert output._deliveries.pending() == set(first.batch.sequence)
 
 
 def test_settling_without_waiting_reports_what_is_still_on_its_way_as_in_flight():
     output, producer = kafka()
     producer.settle = "hang"
-    sending = output.send(metrics(2))
-    output.send(metrics(1))
+    sending = output.send(numbered(2))
+    output.send(numbered(1, first=2))
     with pytest.raises(WriteError) as raised:
         output.settle(sending, wait=False)
     assert raised.value.in_flight == [0, 1]

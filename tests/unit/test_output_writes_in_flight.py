@@ -4,6 +4,7 @@ order, nothing is lost on a failure and nothing stays in flight after a flush.""
 
 from __future__ import annotations
 
+from agent.buffer import Batch
 from agent.metric import Metric
 from agent.plugin import Output, WriteError
 from agent.running import OutputSettings, RunningOutput
@@ -27,7 +28,8 @@ class Windowed(Output):
         self.most_unsettled = 0
         self.settled_without_waiting: list[int] = []
 
-    def send(self, metrics: list[Metric]) -> object:
+    def send(self, batch: Batch) -> object:
+        metrics = batch.metrics
         number = len(self.sends)
         self.sends.append([m.fields["n"] for m in metrics])
         if number == self.raise_on_send:
