@@ -4,6 +4,7 @@
                [--format line|json|table] [--print-key [--key-separator SEP]]
                [--max-messages N] [--timeout-ms MS] [--data-format influx|json]
                [--store sqlite:PATH | --store postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME]
+               [--workers N]
     agent sink -config conf/sink.toml [flags that override the file]
     agent sink lag --brokers B --group NAME
     agent sink reset --brokers B --group NAME (--to-earliest | --to-latest | --to-offset N)
@@ -91,6 +92,13 @@ def run_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="store metrics once each: sqlite:PATH, or postgresql://USER@HOST:PORT/DBNAME",
     )
+    _flag(
+        parser,
+        "workers",
+        type=int,
+        metavar="N",
+        help="consumer processes in the group on this machine (default 1)",
+    )
     _flag(parser, "batch-size", type=int, metavar="N", help="metrics per store transaction")
     _flag(
         parser, "flush-interval", metavar="DURATION", help='longest wait before storing ("200ms")'
@@ -164,6 +172,10 @@ def run(argv: Sequence[str]) -> int:
     if not settings.topics:
         raise UsageError("no topic: pass --topic NAME (or topics = [...] in the config file)")
     logs.setup(debug=settings.debug, quiet=settings.quiet, logfile=settings.logfile)
+    if settings.workers > 1:
+        from agent.sink.workers import Workers
+
+        return Workers(argv, settings.workers).run()
     try:
         decoder = RecordDecoder(
             settings.data_format, settings.influx_timestamp_precision, settings.json_timestamp_units

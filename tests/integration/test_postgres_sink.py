@@ -3,6 +3,10 @@ metric stored once across replays and outages, resumed at the store's own positi
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import sqlite3
 import time
 import uuid
 
@@ -98,6 +102,25 @@ def test_an_assigned_partition_resumes_at_the_offset_the_store_holds(
     assert "5 metrics kept (5 new)" in second.stderr
     assert count(postgres_database) == 8 + 5
     assert count(postgres_database, "SELECT next_offset FROM agent_sink_positions") == 20
+
+
+def test_a_group_member_with_a_sqlite_store_resumes_at_the_files_positions_too(
+    kafka_bootstrap, create_topic, group, tmp_path
+):
+    topic = create_topic(name="sqlite-resume")
+    produce(kafka_bootstrap, topic, lines(20))
+    db = tmp_path / "m.db"
+    command = (
+        f"--topic {topic} --group {group} --from-beginning --timeout-ms 2000 --store sqlite:{db}"
+    )
+    first = sink(kafka_bootstrap, f"{command} --max-messages 8")
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE positions SET next_offset = 15")
+    second = sink(kafka_bootstrap, command)
+    assert second.returncode == 0, second.stderr
+    assert f"{topic}[0]: resuming at offset 15, where the store stopped" in second.stderr
+    assert "5 metrics kept (5 new)" in second.stderr
 
 
 def test_a_group_offset_moved_past_the_store_with_reset_is_followed(
@@ -210,3 +233,31 @@ def test_the_readmes_sql_examples_run_against_a_store_the_sink_wrote(
         ]
         rows = connection.execute(positions).fetchall()
         assert [(t, p, offset) for t, p, offset, _ in rows] == [(topic, 0, 6), (topic, 1, 6)]
+
+
+def worker_pids(process: SinkProcess) -> dict[int, int]:
+    """Worker number → pid of its latest start, from the supervisor's log."""
+    started = re.findall(r"worker (\d+) started \(pid (\d+)\)", process.log())
+    return {int(number): int(pid) for number, pid in started}
+
+
+def test_workers_killed_with_sigkill_several_times_store_each_metric_exactly_once(
+    kafka_bootstrap, create_topic, postgres_database, group, tmp_path, background
+):
+    topic = create_topic(name="pg-workers", partitions=4)
+    total = 30_000
+    produce(kafka_bootstrap, topic, lines(total), partitions=4)
+    process = background(
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--from-beginning --store {postgres_database} --batch-size 250 --workers 2"
+    )
+    process.wait_for_log("worker 2 started")
+    for kill in range(3):
+        wait_for_rows(postgres_database, (kill + 1) * total // 6, process)
+        os.kill(worker_pids(process)[1 + kill % 2], signal.SIGKILL)
+        process.wait_for_log("was killed by SIGKILL; starting it again", count=kill + 1)
+    wait_for_rows(postgres_database, total, process, timeout=240)
+    assert process.stop() == 0, process.log()
+    assert count(postgres_database) == total
+    assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == total
+    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == total

@@ -134,3 +134,16 @@ def test_agent_sink_is_a_subcommand_of_agent_and_never_prints_a_traceback():
     assert result.stderr.splitlines() == [
         "agent sink: argument -timeout-ms/--timeout-ms: invalid int value: 'nope'"
     ]
+
+
+def test_each_worker_runs_the_same_flags_with_workers_1():
+    from agent.sink.workers import worker_argv
+
+    argv = ["--topic", "m", "--workers", "3", "--group", "g", "--workers=2", "-workers", "4"]
+    assert worker_argv(argv)[4:] == ["--topic", "m", "--group", "g", "--workers", "1"]
+
+
+def test_several_workers_need_a_group(capsys):
+    assert "--workers: several workers share partitions in a group" in error_line(
+        capsys, "--topic", "m", "--workers", "2"
+    )
