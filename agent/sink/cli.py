@@ -17,6 +17,7 @@ A mistake in a flag or the config is one line on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -184,7 +185,12 @@ def run(argv: Sequence[str]) -> int:
         raise UsageError(str(error)) from None
     stores: list[Store] = []
     if settings.store:
-        stores.append(open_store(settings.store))
+        # Opening a store may wait for its server; SIGTERM meanwhile ends the sink cleanly.
+        previous = signal.signal(signal.SIGTERM, _stop_while_starting)
+        try:
+            stores.append(open_store(settings.store))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     if settings.prints:
         stores.append(
             make_printer(
@@ -197,6 +203,14 @@ def run(argv: Sequence[str]) -> int:
         return sink.run()
     finally:
         sink.close()
+
+
+class StoppedWhileStarting(Exception):
+    """SIGTERM came before the sink began consuming: nothing was read, nothing is lost."""
+
+
+def _stop_while_starting(signum: int, frame: Any) -> None:
+    raise StoppedWhileStarting
 
 
 def _group_settings(args: argparse.Namespace) -> SinkSettings:
@@ -257,5 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SettingsError, StoreError, GroupError, SinkError) as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 1
+    except StoppedWhileStarting:
+        print(f"{PROG}: stopped (SIGTERM) before reading anything", file=sys.stderr)
+        return 0
     except KeyboardInterrupt:
         return 130

@@ -17,9 +17,10 @@ separately merge their fields (a field delivered again takes the newer value).
 
 Exactly once: a batch is copied (COPY, binary) into a temporary staging table and merged
 into the measurement tables with INSERT … ON CONFLICT, and the partitions' next offsets are
-written to `agent_sink_positions` in the same transaction. A partition claimed by this sink
-(on assignment) is fenced: its position is only moved from the offset this sink read or
-wrote last, so a sink that lost the partition to another cannot write it again.
+written to `agent_sink_positions` in the same transaction, for the partitions this sink
+claimed on assignment (a sink without a group leaves positions alone). A claimed partition
+is fenced: its position is only moved from the offset this sink read or wrote last, so a
+sink that lost the partition to another cannot write it again.
 
 New tables and columns are made in their own short transactions (CREATE TABLE / ALTER TABLE
 … ADD COLUMN IF NOT EXISTS), so several sinks may add the same column at once, and no sink
@@ -391,16 +392,11 @@ class PostgresStore:
         moved = []
         with connection.cursor() as cursor:
             for (topic, partition), offset in batch.next_offsets.items():
-                claimed = (topic, partition) in self._expected
-                expected = self._expected.get((topic, partition))
-                if not claimed:
-                    query = sql.SQL(
-                        "INSERT INTO {} (kafka_topic, kafka_partition, next_offset)"
-                        " VALUES (%s, %s, %s) ON CONFLICT (kafka_topic, kafka_partition)"
-                        " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated = now()"
-                    ).format(table)
-                    cursor.execute(query, (topic, partition, offset))
+                if (topic, partition) not in self._expected:
+                    # Not this sink's by assignment (a sink without a group reads what it
+                    # likes): the group members' positions are not its to move.
                     continue
+                expected = self._expected[(topic, partition)]
                 # The position may also be the batch's own end already: this transaction
                 # committed before the connection was lost and is being run again.
                 if expected is None:

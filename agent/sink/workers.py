@@ -9,6 +9,7 @@ fails (exit status 1: a permanent store error, a broker that never answers) stop
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import subprocess
@@ -21,6 +22,14 @@ log = logging.getLogger("sink")
 
 RESTART_DELAY_S = 1.0  # between a worker's death and its replacement: no tight loop
 POLL_S = 0.2
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _end_with_the_supervisor() -> None:
+    """In a new worker: SIGTERM when the supervisor dies, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG), so no worker is left reading without it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def worker_argv(argv: Sequence[str]) -> list[str]:
@@ -92,6 +101,8 @@ class Workers:
         return status
 
     def _start(self, number: int) -> None:
-        process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            self.command, stdin=subprocess.DEVNULL, preexec_fn=_end_with_the_supervisor
+        )
         self.processes[number] = process
         log.info("worker %d started (pid %d)", number, process.pid)

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sqlite3
+import threading
 import time
 import uuid
 
@@ -221,7 +222,8 @@ def test_the_readmes_sql_examples_run_against_a_store_the_sink_wrote(
     produce(kafka_bootstrap, topic, values, partitions=2)
     stored = sink(
         kafka_bootstrap,
-        f"--topic {topic} --from-beginning --timeout-ms 2000 --store {postgres_database}",
+        f"--topic {topic} --group readme-{topic} --from-beginning --timeout-ms 2000 "
+        f"--store {postgres_database}",
     )
     assert stored.returncode == 0, stored.stderr
     idle_per_host, positions = readme_postgresql_queries()
@@ -260,4 +262,68 @@ def test_workers_killed_with_sigkill_several_times_store_each_metric_exactly_onc
     assert process.stop() == 0, process.log()
     assert count(postgres_database) == total
     assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == total
+    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == total
+
+
+def test_sigterm_while_waiting_for_an_unreachable_server_at_start_ends_the_sink_with_0(
+    create_topic, background
+):
+    topic = create_topic(name="pg-away")
+    unreachable = "postgresql://agent:hidden-secret@127.0.0.1:1/metrics"
+    process = background(f"--topic {topic} --store {unreachable}")
+    process.wait_for_log("retrying (nothing is lost")
+    assert process.stop() == 0, process.log()
+    assert "hidden-secret" not in process.log()
+    assert "agent:***@127.0.0.1:1" in process.log()
+
+
+def test_workers_end_when_their_supervisor_is_killed(
+    create_topic, postgres_database, group, tmp_path, background
+):
+    topic = create_topic(name="pg-orphans", partitions=2)
+    process = background(
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--store {postgres_database} --workers 2"
+    )
+    process.wait_for_log("worker 2 started")
+    pids = worker_pids(process)
+    process.kill()  # SIGKILL: the supervisor cannot pass anything on
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(f"/proc/{pid}") and not zombie(pid) for pid in pids.values()):
+        assert time.monotonic() < deadline, f"workers {pids} outlived their supervisor"
+        time.sleep(0.1)
+
+
+def zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_two_sinks_in_a_group_with_a_rebalance_while_records_flow_store_each_metric_once(
+    kafka_bootstrap, create_topic, postgres_database, group, tmp_path, background
+):
+    topic = create_topic(name="pg-rebalance", partitions=4)
+    total = 12_000
+    produce(kafka_bootstrap, topic, lines(total // 2), partitions=4)
+    command = (
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--from-beginning --store {postgres_database} --batch-size 200"
+    )
+    first = background(command)
+    wait_for_rows(postgres_database, total // 6, first)
+    # The second half is produced while the second sink joins and the partitions move.
+    more = threading.Thread(
+        target=produce, args=(kafka_bootstrap, topic, lines(total // 2, start=total // 2), None, 4)
+    )
+    more.start()
+    second = background(command)
+    second.wait_for_log("partitions assigned")
+    more.join(120)
+    wait_for_rows(postgres_database, total, first, timeout=180)
+    assert first.stop() == 0, first.log()
+    assert second.stop() == 0, second.log()
+    assert count(postgres_database) == total
     assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == total

@@ -149,6 +149,7 @@ def test_an_integer_value_goes_into_a_float_column(store, postgres_database):
 
 
 def test_a_column_of_another_type_is_one_clear_error_and_nothing_is_kept(store, postgres_database):
+    store.claim([("m", 0)])
     store.write(batch(Delivery("m", 0, 0, None, [cpu(0, usage=0.5)])))
     with pytest.raises(StoreError) as raised:
         store.write(batch(Delivery("m", 0, 1, None, [cpu(1, usage="high")])))
@@ -157,10 +158,18 @@ def test_a_column_of_another_type_is_one_clear_error_and_nothing_is_kept(store, 
     assert query(postgres_database, "SELECT next_offset FROM agent_sink_positions") == [(1,)]
 
 
-def test_positions_hold_each_partitions_next_offset_with_the_batch(store, postgres_database):
+def test_positions_hold_each_claimed_partitions_next_offset_with_the_batch(store):
+    assert store.claim([("m", 0), ("m", 1)]) == {}
     store.write(batch(Delivery("m", 0, 4, None, [cpu(0)]), Delivery("m", 1, 9, None, [])))
     assert store.positions() == {("m", 0): 5, ("m", 1): 10}
     assert store.claim([("m", 1), ("m", 2)]) == {("m", 1): 10}
+
+
+def test_a_partition_not_claimed_leaves_the_positions_alone(store, postgres_database):
+    store.claim([("m", 0)])
+    store.write(batch(Delivery("m", 0, 0, None, [cpu(0)]), Delivery("m", 1, 7, None, [cpu(1)])))
+    assert store.positions() == {("m", 0): 1}
+    assert query(postgres_database, "SELECT count(*) FROM cpu") == [(2,)]
 
 
 def test_a_partition_written_by_another_sink_since_it_was_claimed_is_refused(
@@ -168,6 +177,7 @@ def test_a_partition_written_by_another_sink_since_it_was_claimed_is_refused(
 ):
     old_owner, new_owner = PostgresStore(postgres_database), PostgresStore(postgres_database)
     try:
+        assert old_owner.claim([("m", 0)]) == {}
         old_owner.write(batch(Delivery("m", 0, 0, None, [cpu(0)])))
         assert old_owner.claim([("m", 0)]) == {("m", 0): 1}
         # A rebalance gives the partition to another sink, which stores the next records.
