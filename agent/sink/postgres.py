@@ -40,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from agent.metric import Metric, UInt
-from agent.sink.batch import Batch
+from agent.sink.batch import Batch, Delivery
 from agent.sink.store import PositionsMoved, StoreError
 from agent.sink.store import redact_store as redact
 
@@ -110,6 +110,8 @@ class _Table:
         # field → the column types of its values in this batch (an ordered set)
         self.value_types: dict[str, dict[str, None]] = {}
         self.signatures: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
+        # (field, column type) → the first record that brought such a value, for errors
+        self.first_record: dict[tuple[str, str], Delivery] = {}
         self.points: dict[tuple[datetime, int], dict[str, Any]] = {}
         self.tag_sets: dict[int, dict[str, str]] = {}
         self.tag_keys: set[str] = set()
@@ -122,7 +124,13 @@ class _Table:
                 return candidate
         return types[0]
 
-    def add(self, metric: Metric, time_of: dict[int, datetime], ids: dict[tuple, int]) -> None:
+    def add(
+        self,
+        metric: Metric,
+        delivery: Delivery,
+        time_of: dict[int, datetime],
+        ids: dict[tuple, int],
+    ) -> None:
         moment = time_of.get(metric.time_ns)
         if moment is None:
             moment = time_of[metric.time_ns] = _EPOCH + timedelta(
@@ -139,7 +147,9 @@ class _Table:
         if signature not in self.signatures:
             self.signatures.add(signature)
             for name, value_type in zip(*signature, strict=True):
-                self.value_types.setdefault(name, {})[COLUMN_TYPES[value_type]] = None
+                column_type = COLUMN_TYPES[value_type]
+                self.value_types.setdefault(name, {})[column_type] = None
+                self.first_record.setdefault((name, column_type), delivery)
         point = self.points.get((moment, identity))
         if point is None:
             self.points[(moment, identity)] = dict(metric.fields)
@@ -282,11 +292,11 @@ class PostgresStore:
                 table = tables.get(metric.name)
                 if table is None:
                     table = tables[metric.name] = self._new_table(metric.name, delivery)
-                table.add(metric, time_of, ids)
+                table.add(metric, delivery, time_of, ids)
         return list(tables.values())
 
     @staticmethod
-    def _new_table(name: str, delivery: Any) -> _Table:
+    def _new_table(name: str, delivery: Delivery) -> _Table:
         if name == POSITIONS_TABLE:
             raise StoreError(
                 f"topic {delivery.topic} partition {delivery.partition} offset "
@@ -361,9 +371,11 @@ class PostgresStore:
                 if value_type != column_type and column_type not in ACCEPTED_INTO.get(
                     value_type, ()
                 ):
+                    record = table.first_record[(field, value_type)]
                     raise StoreError(
                         f"PostgreSQL {self.where}: table {table.name} column {field} is "
-                        f"{column_type}, but the field {field} has a {value_type} value"
+                        f"{column_type}, but topic {record.topic} partition {record.partition} "
+                        f"offset {record.offset} has a {value_type} value for it"
                     )
 
     # -- one batch --------------------------------------------------------------------------
