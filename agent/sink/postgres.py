@@ -85,7 +85,10 @@ COPY_TYPES = {
 # connections, lack of resources, a deadlock, and the races of CREATE TABLE / ADD COLUMN
 # between sinks (another sink made the same table or column first).
 _TRANSIENT_CLASSES = ("08", "53", "57P", "40")
-_TRANSIENT_CODES = {"23505", "42P07", "42701", "55P03", "58000", "58030"}
+_TRANSIENT_CODES = {"23505", "42P07", "55P03", "58000", "58030"}
+# PostgreSQL keeps the first 63 bytes of a longer name (NAMEDATALEN - 1): two fields that
+# differ only after those would be one column.
+MAX_NAME_BYTES = 63
 
 _EPOCH = datetime(1970, 1, 1)
 _FNV_OFFSET = 0xCBF29CE484222325
@@ -319,6 +322,8 @@ class PostgresStore:
 
     def _ensure_schema(self, connection: psycopg.Connection, tables: list[_Table]) -> None:
         """Every table and column the batch needs exists, with a type its values fit."""
+        for table in tables:
+            self._check_names(table)
         names = [n for t in tables for n in (t.name, t.name + TAG_TABLE_SUFFIX)]
         unknown = [name for name in names if name not in self._columns]
         if unknown:
@@ -357,14 +362,26 @@ class PostgresStore:
                 changes.append(_add_columns(name, {c: columns[c] for c in missing}))
         return changes
 
+    def _check_names(self, table: _Table) -> None:
+        """Names the layout cannot hold: a field named time or tag_id, a tag named tag_id,
+        a name PostgreSQL would cut short."""
+        clashes = [(f, "field") for f in (TIME_COLUMN, TAG_ID_COLUMN) if f in table.value_types]
+        clashes += [(TAG_ID_COLUMN, "tag")] if TAG_ID_COLUMN in table.tag_keys else []
+        for name, kind in clashes:
+            raise StoreError(
+                f"PostgreSQL {self.where}: measurement {table.name} has a {kind} named "
+                f'"{name}", which is a column of the layout itself'
+            )
+        names = [table.name + TAG_TABLE_SUFFIX, *table.value_types, *table.tag_keys]
+        for name in names:
+            if len(name.encode()) > MAX_NAME_BYTES:
+                raise StoreError(
+                    f"PostgreSQL {self.where}: measurement {table.name}: the name {name!r} is "
+                    f"longer than PostgreSQL's {MAX_NAME_BYTES} bytes"
+                )
+
     def _check_types(self, table: _Table) -> None:
         columns = self._columns[table.name]
-        for reserved in (TIME_COLUMN, TAG_ID_COLUMN):
-            if reserved in table.value_types:
-                raise StoreError(
-                    f"PostgreSQL {self.where}: measurement {table.name} has a field named "
-                    f'"{reserved}", which is a column of the layout itself'
-                )
         for field, value_types in table.value_types.items():
             column_type = columns[field]
             for value_type in value_types:

@@ -252,3 +252,19 @@ def test_open_store_takes_a_keyword_dsn(postgres_database):
     finally:
         opened.close()
     assert query(postgres_database, "SELECT count(*) FROM cpu") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("metric", "problem"),
+    [
+        (Metric("cpu", {}, {"time": 1.0}, T0), 'a field named "time"'),
+        (Metric("cpu", {}, {"tag_id": 1.0}, T0), 'a field named "tag_id"'),
+        (Metric("cpu", {"tag_id": "x"}, {"n": 1.0}, T0), 'a tag named "tag_id"'),
+        (Metric("cpu", {}, {"f" * 64: 1.0}, T0), "longer than PostgreSQL's 63 bytes"),
+    ],
+)
+def test_a_name_the_layout_cannot_hold_is_one_clear_error(
+    store, postgres_database, metric, problem
+):
+    with pytest.raises(StoreError, match=problem):
+        store.write(batch(Delivery("m", 0, 0, None, [metric])))
