@@ -349,9 +349,11 @@ class Sink:
             if offset is None:
                 continue
             fetched = records.get(tp)
-            start = fetched[0].offset if fetched else self.consumer.position(tp)
-            if start is not None and offset > start:
-                self.consumer.seek(tp, offset)
+            try:
+                start = fetched[0].offset if fetched else self.consumer.position(tp)
+            except KafkaError:  # revoked while the store answered: its next owner resumes
+                continue
+            if start is not None and offset > start and self._seek(tp, offset):
                 records = {key: value for key, value in records.items() if key != tp}
                 log.info(
                     "%s[%d]: resuming at offset %d, where the store stopped (the group was at %d)",
@@ -382,7 +384,17 @@ class Sink:
         stored = self.durable.claim((tp.topic, tp.partition) for tp in partitions)
         for tp in partitions:
             key = (tp.topic, tp.partition)
-            self.consumer.seek(tp, stored.get(key, first_offsets[key]))
+            self._seek(tp, stored.get(key, first_offsets[key]))
+
+    def _seek(self, tp: TopicPartition, offset: int) -> bool:
+        """Read `tp` from `offset` next; False if it was revoked meanwhile (a rebalance may
+        run while the store is asked), which leaves it to its next owner."""
+        assert self.consumer is not None
+        try:
+            self.consumer.seek(tp, offset)
+        except ValueError:
+            return False
+        return True
 
     def _keep(self, batch: Batch) -> None:
         """Every store writes the batch; the first one (the durable store, when there is

@@ -327,3 +327,31 @@ def test_two_sinks_in_a_group_with_a_rebalance_while_records_flow_store_each_met
     assert second.stop() == 0, second.log()
     assert count(postgres_database) == total
     assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == total
+
+
+def test_a_batch_refused_by_the_fence_is_not_committed_and_is_read_again_from_the_store(
+    kafka_bootstrap, create_topic, postgres_database, group, tmp_path, background
+):
+    topic = create_topic(name="pg-fenced")
+    produce(kafka_bootstrap, topic, lines(10))
+    holding = config(tmp_path, FAST_GROUP.replace('"100ms"', '"60s"'))
+    command = f"--topic {topic} --group {group} --from-beginning --store {postgres_database}"
+    first = background(f"-config {holding} {command}")
+    first.wait_for_log("partitions assigned")
+    time.sleep(1.5)  # the ten records are polled and held (flush_interval 60s)
+    with psycopg.connect(postgres_database) as connection:
+        # Meanwhile another sink, which the group gave the partition, stored offsets 0-2.
+        connection.execute(
+            "INSERT INTO agent_sink_positions (kafka_topic, kafka_partition, next_offset)"
+            " VALUES (%s, 0, 3)",
+            (topic,),
+        )
+    assert first.stop() == 0, first.log()  # SIGTERM: the held batch is offered to the store
+    assert f"{topic}[0] were written by another sink" in first.log()
+    assert count(postgres_database) == 0
+    lag = sink(kafka_bootstrap, f"lag --group {group}")
+    assert f"consumer group '{group}' does not exist" in lag.stderr  # nothing committed
+    second = sink(kafka_bootstrap, f"{command} --timeout-ms 2000")
+    assert second.returncode == 0, second.stderr
+    assert f"{topic}[0]: resuming at offset 3" in second.stderr
+    assert count(postgres_database) == 7
