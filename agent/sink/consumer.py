@@ -5,6 +5,10 @@ or printed and flushed), one explicit offset per partition; auto-commit is off. 
 rebalance takes partitions away, the rebalance listener keeps and commits the pending batch
 before they go, so the next owner starts where this one stopped. A sink killed at any moment
 reads again at most what it had not committed; the store's identity key makes that harmless.
+A store keeps each partition's next offset with the batch: when partitions are assigned, the
+sink asks the store (from the main thread, after the poll) and starts where the store stopped
+if the group's committed offset is behind it. A store that fences them (PostgreSQL) refuses a
+batch of partitions another member wrote meanwhile; that batch is read again from the store.
 
 Without a group the sink reads every partition on its own and commits nothing.
 """
@@ -110,8 +114,7 @@ class Sink:
         # The store that keeps positions (a printer does not), and the assigned partitions
         # it has not been asked about yet.
         self.durable: DurableStore | None = next(
-            (store for store in stores if hasattr(store, "claim")),  # type: ignore[misc]
-            None,
+            (store for store in stores if isinstance(store, DurableStore)), None
         )
         self.unclaimed: set[TopicPartition] = set()
         self.messages = 0

@@ -18,7 +18,7 @@ from itertools import repeat
 from math import copysign
 from operator import itemgetter
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agent.memo import Memo
 from agent.sink.batch import Batch
@@ -175,6 +175,7 @@ class PositionsMoved(Exception):
         self.partitions = partitions
 
 
+@runtime_checkable
 class DurableStore(Store, Protocol):
     """A store that keeps, with each batch, the offset after it per partition: a sink that
     is assigned partitions resumes where the store stopped."""
