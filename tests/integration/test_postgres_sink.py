@@ -355,3 +355,28 @@ def test_a_batch_refused_by_the_fence_is_not_committed_and_is_read_again_from_th
     assert second.returncode == 0, second.stderr
     assert f"{topic}[0]: resuming at offset 3" in second.stderr
     assert count(postgres_database) == 7
+
+
+def test_a_column_of_another_type_stops_the_sink_with_one_line_and_nothing_committed(
+    kafka_bootstrap, create_topic, postgres_database, group
+):
+    with psycopg.connect(postgres_database) as connection:
+        connection.execute("CREATE TABLE cpu (time timestamp, tag_id bigint, usage_idle text)")
+    topic = create_topic(name="pg-type")
+    produce(kafka_bootstrap, topic, lines(5))
+    result = sink(
+        kafka_bootstrap,
+        f"--topic {topic} --group {group} --from-beginning --timeout-ms 2000 "
+        f"--store {postgres_database}",
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if " E! " in line]
+    assert len(errors) == 1, result.stderr
+    assert (
+        f"table cpu column usage_idle is text, but topic {topic} partition 0 offset 0 has a "
+        "double precision value for it" in errors[0]
+    )
+    assert "Traceback" not in result.stderr
+    assert count(postgres_database) == 0
+    lag = sink(kafka_bootstrap, f"lag --group {group}")
+    assert f"consumer group '{group}' does not exist" in lag.stderr  # nothing committed
