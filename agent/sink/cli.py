@@ -4,6 +4,7 @@
                [--format line|json|table] [--print-key [--key-separator SEP]]
                [--max-messages N] [--timeout-ms MS] [--data-format influx|json]
                [--store sqlite:PATH | --store postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME]
+               [--workers N]
     agent sink -config conf/sink.toml [flags that override the file]
     agent sink lag --brokers B --group NAME
     agent sink reset --brokers B --group NAME (--to-earliest | --to-latest | --to-offset N)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -81,6 +83,13 @@ def run_parser() -> argparse.ArgumentParser:
         "store",
         metavar="URL",
         help="store metrics once each: sqlite:PATH, or postgresql://USER@HOST:PORT/DBNAME",
+    )
+    add_flag(
+        parser,
+        "workers",
+        type=int,
+        metavar="N",
+        help="consumer processes in the group on this machine (default 1)",
     )
     add_flag(parser, "batch-size", type=int, metavar="N", help="metrics per store transaction")
     add_flag(
@@ -156,6 +165,10 @@ def run(argv: Sequence[str]) -> int:
         raise UsageError("no topic: pass --topic NAME (or topics = [...] in the config file)")
     logs.setup(debug=settings.debug, quiet=settings.quiet, logfile=settings.logfile)
     warn_ignored(settings.ignored_options, logging.getLogger("sink"))
+    if settings.workers > 1:
+        from agent.sink.workers import Workers
+
+        return Workers(argv, settings.workers).run()
     try:
         decoder = RecordDecoder(
             settings.data_format, settings.influx_timestamp_precision, settings.json_timestamp_units
@@ -164,7 +177,12 @@ def run(argv: Sequence[str]) -> int:
         raise UsageError(str(error)) from None
     stores: list[Store] = []
     if settings.store:
-        stores.append(open_store(settings.store))
+        # Opening a store may wait for its server; SIGTERM meanwhile ends the sink cleanly.
+        previous = signal.signal(signal.SIGTERM, _stop_while_starting)
+        try:
+            stores.append(open_store(settings.store))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     if settings.prints:
         stores.append(
             make_printer(
@@ -177,6 +195,14 @@ def run(argv: Sequence[str]) -> int:
         return sink.run()
     finally:
         sink.close()
+
+
+class StoppedWhileStarting(Exception):
+    """SIGTERM came before the sink began consuming: nothing was read, nothing is lost."""
+
+
+def _stop_while_starting(signum: int, frame: Any) -> None:
+    raise StoppedWhileStarting
 
 
 def _group_settings(args: argparse.Namespace) -> SinkSettings:
@@ -237,5 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SettingsError, StoreError, GroupError, SinkError) as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 1
+    except StoppedWhileStarting:
+        print(f"{PROG}: stopped (SIGTERM) before reading anything", file=sys.stderr)
+        return 0
     except KeyboardInterrupt:
         return 130

@@ -5,6 +5,10 @@ or printed and flushed), one explicit offset per partition; auto-commit is off. 
 rebalance takes partitions away, the rebalance listener keeps and commits the pending batch
 before they go, so the next owner starts where this one stopped. A sink killed at any moment
 reads again at most what it had not committed; the store's identity key makes that harmless.
+A store keeps each partition's next offset with the batch: when partitions are assigned, the
+sink asks the store (from the main thread, after the poll) and starts where the store stopped
+if the group's committed offset is behind it. A store that fences them (PostgreSQL) refuses a
+batch of partitions another member wrote meanwhile; that batch is read again from the store.
 
 Without a group the sink reads every partition on its own and commits nothing.
 
@@ -122,8 +126,7 @@ class Sink:
         # The store that keeps positions (a printer does not), and the assigned partitions
         # it has not been asked about yet.
         self.durable: DurableStore | None = next(
-            (store for store in stores if hasattr(store, "claim")),  # type: ignore[misc]
-            None,
+            (store for store in stores if isinstance(store, DurableStore)), None
         )
         self.unclaimed: set[TopicPartition] = set()
         self.messages = 0
@@ -378,9 +381,11 @@ class Sink:
             if offset is None:
                 continue
             fetched = records.get(tp)
-            start = fetched[0].offset if fetched else self.consumer.position(tp)
-            if start is not None and offset > start:
-                self.consumer.seek(tp, offset)
+            try:
+                start = fetched[0].offset if fetched else self.consumer.position(tp)
+            except KafkaError:  # revoked while the store answered: its next owner resumes
+                continue
+            if start is not None and offset > start and self._seek(tp, offset):
                 records = {key: value for key, value in records.items() if key != tp}
                 log.info(
                     "%s[%d]: resuming at offset %d, where the store stopped (the group was at %d)",
@@ -411,7 +416,17 @@ class Sink:
         stored = self.durable.claim((tp.topic, tp.partition) for tp in partitions)
         for tp in partitions:
             key = (tp.topic, tp.partition)
-            self.consumer.seek(tp, stored.get(key, first_offsets[key]))
+            self._seek(tp, stored.get(key, first_offsets[key]))
+
+    def _seek(self, tp: TopicPartition, offset: int) -> bool:
+        """Read `tp` from `offset` next; False if it was revoked meanwhile (a rebalance may
+        run while the store is asked), which leaves it to its next owner."""
+        assert self.consumer is not None
+        try:
+            self.consumer.seek(tp, offset)
+        except ValueError:
+            return False
+        return True
 
     def _keep(self, batch: Batch) -> None:
         """Every store writes the batch; the first one (the durable store, when there is

@@ -17,9 +17,10 @@ separately merge their fields (a field delivered again takes the newer value).
 
 Exactly once: a batch is copied (COPY, binary) into a temporary staging table and merged
 into the measurement tables with INSERT … ON CONFLICT, and the partitions' next offsets are
-written to `agent_sink_positions` in the same transaction. A partition claimed by this sink
-(on assignment) is fenced: its position is only moved from the offset this sink read or
-wrote last, so a sink that lost the partition to another cannot write it again.
+written to `agent_sink_positions` in the same transaction, for the partitions this sink
+claimed on assignment (a sink without a group leaves positions alone). A claimed partition
+is fenced: its position is only moved from the offset this sink read or wrote last, so a
+sink that lost the partition to another cannot write it again.
 
 New tables and columns are made in their own short transactions (CREATE TABLE / ALTER TABLE
 … ADD COLUMN IF NOT EXISTS), so several sinks may add the same column at once, and no sink
@@ -39,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from agent.metric import Metric, UInt
-from agent.sink.batch import Batch
+from agent.sink.batch import Batch, Delivery
 from agent.sink.store import PositionsMoved, StoreError
 from agent.sink.store import redact_store as redact
 
@@ -84,7 +85,10 @@ COPY_TYPES = {
 # connections, lack of resources, a deadlock, and the races of CREATE TABLE / ADD COLUMN
 # between sinks (another sink made the same table or column first).
 _TRANSIENT_CLASSES = ("08", "53", "57P", "40")
-_TRANSIENT_CODES = {"23505", "42P07", "42701", "55P03", "58000", "58030"}
+_TRANSIENT_CODES = {"23505", "42P07", "55P03", "58000", "58030"}
+# PostgreSQL keeps the first 63 bytes of a longer name (NAMEDATALEN - 1): two fields that
+# differ only after those would be one column.
+MAX_NAME_BYTES = 63
 
 _EPOCH = datetime(1970, 1, 1)
 _FNV_OFFSET = 0xCBF29CE484222325
@@ -109,6 +113,8 @@ class _Table:
         # field → the column types of its values in this batch (an ordered set)
         self.value_types: dict[str, dict[str, None]] = {}
         self.signatures: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
+        # (field, column type) → the first record that brought such a value, for errors
+        self.first_record: dict[tuple[str, str], Delivery] = {}
         self.points: dict[tuple[datetime, int], dict[str, Any]] = {}
         self.tag_sets: dict[int, dict[str, str]] = {}
         self.tag_keys: set[str] = set()
@@ -121,7 +127,13 @@ class _Table:
                 return candidate
         return types[0]
 
-    def add(self, metric: Metric, time_of: dict[int, datetime], ids: dict[tuple, int]) -> None:
+    def add(
+        self,
+        metric: Metric,
+        delivery: Delivery,
+        time_of: dict[int, datetime],
+        ids: dict[tuple, int],
+    ) -> None:
         moment = time_of.get(metric.time_ns)
         if moment is None:
             moment = time_of[metric.time_ns] = _EPOCH + timedelta(
@@ -138,7 +150,9 @@ class _Table:
         if signature not in self.signatures:
             self.signatures.add(signature)
             for name, value_type in zip(*signature, strict=True):
-                self.value_types.setdefault(name, {})[COLUMN_TYPES[value_type]] = None
+                column_type = COLUMN_TYPES[value_type]
+                self.value_types.setdefault(name, {})[column_type] = None
+                self.first_record.setdefault((name, column_type), delivery)
         point = self.points.get((moment, identity))
         if point is None:
             self.points[(moment, identity)] = dict(metric.fields)
@@ -281,11 +295,11 @@ class PostgresStore:
                 table = tables.get(metric.name)
                 if table is None:
                     table = tables[metric.name] = self._new_table(metric.name, delivery)
-                table.add(metric, time_of, ids)
+                table.add(metric, delivery, time_of, ids)
         return list(tables.values())
 
     @staticmethod
-    def _new_table(name: str, delivery: Any) -> _Table:
+    def _new_table(name: str, delivery: Delivery) -> _Table:
         if name == POSITIONS_TABLE:
             raise StoreError(
                 f"topic {delivery.topic} partition {delivery.partition} offset "
@@ -308,6 +322,8 @@ class PostgresStore:
 
     def _ensure_schema(self, connection: psycopg.Connection, tables: list[_Table]) -> None:
         """Every table and column the batch needs exists, with a type its values fit."""
+        for table in tables:
+            self._check_names(table)
         names = [n for t in tables for n in (t.name, t.name + TAG_TABLE_SUFFIX)]
         unknown = [name for name in names if name not in self._columns]
         if unknown:
@@ -346,23 +362,37 @@ class PostgresStore:
                 changes.append(_add_columns(name, {c: columns[c] for c in missing}))
         return changes
 
+    def _check_names(self, table: _Table) -> None:
+        """Names the layout cannot hold: a field named time or tag_id, a tag named tag_id,
+        a name PostgreSQL would cut short."""
+        clashes = [(f, "field") for f in (TIME_COLUMN, TAG_ID_COLUMN) if f in table.value_types]
+        clashes += [(TAG_ID_COLUMN, "tag")] if TAG_ID_COLUMN in table.tag_keys else []
+        for name, kind in clashes:
+            raise StoreError(
+                f"PostgreSQL {self.where}: measurement {table.name} has a {kind} named "
+                f'"{name}", which is a column of the layout itself'
+            )
+        names = [table.name + TAG_TABLE_SUFFIX, *table.value_types, *table.tag_keys]
+        for name in names:
+            if len(name.encode()) > MAX_NAME_BYTES:
+                raise StoreError(
+                    f"PostgreSQL {self.where}: measurement {table.name}: the name {name!r} is "
+                    f"longer than PostgreSQL's {MAX_NAME_BYTES} bytes"
+                )
+
     def _check_types(self, table: _Table) -> None:
         columns = self._columns[table.name]
-        for reserved in (TIME_COLUMN, TAG_ID_COLUMN):
-            if reserved in table.value_types:
-                raise StoreError(
-                    f"PostgreSQL {self.where}: measurement {table.name} has a field named "
-                    f'"{reserved}", which is a column of the layout itself'
-                )
         for field, value_types in table.value_types.items():
             column_type = columns[field]
             for value_type in value_types:
                 if value_type != column_type and column_type not in ACCEPTED_INTO.get(
                     value_type, ()
                 ):
+                    record = table.first_record[(field, value_type)]
                     raise StoreError(
                         f"PostgreSQL {self.where}: table {table.name} column {field} is "
-                        f"{column_type}, but the field {field} has a {value_type} value"
+                        f"{column_type}, but topic {record.topic} partition {record.partition} "
+                        f"offset {record.offset} has a {value_type} value for it"
                     )
 
     # -- one batch --------------------------------------------------------------------------
@@ -391,16 +421,11 @@ class PostgresStore:
         moved = []
         with connection.cursor() as cursor:
             for (topic, partition), offset in batch.next_offsets.items():
-                claimed = (topic, partition) in self._expected
-                expected = self._expected.get((topic, partition))
-                if not claimed:
-                    query = sql.SQL(
-                        "INSERT INTO {} (kafka_topic, kafka_partition, next_offset)"
-                        " VALUES (%s, %s, %s) ON CONFLICT (kafka_topic, kafka_partition)"
-                        " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated = now()"
-                    ).format(table)
-                    cursor.execute(query, (topic, partition, offset))
+                if (topic, partition) not in self._expected:
+                    # Not this sink's by assignment (a sink without a group reads what it
+                    # likes): the group members' positions are not its to move.
                     continue
+                expected = self._expected[(topic, partition)]
                 # The position may also be the batch's own end already: this transaction
                 # committed before the connection was lost and is being run again.
                 if expected is None:

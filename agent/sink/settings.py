@@ -46,6 +46,7 @@ class SinkSettings(KafkaSecurity):
     timeout_ms: int = 0
     data_format: Literal["influx", "json"] = "influx"
     store: str = ""
+    workers: int = 1
     batch_size: int = 10_000
     flush_interval: PositiveDuration = PositiveDuration(0.2)
     client_id: str = "agent-sink"
@@ -69,6 +70,12 @@ class SinkSettings(KafkaSecurity):
         for name in ("max_messages", "timeout_ms"):
             if getattr(self, name) < 0:
                 raise OptionError(name, f"{name}: must not be negative")
+        if self.workers < 1:
+            raise OptionError("workers", "workers: must be at least 1")
+        if self.workers > 1 and not self.group:
+            raise OptionError(
+                "workers", "workers: several workers share partitions in a group: give a group too"
+            )
         if self.batch_size < 1:
             raise OptionError("batch_size", "batch_size: must be at least 1")
         if not self.brokers or not all(self.brokers):

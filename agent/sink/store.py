@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agent.private_file import create_owner_only
 from agent.sink.batch import Batch
@@ -91,6 +91,7 @@ class PositionsMoved(Exception):
         self.partitions = partitions
 
 
+@runtime_checkable
 class DurableStore(Store, Protocol):
     """A store that keeps, with each batch, the offset after it per partition: a sink that
     is assigned partitions resumes where the store stopped."""

@@ -3,6 +3,11 @@ metric stored once across replays and outages, resumed at the store's own positi
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import sqlite3
+import threading
 import time
 import uuid
 
@@ -98,6 +103,25 @@ def test_an_assigned_partition_resumes_at_the_offset_the_store_holds(
     assert "5 metrics kept (5 new)" in second.stderr
     assert count(postgres_database) == 8 + 5
     assert count(postgres_database, "SELECT next_offset FROM agent_sink_positions") == 20
+
+
+def test_a_group_member_with_a_sqlite_store_resumes_at_the_files_positions_too(
+    kafka_bootstrap, create_topic, group, tmp_path
+):
+    topic = create_topic(name="sqlite-resume")
+    produce(kafka_bootstrap, topic, lines(20))
+    db = tmp_path / "m.db"
+    command = (
+        f"--topic {topic} --group {group} --from-beginning --timeout-ms 2000 --store sqlite:{db}"
+    )
+    first = sink(kafka_bootstrap, f"{command} --max-messages 8")
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE positions SET next_offset = 15")
+    second = sink(kafka_bootstrap, command)
+    assert second.returncode == 0, second.stderr
+    assert f"{topic}[0]: resuming at offset 15, where the store stopped" in second.stderr
+    assert "5 metrics kept (5 new)" in second.stderr
 
 
 def test_a_group_offset_moved_past_the_store_with_reset_is_followed(
@@ -198,7 +222,8 @@ def test_the_readmes_sql_examples_run_against_a_store_the_sink_wrote(
     produce(kafka_bootstrap, topic, values, partitions=2)
     stored = sink(
         kafka_bootstrap,
-        f"--topic {topic} --from-beginning --timeout-ms 2000 --store {postgres_database}",
+        f"--topic {topic} --group readme-{topic} --from-beginning --timeout-ms 2000 "
+        f"--store {postgres_database}",
     )
     assert stored.returncode == 0, stored.stderr
     idle_per_host, positions = readme_postgresql_queries()
@@ -210,3 +235,148 @@ def test_the_readmes_sql_examples_run_against_a_store_the_sink_wrote(
         ]
         rows = connection.execute(positions).fetchall()
         assert [(t, p, offset) for t, p, offset, _ in rows] == [(topic, 0, 6), (topic, 1, 6)]
+
+
+def worker_pids(process: SinkProcess) -> dict[int, int]:
+    """Worker number → pid of its latest start, from the supervisor's log."""
+    started = re.findall(r"worker (\d+) started \(pid (\d+)\)", process.log())
+    return {int(number): int(pid) for number, pid in started}
+
+
+def test_workers_killed_with_sigkill_several_times_store_each_metric_exactly_once(
+    kafka_bootstrap, create_topic, postgres_database, group, tmp_path, background
+):
+    topic = create_topic(name="pg-workers", partitions=4)
+    total = 30_000
+    produce(kafka_bootstrap, topic, lines(total), partitions=4)
+    process = background(
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--from-beginning --store {postgres_database} --batch-size 250 --workers 2"
+    )
+    process.wait_for_log("worker 2 started")
+    for kill in range(3):
+        wait_for_rows(postgres_database, (kill + 1) * total // 6, process)
+        os.kill(worker_pids(process)[1 + kill % 2], signal.SIGKILL)
+        process.wait_for_log("was killed by SIGKILL; starting it again", count=kill + 1)
+    wait_for_rows(postgres_database, total, process, timeout=240)
+    assert process.stop() == 0, process.log()
+    assert count(postgres_database) == total
+    assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == total
+    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == total
+
+
+def test_sigterm_while_waiting_for_an_unreachable_server_at_start_ends_the_sink_with_0(
+    create_topic, background
+):
+    topic = create_topic(name="pg-away")
+    unreachable = "postgresql://agent:hidden-secret@127.0.0.1:1/metrics"
+    process = background(f"--topic {topic} --store {unreachable}")
+    process.wait_for_log("retrying (nothing is lost")
+    assert process.stop() == 0, process.log()
+    assert "hidden-secret" not in process.log()
+    assert "agent:***@127.0.0.1:1" in process.log()
+
+
+def test_workers_end_when_their_supervisor_is_killed(
+    create_topic, postgres_database, group, tmp_path, background
+):
+    topic = create_topic(name="pg-orphans", partitions=2)
+    process = background(
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--store {postgres_database} --workers 2"
+    )
+    process.wait_for_log("worker 2 started")
+    pids = worker_pids(process)
+    process.kill()  # SIGKILL: the supervisor cannot pass anything on
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(f"/proc/{pid}") and not zombie(pid) for pid in pids.values()):
+        assert time.monotonic() < deadline, f"workers {pids} outlived their supervisor"
+        time.sleep(0.1)
+
+
+def zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_two_sinks_in_a_group_with_a_rebalance_while_records_flow_store_each_metric_once(
+    kafka_bootstrap, create_topic, postgres_database, group, tmp_path, background
+):
+    topic = create_topic(name="pg-rebalance", partitions=4)
+    total = 12_000
+    produce(kafka_bootstrap, topic, lines(total // 2), partitions=4)
+    command = (
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--from-beginning --store {postgres_database} --batch-size 200"
+    )
+    first = background(command)
+    wait_for_rows(postgres_database, total // 6, first)
+    # The second half is produced while the second sink joins and the partitions move.
+    more = threading.Thread(
+        target=produce, args=(kafka_bootstrap, topic, lines(total // 2, start=total // 2), None, 4)
+    )
+    more.start()
+    second = background(command)
+    second.wait_for_log("partitions assigned")
+    more.join(120)
+    wait_for_rows(postgres_database, total, first, timeout=180)
+    assert first.stop() == 0, first.log()
+    assert second.stop() == 0, second.log()
+    assert count(postgres_database) == total
+    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == total
+
+
+def test_a_batch_refused_by_the_fence_is_not_committed_and_is_read_again_from_the_store(
+    kafka_bootstrap, create_topic, postgres_database, group, tmp_path, background
+):
+    topic = create_topic(name="pg-fenced")
+    produce(kafka_bootstrap, topic, lines(10))
+    holding = config(tmp_path, FAST_GROUP.replace('"100ms"', '"60s"'))
+    command = f"--topic {topic} --group {group} --from-beginning --store {postgres_database}"
+    first = background(f"-config {holding} {command}")
+    first.wait_for_log("partitions assigned")
+    time.sleep(1.5)  # the ten records are polled and held (flush_interval 60s)
+    with psycopg.connect(postgres_database) as connection:
+        # Meanwhile another sink, which the group gave the partition, stored offsets 0-2.
+        connection.execute(
+            "INSERT INTO agent_sink_positions (kafka_topic, kafka_partition, next_offset)"
+            " VALUES (%s, 0, 3)",
+            (topic,),
+        )
+    assert first.stop() == 0, first.log()  # SIGTERM: the held batch is offered to the store
+    assert f"{topic}[0] were written by another sink" in first.log()
+    assert count(postgres_database) == 0
+    lag = sink(kafka_bootstrap, f"lag --group {group}")
+    assert f"consumer group '{group}' does not exist" in lag.stderr  # nothing committed
+    second = sink(kafka_bootstrap, f"{command} --timeout-ms 2000")
+    assert second.returncode == 0, second.stderr
+    assert f"{topic}[0]: resuming at offset 3" in second.stderr
+    assert count(postgres_database) == 7
+
+
+def test_a_column_of_another_type_stops_the_sink_with_one_line_and_nothing_committed(
+    kafka_bootstrap, create_topic, postgres_database, group
+):
+    with psycopg.connect(postgres_database) as connection:
+        connection.execute("CREATE TABLE cpu (time timestamp, tag_id bigint, usage_idle text)")
+    topic = create_topic(name="pg-type")
+    produce(kafka_bootstrap, topic, lines(5))
+    result = sink(
+        kafka_bootstrap,
+        f"--topic {topic} --group {group} --from-beginning --timeout-ms 2000 "
+        f"--store {postgres_database}",
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if " E! " in line]
+    assert len(errors) == 1, result.stderr
+    assert (
+        f"table cpu column usage_idle is text, but topic {topic} partition 0 offset 0 has a "
+        "double precision value for it" in errors[0]
+    )
+    assert "Traceback" not in result.stderr
+    assert count(postgres_database) == 0
+    lag = sink(kafka_bootstrap, f"lag --group {group}")
+    assert f"consumer group '{group}' does not exist" in lag.stderr  # nothing committed

@@ -149,18 +149,29 @@ def test_an_integer_value_goes_into_a_float_column(store, postgres_database):
 
 
 def test_a_column_of_another_type_is_one_clear_error_and_nothing_is_kept(store, postgres_database):
+    store.claim([("m", 0)])
     store.write(batch(Delivery("m", 0, 0, None, [cpu(0, usage=0.5)])))
     with pytest.raises(StoreError) as raised:
         store.write(batch(Delivery("m", 0, 1, None, [cpu(1, usage="high")])))
-    assert "table cpu column usage is double precision" in str(raised.value)
-    assert "text value" in str(raised.value)
+    assert str(raised.value).endswith(
+        "table cpu column usage is double precision, but topic m partition 0 offset 1 has a "
+        "text value for it"
+    )
     assert query(postgres_database, "SELECT next_offset FROM agent_sink_positions") == [(1,)]
 
 
-def test_positions_hold_each_partitions_next_offset_with_the_batch(store, postgres_database):
+def test_positions_hold_each_claimed_partitions_next_offset_with_the_batch(store):
+    assert store.claim([("m", 0), ("m", 1)]) == {}
     store.write(batch(Delivery("m", 0, 4, None, [cpu(0)]), Delivery("m", 1, 9, None, [])))
     assert store.positions() == {("m", 0): 5, ("m", 1): 10}
     assert store.claim([("m", 1), ("m", 2)]) == {("m", 1): 10}
+
+
+def test_a_partition_not_claimed_leaves_the_positions_alone(store, postgres_database):
+    store.claim([("m", 0)])
+    store.write(batch(Delivery("m", 0, 0, None, [cpu(0)]), Delivery("m", 1, 7, None, [cpu(1)])))
+    assert store.positions() == {("m", 0): 1}
+    assert query(postgres_database, "SELECT count(*) FROM cpu") == [(2,)]
 
 
 def test_a_partition_written_by_another_sink_since_it_was_claimed_is_refused(
@@ -168,6 +179,7 @@ def test_a_partition_written_by_another_sink_since_it_was_claimed_is_refused(
 ):
     old_owner, new_owner = PostgresStore(postgres_database), PostgresStore(postgres_database)
     try:
+        assert old_owner.claim([("m", 0)]) == {}
         old_owner.write(batch(Delivery("m", 0, 0, None, [cpu(0)])))
         assert old_owner.claim([("m", 0)]) == {("m", 0): 1}
         # A rebalance gives the partition to another sink, which stores the next records.
@@ -240,3 +252,19 @@ def test_open_store_takes_a_keyword_dsn(postgres_database):
     finally:
         opened.close()
     assert query(postgres_database, "SELECT count(*) FROM cpu") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("metric", "problem"),
+    [
+        (Metric("cpu", {}, {"time": 1.0}, T0), 'a field named "time"'),
+        (Metric("cpu", {}, {"tag_id": 1.0}, T0), 'a field named "tag_id"'),
+        (Metric("cpu", {"tag_id": "x"}, {"n": 1.0}, T0), 'a tag named "tag_id"'),
+        (Metric("cpu", {}, {"f" * 64: 1.0}, T0), "longer than PostgreSQL's 63 bytes"),
+    ],
+)
+def test_a_name_the_layout_cannot_hold_is_one_clear_error(
+    store, postgres_database, metric, problem
+):
+    with pytest.raises(StoreError, match=problem):
+        store.write(batch(Delivery("m", 0, 0, None, [metric])))

@@ -164,3 +164,16 @@ def test_a_long_unknown_config_key_is_cut_in_the_error_line(capsys, tmp_path):
     assert line.startswith(f'agent sink: {path}:2: sink: unknown option "kkkk')
     assert "characters left out" in line
     assert len(line) <= LONGEST_MESSAGE_CHARS + 50
+
+
+def test_each_worker_runs_the_same_flags_with_workers_1():
+    from agent.sink.workers import worker_argv
+
+    argv = ["--topic", "m", "--workers", "3", "--group", "g", "--workers=2", "-workers", "4"]
+    assert worker_argv(argv)[4:] == ["--topic", "m", "--group", "g", "--workers", "1"]
+
+
+def test_several_workers_need_a_group(capsys):
+    assert "--workers: several workers share partitions in a group" in error_line(
+        capsys, "--topic", "m", "--workers", "2"
+    )
