@@ -27,11 +27,35 @@ pub fn tag_text_is_empty(text: &str) -> bool {
     text.trim_end_matches('\\').is_empty()
 }
 
+/// Bytes escaped in names (`ESCAPED_IN_NAMES`) and in keys (both flags).
+const ESCAPED_IN_NAMES: u8 = 1;
+const ESCAPED_IN_KEYS: u8 = 2;
+
+static ESCAPES: [u8; 256] = escape_classes();
+
+const fn escape_classes() -> [u8; 256] {
+    let mut classes = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        if matches!(b, b',' | b' ' | b'\t' | b'\n' | 0x0c | b'\r') {
+            classes[byte] = ESCAPED_IN_NAMES | ESCAPED_IN_KEYS;
+        } else if b == b'=' {
+            classes[byte] = ESCAPED_IN_KEYS;
+        }
+        byte += 1;
+    }
+    classes
+}
+
 fn push_escaped(out: &mut Vec<u8>, text: &str, equals_too: bool) {
     let bytes = text.as_bytes();
-    let needs = bytes.iter().any(|&byte| {
-        matches!(byte, b',' | b' ' | b'\t' | b'\n' | 0x0c | b'\r') || (equals_too && byte == b'=')
-    });
+    let flag = if equals_too {
+        ESCAPED_IN_KEYS
+    } else {
+        ESCAPED_IN_NAMES
+    };
+    let needs = bytes.iter().any(|&byte| ESCAPES[byte as usize] & flag != 0);
     if !needs {
         out.extend_from_slice(bytes);
         return;

@@ -49,13 +49,52 @@ pub enum Item<'a> {
     Error(LineError),
 }
 
-const fn is_ws(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | 0x0b | 0x0c)
+/// Whitespace between sections: space, tab, vertical tab, form feed.
+const WHITESPACE: u8 = 1;
+/// Bytes that end a line or never appear in names: tab, newline, vertical tab, form feed, CR.
+const CONTROL: u8 = 2;
+/// Bytes that end a measurement or a field value: the controls, space and comma.
+const NAME_STOP: u8 = 4;
+/// Bytes that end a tag key, tag value or field key: a name's, and the equals sign.
+const KEY_STOP: u8 = 8;
+const BACKSLASH: u8 = 16;
+
+/// The classes of each byte value, looked up once per byte by the scanning loops.
+static CLASSES: [u8; 256] = byte_classes();
+
+const fn byte_classes() -> [u8; 256] {
+    let mut classes = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        let mut class = 0;
+        if matches!(b, b' ' | b'\t' | 0x0b | 0x0c) {
+            class |= WHITESPACE;
+        }
+        if matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+            class |= CONTROL | NAME_STOP | KEY_STOP;
+        }
+        if matches!(b, b' ' | b',') {
+            class |= NAME_STOP | KEY_STOP;
+        }
+        if b == b'=' {
+            class |= KEY_STOP;
+        }
+        if b == b'\\' {
+            class |= BACKSLASH;
+        }
+        classes[byte] = class;
+        byte += 1;
+    }
+    classes
 }
 
-/// Bytes that end a line or never appear in names: tab, newline, vertical tab, form feed, CR.
-const fn is_control_stop(byte: u8) -> bool {
-    matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+fn is_ws(byte: u8) -> bool {
+    CLASSES[byte as usize] & WHITESPACE != 0
+}
+
+fn is_control_stop(byte: u8) -> bool {
+    CLASSES[byte as usize] & CONTROL != 0
 }
 
 struct Refusal {
@@ -171,7 +210,10 @@ impl<'a> Reader<'a> {
         }
         let mut escaped = false;
         while let Some(&byte) = data.get(pos) {
-            if byte == b'\\' {
+            let class = CLASSES[byte as usize];
+            if class & (NAME_STOP | BACKSLASH) == 0 {
+                pos += 1;
+            } else if class & BACKSLASH != 0 {
                 match data.get(pos + 1) {
                     Some(&next) if !is_control_stop(next) => {
                         escaped |= next == b',' || next == b' ';
@@ -179,10 +221,8 @@ impl<'a> Reader<'a> {
                     }
                     _ => break,
                 }
-            } else if is_control_stop(byte) || byte == b' ' || byte == b',' {
-                break;
             } else {
-                pos += 1;
+                break;
             }
         }
         if pos == start {
@@ -206,7 +246,10 @@ impl<'a> Reader<'a> {
         let mut pos = start;
         let mut special = false;
         while let Some(&byte) = data.get(pos) {
-            if byte == b'\\' {
+            let class = CLASSES[byte as usize];
+            if class & (KEY_STOP | BACKSLASH) == 0 {
+                pos += 1;
+            } else if class & BACKSLASH != 0 {
                 match data.get(pos + 1) {
                     Some(b'\\') if in_tags => pos += 1,
                     Some(&next) if !is_control_stop(next) => {
@@ -215,10 +258,8 @@ impl<'a> Reader<'a> {
                     }
                     _ => break,
                 }
-            } else if is_control_stop(byte) || matches!(byte, b' ' | b',' | b'=') {
-                break;
             } else {
-                pos += 1;
+                break;
             }
         }
         (key_text(&data[start..pos], special), pos)
@@ -262,13 +303,10 @@ impl<'a> Reader<'a> {
             let (value, end) = self.string(start)?;
             return Ok((Value::Str(value), end));
         }
-        let mut end = start;
-        while let Some(&byte) = data.get(end) {
-            if byte == b',' || byte == b' ' || is_control_stop(byte) {
-                break;
-            }
-            end += 1;
-        }
+        let end = data[start..]
+            .iter()
+            .position(|&byte| CLASSES[byte as usize] & NAME_STOP != 0)
+            .map_or(data.len(), |length| start + length);
         let token = &data[start..end];
         if token.is_empty() {
             return refuse(start, "expected field value");
