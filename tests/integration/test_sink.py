@@ -836,17 +836,26 @@ def test_a_member_left_without_partitions_while_they_outnumber_the_members_joins
             assert time.monotonic() < deadline, "the leader was never assigned the topic"
             leader.poll(timeout_ms=100)
         command = f"-config {config(tmp_path)} --topic {topic} --group {group} --from-beginning"
-        member = sinks(tmp_path, kafka_bootstrap, command)
-        read_by_leader: list[str] = []
-        deadline = time.monotonic() + 60
-        while "partitions assigned: " not in member.log():
-            assert time.monotonic() < deadline, member.log()
-            leader.poll(timeout_ms=100)
-        log = member.log()
-        assert (
+        left_out = (
             f"no partitions assigned although the group has 2 members and {topic} 3 partitions;"
             " joining the group again in 1 s, with fresh metadata"
-        ) in log
+        )
+        # The stale assignment happens only when the test's consumer leads the rebalance;
+        # should the sink's join come first and make it the leader (a loaded machine), the
+        # sink assigns fairly and the case did not occur: it is set up again.
+        for _ in range(3):
+            LeaderAssigningFromStaleMetadata.assigned_with_others = 0
+            member = sinks(tmp_path, kafka_bootstrap, command)
+            deadline = time.monotonic() + 60
+            while "partitions assigned: " not in member.log():
+                assert time.monotonic() < deadline, member.log()
+                leader.poll(timeout_ms=100)
+            if left_out in member.log():
+                break
+            assert member.stop() == 0
+        read_by_leader: list[str] = []
+        log = member.log()
+        assert left_out in log
         assert "this sink stays idle" not in log  # it was not true
         produce(kafka_bootstrap, topic, lines(30), partitions=3)
         deadline = time.monotonic() + 60
