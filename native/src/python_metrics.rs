@@ -50,6 +50,11 @@ fn py_text<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>>
 struct Shared<'py> {
     series: FxHashMap<Vec<u8>, (Bound<'py, PyString>, Bound<'py, PyDict>)>,
     keys: FxHashMap<Vec<u8>, Bound<'py, PyString>>,
+    /// The field keys of the line before, and a dict of them (values None) that a line with
+    /// the same keys in the same order copies: a copy of a dict is one block copied, while
+    /// building one key by key grows and rehashes it.
+    last_field_keys: Vec<Vec<u8>>,
+    last_fields: Option<(Vec<Bound<'py, PyString>>, Bound<'py, PyDict>)>,
 }
 
 impl<'py> Shared<'py> {
@@ -57,7 +62,36 @@ impl<'py> Shared<'py> {
         Shared {
             series: FxHashMap::default(),
             keys: FxHashMap::default(),
+            last_field_keys: Vec::new(),
+            last_fields: None,
         }
+    }
+
+    /// The fields dict of a line: its keys in order, its values set.
+    fn fields(&mut self, py: Python<'py>, line: &Line<'_>) -> PyResult<Bound<'py, PyDict>> {
+        let same_keys = self.last_field_keys.len() == line.fields.len()
+            && self
+                .last_field_keys
+                .iter()
+                .zip(&line.fields)
+                .all(|(last, (key, _))| last.as_slice() == key.as_ref());
+        if !same_keys {
+            let mut keys = Vec::with_capacity(line.fields.len());
+            let template = PyDict::new(py);
+            for (key, _) in &line.fields {
+                let key = self.key(py, key)?;
+                template.set_item(&key, py.None())?;
+                keys.push(key);
+            }
+            self.last_field_keys = line.fields.iter().map(|(key, _)| key.to_vec()).collect();
+            self.last_fields = Some((keys, template));
+        }
+        let (keys, template) = self.last_fields.as_ref().expect("set just above");
+        let fields = template.copy()?;
+        for (key, (_, value)) in keys.iter().zip(&line.fields) {
+            fields.set_item(key, value_object(py, value)?)?;
+        }
+        Ok(fields)
     }
 
     fn key(&mut self, py: Python<'py>, key: &[u8]) -> PyResult<Bound<'py, PyString>> {
@@ -112,10 +146,7 @@ fn metric_object<'py>(
     default_time_ns: Option<i64>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (name, tags) = shared.series(py, line)?;
-    let fields = PyDict::new(py);
-    for (key, value) in &line.fields {
-        fields.set_item(shared.key(py, key)?, value_object(py, value)?)?;
-    }
+    let fields = shared.fields(py, line)?;
     let time_ns = line.time_ns.or(default_time_ns);
     // The Metric dataclass's __init__ is Python code (a third of a microsecond a call); its
     // instance is made as __init__ would make it, with every attribute set here.
