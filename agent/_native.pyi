@@ -1,9 +1,11 @@
-"""What the native core (native/, Rust) exports; plugins/parsers/influx.py and
-plugins/serializers/influx.py are its only callers."""
+"""What the native core (native/, Rust) exports; plugins/parsers/influx.py,
+plugins/serializers/influx.py and agent/sink/store.py are its only callers."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from agent.metric import Metric
+from agent.sink.batch import Delivery
 
 def parse_influx(
     data: bytes | str, default_time_ns: int | None, scale: int
@@ -22,3 +24,10 @@ def format_influx_joined(metrics: Iterable[Metric], sort_fields: bool, uint_supp
 
 def format_float(value: float) -> str:
     """The shortest decimal text that reads back as `value`, without an exponent."""
+
+def sqlite_rows(
+    deliveries: Sequence[Delivery], encode_sorted: Callable[[Any], str]
+) -> list[tuple[str, str, str, str, int, str, int, int]]:
+    """Each metric's SQLite row: (measurement, tags JSON, field names JSON, fields JSON,
+    time_ns, topic, partition, offset), the JSON texts as `encode_sorted` writes them; it is
+    called for a dict or list the core cannot write itself."""

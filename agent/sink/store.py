@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from agent._native import sqlite_rows
 from agent.private_file import create_owner_only
 from agent.sink.batch import Batch
 
@@ -63,9 +64,6 @@ _POSITION = (
 _encode_sorted = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), sort_keys=True, check_circular=False
 ).encode
-# Canonical JSON texts of tag sets and field-name lists recur for every metric of a host;
-# past this many distinct ones the caches start over.
-_CACHE_LIMIT = 100_000
 
 
 class Store(Protocol):
@@ -135,29 +133,12 @@ class SqliteStore:
                 f"sqlite:{path}: written by a newer agent (schema {version}, "
                 f"this agent knows up to {SCHEMA_VERSION})"
             )
-        self._tags_json: dict[tuple[tuple[str, str], ...], str] = {}
-        self._names_json: dict[tuple[str, ...], str] = {}
 
     def write(self, batch: Batch) -> int:
-        tags_json, names_json = self._tags_json, self._names_json
-        if len(tags_json) > _CACHE_LIMIT or len(names_json) > _CACHE_LIMIT:
-            tags_json.clear()
-            names_json.clear()
-        rows = []
-        append = rows.append
-        for delivery in batch.deliveries:
-            topic, partition, offset = delivery.topic, delivery.partition, delivery.offset
-            for metric in delivery.metrics:
-                tag_items = tuple(metric.tags.items())
-                tags = tags_json.get(tag_items)
-                if tags is None:
-                    tags = tags_json[tag_items] = _encode_sorted(metric.tags)
-                names_key = tuple(metric.fields)
-                names = names_json.get(names_key)
-                if names is None:
-                    names = names_json[names_key] = _encode_sorted(sorted(names_key))
-                fields = _encode_sorted(metric.fields)
-                append((metric.name, tags, names, fields, metric.time_ns, topic, partition, offset))
+        # The JSON texts of each row are made by the native core (Python's json spent more
+        # time on a metric's floats than SQLite spends storing the row); it writes them as
+        # _encode_sorted does, and hands it whatever it cannot write itself.
+        rows = sqlite_rows(batch.deliveries, _encode_sorted)
         now_ns = time.time_ns()
         positions = [(t, p, offset, now_ns) for (t, p), offset in batch.next_offsets.items()]
         try:

@@ -91,37 +91,15 @@ pub fn push_string(out: &mut Vec<u8>, text: &str) {
 /// Appends a finite float in the shortest decimal form that reads back as `value`, without
 /// an exponent (`1e20` → `100000000000000000000`, `1.5e-7` → `0.00000015`, `3.0` → `3`).
 pub fn push_float(out: &mut Vec<u8>, value: f64) {
-    let mut buffer = ryu::Buffer::new();
-    let shortest = buffer.format_finite(value).as_bytes();
-    let Some(e_index) = shortest.iter().position(|&byte| byte == b'e') else {
-        // Ryu writes integral values as "3.0"; the line form is "3".
-        let text = shortest.strip_suffix(b".0").unwrap_or(shortest);
-        out.extend_from_slice(text);
-        return;
-    };
-    let (mantissa, exponent) = (&shortest[..e_index], &shortest[e_index + 1..]);
-    let exponent: i32 = std::str::from_utf8(exponent).unwrap().parse().unwrap();
-    let (negative, mantissa) = match mantissa.strip_prefix(b"-") {
-        Some(rest) => (true, rest),
-        None => (false, mantissa),
-    };
-    // Digits without the point; the point sits after `point` of them.
-    let digits: Vec<u8> = mantissa
-        .iter()
-        .copied()
-        .filter(|&byte| byte != b'.')
-        .collect();
-    let integral_digits = mantissa
-        .iter()
-        .position(|&byte| byte == b'.')
-        .unwrap_or(mantissa.len());
-    let point = integral_digits as i32 + exponent;
+    let (negative, digits, point) = decimal_parts(value);
     if negative {
         out.push(b'-');
     }
-    if point <= 0 {
+    if digits.is_empty() {
+        out.push(b'0');
+    } else if point <= 0 {
         out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', (-point) as usize));
+        out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
         out.extend_from_slice(&digits);
     } else if point as usize >= digits.len() {
         out.extend_from_slice(&digits);
@@ -131,6 +109,45 @@ pub fn push_float(out: &mut Vec<u8>, value: f64) {
         out.push(b'.');
         out.extend_from_slice(&digits[point as usize..]);
     }
+}
+
+/// The shortest decimal digits that read back to the finite `value` (no leading or trailing
+/// zeros; none for zero), with its sign and where the point sits: after `point` digits,
+/// so 0.05 is ("5", -1) and 1200 is ("12", 4).
+pub fn decimal_parts(value: f64) -> (bool, Vec<u8>, i32) {
+    let mut buffer = ryu::Buffer::new();
+    let shortest = buffer.format_finite(value).as_bytes();
+    let (negative, unsigned) = match shortest.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, shortest),
+    };
+    let (mantissa, exponent) = match unsigned.iter().position(|&byte| byte == b'e') {
+        Some(index) => {
+            let exponent = std::str::from_utf8(&unsigned[index + 1..]).expect("ryu writes ASCII");
+            (
+                &unsigned[..index],
+                exponent.parse::<i32>().expect("ryu writes an integer"),
+            )
+        }
+        None => (unsigned, 0),
+    };
+    let integral_digits = mantissa
+        .iter()
+        .position(|&byte| byte == b'.')
+        .unwrap_or(mantissa.len());
+    let mut point = integral_digits as i32 + exponent;
+    let mut digits: Vec<u8> = mantissa
+        .iter()
+        .copied()
+        .filter(|&byte| byte != b'.')
+        .collect();
+    let leading_zeros = digits.iter().take_while(|&&byte| byte == b'0').count();
+    digits.drain(..leading_zeros);
+    point -= leading_zeros as i32;
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    (negative, digits, point)
 }
 
 pub fn push_int(out: &mut Vec<u8>, value: i64) {

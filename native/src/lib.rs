@@ -1,12 +1,14 @@
 //! The agent's native core: line protocol read into the agent's metrics and written back out.
 //!
 //! Python keeps the orchestration; this module does the per-line work of parsers and
-//! serializers, where an interpreter spends microseconds per line. Python calls it through
-//! plugins/parsers/influx.py and plugins/serializers/influx.py only.
+//! serializers, where an interpreter spends microseconds per line, and the sink's conversion of
+//! metrics into SQLite rows. Python calls it through plugins/parsers/influx.py,
+//! plugins/serializers/influx.py and agent/sink/store.py only.
 
 pub mod influx_format;
 pub mod line_protocol;
 mod python_metrics;
+mod store_rows;
 
 use pyo3::prelude::*;
 
@@ -22,5 +24,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
         module
     )?)?;
     module.add_function(wrap_pyfunction!(python_metrics::format_float, module)?)?;
+    module.add_function(wrap_pyfunction!(store_rows::sqlite_rows, module)?)?;
     Ok(())
 }

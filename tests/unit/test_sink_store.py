@@ -213,3 +213,45 @@ def test_the_store_and_its_wal_and_shm_files_are_readable_by_their_owner_only(
         "metrics.db-shm": 0o600,
     }
     store.close()
+
+
+def canonical_json(value: object) -> str:
+    """What the store's texts were before the native core wrote them, and must stay: rows of
+    existing files are keyed on them."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+class Ratio(float):
+    """A float of a type of its own, which the native core leaves to Python's json."""
+
+
+class Name(str):
+    """Likewise a str."""
+
+
+def test_json_texts_are_exactly_what_python_json_writes_for_every_value_kind(store):
+    floats = [0.0, -0.0, 1.0, 0.1, 1e-4, 1e-5, 1.5e-7, 1e15, 1e16, 2.5e300, 5e-324, 1 / 3]
+    floats += [float("nan"), float("inf"), float("-inf"), 123456789.125, -0.20040080160320642]
+    texts = ["", "plain", 'q"uote', "back\\slash", "new\nline\r\t", "\x00\x01\x1f\x7f", "é中😀"]
+    fields: dict[str, object] = {f"f{i}": value for i, value in enumerate(floats)}
+    fields |= {f"s{i}": value for i, value in enumerate(texts)}
+    fields |= {"i": -(2**63), "u": UInt(2**64 - 1), "t": True, "b": False, "big": 10**30}
+    fields |= {"é": 1, "Z": 2, "a\nkey": 3, "float subclass": Ratio(0.5), "str subclass": Name("x")}
+    tags = {"host": 'h"ost', "zone": "é", "Cpu": "cpu\\0"}
+    metric = Metric("m", tags, fields, T)
+    store.write(batch(Delivery("m", 0, 0, None, [metric])))
+    ((stored_tags, names, stored_fields),) = rows(
+        store, "SELECT tags, field_names, fields FROM metrics"
+    )
+    assert stored_tags == canonical_json(tags)
+    assert names == canonical_json(sorted(fields))
+    assert stored_fields == canonical_json(fields)
+
+
+def test_metrics_of_one_series_share_tag_and_field_name_texts_but_keep_their_values(store):
+    metrics = [cpu(idle=float(i), time_ns=T + i, host=f"h{i % 3}") for i in range(9)]
+    store.write(batch(Delivery("m", 0, 0, None, metrics)))
+    stored = rows(store, "SELECT tags, field_names, fields, time_ns FROM metrics ORDER BY time_ns")
+    assert [row[0] for row in stored] == [canonical_json(m.tags) for m in metrics]
+    assert [row[2] for row in stored] == [canonical_json(m.fields) for m in metrics]
+    assert {row[1] for row in stored} == {canonical_json(["n", "usage_idle"])}

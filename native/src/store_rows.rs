@@ -1,0 +1,296 @@
+//! The sink's SQLite rows, made from a batch of deliveries in one call.
+//!
+//! A row keeps the metric's tags, sorted field names and fields as canonical JSON texts
+//! (keys sorted, no spaces, non-ASCII kept): the texts are part of the row's identity, so
+//! they must be exactly what Python's `json` module writes with those settings, which the
+//! store wrote before this module existed and which existing store files hold. Floats are
+//! written as Python's `repr` writes them. A value this module does not know how to write
+//! (a key that is not a str, a str Python holds but UTF-8 cannot, a type of its own) makes
+//! the whole text come from the encoder the caller passes.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use rustc_hash::FxHashMap;
+
+use crate::influx_format::decimal_parts;
+
+/// Distinct texts of tag sets or field-name lists remembered within one call.
+const SHARED_TEXTS_LIMIT: usize = 65_536;
+
+/// Appends `text` as a JSON string, escaped as Python's json does with ensure_ascii off.
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    for &byte in text.as_bytes() {
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            0x00..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(byte >> 4)]);
+                out.push(HEX[usize::from(byte & 0xf)]);
+            }
+            _ => out.push(byte),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends a float as Python's `repr` writes it (and so its json): the shortest digits that
+/// read back to the same value, positional from 1e-4 up to 1e16, else with an exponent.
+pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
+    if value.is_nan() {
+        out.extend_from_slice(b"NaN");
+        return;
+    }
+    if value.is_infinite() {
+        out.extend_from_slice(if value > 0.0 {
+            b"Infinity"
+        } else {
+            b"-Infinity"
+        });
+        return;
+    }
+    let (negative, digits, point) = decimal_parts(value);
+    if negative {
+        out.push(b'-');
+    }
+    if digits.is_empty() {
+        out.extend_from_slice(b"0.0");
+        return;
+    }
+    if point <= -4 || point > 16 {
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        let exponent = point - 1;
+        out.push(b'e');
+        out.push(if exponent < 0 { b'-' } else { b'+' });
+        let magnitude = exponent.unsigned_abs();
+        if magnitude < 10 {
+            out.push(b'0');
+        }
+        out.extend_from_slice(magnitude.to_string().as_bytes());
+    } else if point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
+        out.extend_from_slice(&digits);
+    } else if point as usize >= digits.len() {
+        out.extend_from_slice(&digits);
+        out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
+        out.extend_from_slice(b".0");
+    } else {
+        out.extend_from_slice(&digits[..point as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[point as usize..]);
+    }
+}
+
+/// Appends one JSON value; false if this module does not write its kind.
+fn push_json_value(out: &mut Vec<u8>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if let Ok(number) = value.cast_exact::<PyFloat>() {
+        push_python_float(out, number.value());
+    } else if let Ok(flag) = value.cast_exact::<PyBool>() {
+        out.extend_from_slice(if flag.is_true() { b"true" } else { b"false" });
+    } else if let Ok(number) = value.cast::<PyInt>() {
+        // int and its subclasses (UInt): json writes int.__repr__, digits only.
+        match number.extract::<i128>() {
+            Ok(number) => out.extend_from_slice(number.to_string().as_bytes()),
+            Err(_) => return Ok(false),
+        }
+    } else if let Ok(text) = value.cast_exact::<PyString>() {
+        match text.to_str() {
+            Ok(text) => push_json_string(out, text),
+            Err(_) => return Ok(false),
+        }
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// The keys of a dict as str, sorted as Python sorts them (by code point, which is UTF-8
+/// byte order); None if a key is not a str UTF-8 can hold.
+fn sorted_items<'py>(dict: &Bound<'py, PyDict>) -> Option<Vec<(String, Bound<'py, PyAny>)>> {
+    let mut items = Vec::with_capacity(dict.len());
+    for (key, value) in dict.iter() {
+        let key = key.cast_exact::<PyString>().ok()?.to_str().ok()?.to_owned();
+        items.push((key, value));
+    }
+    items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Some(items)
+}
+
+/// A JSON object of the dict, keys sorted; None if a key or value is beyond this module.
+fn object_json(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>) -> PyResult<bool> {
+    let Some(items) = sorted_items(dict) else {
+        return Ok(false);
+    };
+    out.push(b'{');
+    for (index, (key, value)) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        push_json_string(out, key);
+        out.push(b':');
+        if !push_json_value(out, value)? {
+            return Ok(false);
+        }
+    }
+    out.push(b'}');
+    Ok(true)
+}
+
+/// A JSON array of the dict's keys, sorted; None if a key is beyond this module.
+fn keys_json(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>) -> bool {
+    let Some(items) = sorted_items(dict) else {
+        return false;
+    };
+    out.push(b'[');
+    for (index, (key, _)) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        push_json_string(out, key);
+    }
+    out.push(b']');
+    true
+}
+
+/// Python strings of texts that recur within one call (a host's tag set, a measurement's
+/// field names), so each is made once.
+#[derive(Default)]
+struct SharedTexts<'py> {
+    made: FxHashMap<Vec<u8>, Bound<'py, PyString>>,
+}
+
+impl<'py> SharedTexts<'py> {
+    fn get(&mut self, py: Python<'py>, text: &[u8]) -> Bound<'py, PyString> {
+        if let Some(found) = self.made.get(text) {
+            return found.clone();
+        }
+        if self.made.len() >= SHARED_TEXTS_LIMIT {
+            self.made.clear();
+        }
+        // The texts are built from str values and ASCII punctuation: UTF-8.
+        let made = PyString::new(py, std::str::from_utf8(text).expect("built from str"));
+        self.made.insert(text.to_vec(), made.clone());
+        made
+    }
+}
+
+/// The SQLite rows of a batch's deliveries: for each metric, (measurement, tags JSON,
+/// field names JSON, fields JSON, time_ns, topic, partition, offset). `encode_sorted` is
+/// called with a dict (or a sorted list of field names) this module cannot write itself.
+#[pyfunction]
+pub fn sqlite_rows<'py>(
+    py: Python<'py>,
+    deliveries: &Bound<'py, PyList>,
+    encode_sorted: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let rows = PyList::empty(py);
+    let mut tag_texts = SharedTexts::default();
+    let mut name_texts = SharedTexts::default();
+    let mut text = Vec::with_capacity(512);
+    for delivery in deliveries.iter() {
+        let topic = delivery.getattr(intern!(py, "topic"))?;
+        let partition = delivery.getattr(intern!(py, "partition"))?;
+        let offset = delivery.getattr(intern!(py, "offset"))?;
+        let metrics = delivery.getattr(intern!(py, "metrics"))?;
+        for metric in metrics.try_iter()? {
+            let metric = metric?;
+            let tags = metric.getattr(intern!(py, "tags"))?;
+            let fields = metric.getattr(intern!(py, "fields"))?;
+            let tags = tags.cast::<PyDict>()?;
+            let fields = fields.cast::<PyDict>()?;
+
+            text.clear();
+            let tags_json = if object_json(&mut text, tags)? {
+                tag_texts.get(py, &text).into_any()
+            } else {
+                encode_sorted.call1((tags,))?
+            };
+            text.clear();
+            let names_json = if keys_json(&mut text, fields) {
+                name_texts.get(py, &text).into_any()
+            } else {
+                let names = PyList::new(py, fields.keys())?;
+                names.sort()?;
+                encode_sorted.call1((names,))?
+            };
+            text.clear();
+            let fields_json = if object_json(&mut text, fields)? {
+                PyString::new(py, std::str::from_utf8(&text).expect("built from str")).into_any()
+            } else {
+                encode_sorted.call1((fields,))?
+            };
+            let row = PyTuple::new(
+                py,
+                [
+                    metric.getattr(intern!(py, "name"))?,
+                    tags_json,
+                    names_json,
+                    fields_json,
+                    metric.getattr(intern!(py, "time_ns"))?,
+                    topic.clone(),
+                    partition.clone(),
+                    offset.clone(),
+                ],
+            )?;
+            rows.append(row)?;
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn python_float(value: f64) -> String {
+        let mut out = Vec::new();
+        push_python_float(&mut out, value);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_are_written_as_python_repr_writes_them() {
+        let cases = [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (1.5, "1.5"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.2345e300, "1.2345e+300"),
+            (0.20040080160320642, "0.20040080160320642"),
+            (123456.789, "123456.789"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(python_float(value), expected, "{value:e}");
+        }
+    }
+
+    #[test]
+    fn strings_escape_as_python_json_does_without_ensure_ascii() {
+        let mut out = Vec::new();
+        push_json_string(&mut out, "a\"b\\c\nd\u{1}é\u{7f}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"b\\\\c\\nd\\u0001é\u{7f}\""
+        );
+    }
+}
