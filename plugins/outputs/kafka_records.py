@@ -169,15 +169,16 @@ class RecordBuilder:
 
     def _routed_records(self, metrics: list[tuple[int, Metric]]) -> Iterator[Record]:
         groups: dict[tuple[str, bytes | RandomKey | None], list[tuple[int, Metric, bytes]]] = {}
-        for index, metric in metrics:
-            topic = self.topic_for(metric)
-            key = self.key_rule(metric)
-            value = self._value_of(metric)
+        values = self._values_of([metric for _, metric in metrics])
+        limit = self.max_message_bytes
+        for (index, metric), value in zip(metrics, values, strict=True):
             if not value:
                 continue
-            if len(value) > self.max_message_bytes:
+            if len(value) > limit:
                 self._log_too_large(metric, value)
                 continue
+            topic = self.topic_for(metric)
+            key = self.key_rule(metric)
             if not self.use_batch_format:
                 yield Record(topic, drawn(key), value, self.timestamp_ms(metric), [index])
                 continue
@@ -187,10 +188,21 @@ class RecordBuilder:
 
     def _value_of(self, metric: Metric) -> bytes:
         """The serialized metric, without topic_tag if exclude_topic_tag says so."""
-        if self.exclude_topic_tag and self.topic_tag in metric.tags:
-            metric = metric.copy()
-            del metric.tags[self.topic_tag]
-        return self.serializer.serialize(metric)
+        return self._values_of([metric])[0]
+
+    def _values_of(self, metrics: list[Metric]) -> list[bytes]:
+        """The serialized metrics (all in one call: the serializer's work per call is more
+        than per metric), without topic_tag if exclude_topic_tag says so."""
+        if self.exclude_topic_tag:
+            metrics = [self._without_topic_tag(metric) for metric in metrics]
+        return self.serializer.serialize_each(metrics)
+
+    def _without_topic_tag(self, metric: Metric) -> Metric:
+        if self.topic_tag not in metric.tags:
+            return metric
+        metric = metric.copy()
+        del metric.tags[self.topic_tag]
+        return metric
 
     def batched(
         self,
