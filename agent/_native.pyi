@@ -4,8 +4,30 @@ plugins/serializers/influx.py and agent/sink/store.py are its only callers."""
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from agent.metric import Metric
+from agent.metric import FieldValue
 from agent.sink.batch import Delivery
+
+class Metric:
+    """A measurement: `name`, string `tags`, typed `fields` and a timestamp in nanoseconds
+    (agent.metric.Metric)."""
+
+    name: str
+    tags: dict[str, str]
+    fields: dict[str, FieldValue]
+    time_ns: int
+    def __init__(
+        self,
+        name: str,
+        tags: dict[str, str],
+        fields: dict[str, FieldValue],
+        time_ns: int | None = None,
+    ) -> None: ...
+    def add_missing_tags(self, tags: list[tuple[str, str]]) -> None:
+        """Adds each (key, value) whose key the metric does not have."""
+    def has_fields(self) -> bool: ...
+    def copy(self) -> Metric: ...
+    def identity(self) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], int]:
+        """What makes two metrics the same observation: name, tag set, field names, time."""
 
 def parse_influx(
     data: bytes | str, default_time_ns: int | None, scale: int

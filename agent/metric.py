@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from agent import _native
 
 
 class UInt(int):
@@ -25,22 +24,11 @@ MAX_TIME_NS = 2**63 - 1
 OUTSIDE_TIME_RANGE = "is outside what 64-bit nanoseconds count (1677-09-21 to 2262-04-11 UTC)"
 
 
-@dataclass(slots=True)
-class Metric:
-    """A measurement: `name`, string `tags`, typed `fields` and a timestamp in nanoseconds.
-
-    Field values are float, int (signed 64-bit), UInt (unsigned 64-bit), bool or str.
-    """
-
-    name: str
-    tags: dict[str, str]
-    fields: dict[str, FieldValue]
-    time_ns: int = field(default_factory=time.time_ns)
-
-    def copy(self) -> Metric:
-        return Metric(self.name, dict(self.tags), dict(self.fields), self.time_ns)
-
-    def identity(self) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], int]:
-        """What makes two metrics the same observation: name, tag set, field names, time."""
-        tags = tuple(sorted(self.tags.items()))
-        return (self.name, tags, tuple(sorted(self.fields)), self.time_ns)
+# The class is written in Rust (native/src/metric.rs), so a metric parsed from line protocol
+# keeps its tags and fields as the parser read them until Python code asks for them: a line
+# that goes from a file or a topic to an output without a filter looking at it is never made
+# into dicts. To Python it is the class it always was: Metric(name, tags, fields, time_ns)
+# (time_ns defaults to now), attributes name, tags (dict of str), fields (dict), time_ns,
+# copy(), identity(), ==, repr and pickle; add_missing_tags(pairs) and has_fields() spare a
+# parsed metric its dicts.
+Metric = _native.Metric

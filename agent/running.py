@@ -123,12 +123,10 @@ class RunningInput:
         finished = []
         append = finished.append
         for metric in metrics:
-            if not metric.fields:
+            if not metric.has_fields():
                 continue
-            tags = metric.tags
-            for key, value in added:
-                if key not in tags:
-                    tags[key] = value
+            if added:
+                metric.add_missing_tags(added)
             if precision_ns > 1:
                 metric.time_ns = (metric.time_ns + half) // precision_ns * precision_ns
             append(metric)

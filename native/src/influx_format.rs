@@ -91,18 +91,25 @@ pub fn push_string(out: &mut Vec<u8>, text: &str) {
 /// Appends a finite float in the shortest decimal form that reads back as `value`, without
 /// an exponent (`1e20` → `100000000000000000000`, `1.5e-7` → `0.00000015`, `3.0` → `3`).
 pub fn push_float(out: &mut Vec<u8>, value: f64) {
-    let (negative, digits, point) = decimal_parts(value);
-    if negative {
+    let mut buffer = ryu::Buffer::new();
+    let shortest = buffer.format_finite(value).as_bytes();
+    if !shortest.contains(&b'e') {
+        // Ryu writes most values as the line form wants them, but integral ones as "3.0".
+        out.extend_from_slice(shortest.strip_suffix(b".0").unwrap_or(shortest));
+        return;
+    }
+    let decimal = Decimal::of(shortest);
+    let digits = decimal.digits();
+    if decimal.negative {
         out.push(b'-');
     }
-    if digits.is_empty() {
-        out.push(b'0');
-    } else if point <= 0 {
+    let point = decimal.point;
+    if point <= 0 {
         out.extend_from_slice(b"0.");
         out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
     } else if point as usize >= digits.len() {
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
         out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
     } else {
         out.extend_from_slice(&digits[..point as usize]);
@@ -111,43 +118,73 @@ pub fn push_float(out: &mut Vec<u8>, value: f64) {
     }
 }
 
-/// The shortest decimal digits that read back to the finite `value` (no leading or trailing
-/// zeros; none for zero), with its sign and where the point sits: after `point` digits,
-/// so 0.05 is ("5", -1) and 1200 is ("12", 4).
-pub fn decimal_parts(value: f64) -> (bool, Vec<u8>, i32) {
-    let mut buffer = ryu::Buffer::new();
-    let shortest = buffer.format_finite(value).as_bytes();
-    let (negative, unsigned) = match shortest.strip_prefix(b"-") {
-        Some(rest) => (true, rest),
-        None => (false, shortest),
-    };
-    let (mantissa, exponent) = match unsigned.iter().position(|&byte| byte == b'e') {
-        Some(index) => {
-            let exponent = std::str::from_utf8(&unsigned[index + 1..]).expect("ryu writes ASCII");
-            (
-                &unsigned[..index],
-                exponent.parse::<i32>().expect("ryu writes an integer"),
-            )
-        }
-        None => (unsigned, 0),
-    };
-    let integral_digits = mantissa
-        .iter()
-        .position(|&byte| byte == b'.')
-        .unwrap_or(mantissa.len());
-    let mut point = integral_digits as i32 + exponent;
-    let mut digits: Vec<u8> = mantissa
-        .iter()
-        .copied()
-        .filter(|&byte| byte != b'.')
-        .collect();
-    let leading_zeros = digits.iter().take_while(|&&byte| byte == b'0').count();
-    digits.drain(..leading_zeros);
-    point -= leading_zeros as i32;
-    while digits.last() == Some(&b'0') {
-        digits.pop();
+/// The shortest decimal digits that read back to a finite float (no leading or trailing
+/// zeros; none for zero), its sign, and where the point sits: after `point` digits, so 0.05
+/// is "5" at -1 and 1200 is "12" at 4.
+pub struct Decimal {
+    pub negative: bool,
+    digits: [u8; 32],
+    length: usize,
+    pub point: i32,
+}
+
+impl Decimal {
+    pub fn of_float(value: f64) -> Decimal {
+        let mut buffer = ryu::Buffer::new();
+        Decimal::of(buffer.format_finite(value).as_bytes())
     }
-    (negative, digits, point)
+
+    /// From ryu's text: `-`, digits with a point, and maybe `e` and an exponent.
+    fn of(shortest: &[u8]) -> Decimal {
+        let (negative, unsigned) = match shortest.strip_prefix(b"-") {
+            Some(rest) => (true, rest),
+            None => (false, shortest),
+        };
+        let (mantissa, exponent) = match unsigned.iter().position(|&byte| byte == b'e') {
+            Some(index) => {
+                let exponent =
+                    std::str::from_utf8(&unsigned[index + 1..]).expect("ryu writes ASCII");
+                (
+                    &unsigned[..index],
+                    exponent.parse::<i32>().expect("ryu writes an integer"),
+                )
+            }
+            None => (unsigned, 0),
+        };
+        let mut decimal = Decimal {
+            negative,
+            digits: [0; 32],
+            length: 0,
+            point: exponent,
+        };
+        let mut before_point = true;
+        for &byte in mantissa {
+            if byte == b'.' {
+                before_point = false;
+                continue;
+            }
+            if byte == b'0' && decimal.length == 0 {
+                // A leading zero: the digits start one place further right.
+                if !before_point {
+                    decimal.point -= 1;
+                }
+                continue;
+            }
+            if before_point {
+                decimal.point += 1;
+            }
+            decimal.digits[decimal.length] = byte;
+            decimal.length += 1;
+        }
+        while decimal.length > 0 && decimal.digits[decimal.length - 1] == b'0' {
+            decimal.length -= 1;
+        }
+        decimal
+    }
+
+    pub fn digits(&self) -> &[u8] {
+        &self.digits[..self.length]
+    }
 }
 
 pub fn push_int(out: &mut Vec<u8>, value: i64) {

@@ -7,6 +7,7 @@
 
 pub mod influx_format;
 pub mod line_protocol;
+mod metric;
 mod python_metrics;
 mod store_rows;
 
@@ -14,6 +15,7 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<metric::Metric>()?;
     module.add_function(wrap_pyfunction!(python_metrics::parse_influx, module)?)?;
     module.add_function(wrap_pyfunction!(
         python_metrics::format_influx_lines,

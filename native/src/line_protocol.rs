@@ -360,7 +360,7 @@ impl<'a> Reader<'a> {
     fn metric(&mut self, start: usize) -> Result<(Line<'a>, usize), Refusal> {
         let data = self.data;
         let (name, mut pos) = self.measurement(start)?;
-        let mut tags: Vec<Tag<'a>> = Vec::new();
+        let mut tags: Vec<Tag<'a>> = Vec::with_capacity(4);
         while data.get(pos) == Some(&b',') {
             let (key, after_key) = self.key_or_tag_text(pos + 1, true);
             if key.is_empty() {
@@ -387,7 +387,7 @@ impl<'a> Reader<'a> {
         while data.get(pos).copied().is_some_and(is_ws) {
             pos += 1;
         }
-        let mut fields: Vec<(Cow<'a, [u8]>, Value<'a>)> = Vec::new();
+        let mut fields: Vec<(Cow<'a, [u8]>, Value<'a>)> = Vec::with_capacity(16);
         loop {
             let (key, after_key) = self.key_or_tag_text(pos, false);
             if key.is_empty() {
@@ -683,10 +683,9 @@ fn number_or_bool(token: &[u8]) -> Result<Value<'static>, String> {
     if !float_shape(token) {
         return Err(invalid_value(token));
     }
-    let number: f64 = std::str::from_utf8(token)
-        .unwrap()
-        .parse()
-        .map_err(|_| invalid_value(token))?;
+    // SAFETY: float_shape accepted only ASCII digits, signs, '.', 'e' and 'E'.
+    let text = unsafe { std::str::from_utf8_unchecked(token) };
+    let number: f64 = text.parse().map_err(|_| invalid_value(token))?;
     if number.is_infinite() {
         return Err(format!(
             "invalid field value {} (out of the 64-bit float range)",

@@ -1,22 +1,23 @@
-//! Between line protocol and the agent's Python metrics (agent.metric.Metric).
+//! Between line protocol and the agent's metrics (agent.metric.Metric, native/src/metric.rs).
 //!
-//! Parsing reads the text without the GIL, a chunk of lines at a time, then makes the Python
-//! objects of that chunk. Names, tag sets and field keys that repeat within one call share
-//! their Python strings: a fleet's lines repeat their series and keys, whatever their values.
+//! Parsing reads the text without the GIL, a chunk of lines at a time, then makes the
+//! metrics of that chunk. Names, tag sets and field keys that repeat within one call are
+//! made once and shared: a fleet's lines repeat their series and keys, whatever their values.
 
 use rustc_hash::FxHashMap;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::influx_format::{
     push_field_key, push_float, push_int, push_measurement, push_string, push_tag_text, push_uint,
     tag_text_is_empty,
 };
 use crate::line_protocol::{Item, Line, LineError, Reader, Value};
+use crate::metric::{
+    uint_type, FieldKeys, FieldView, Fields, Metric, ParsedValue, SeriesTags, Tags,
+};
 
 /// Lines parsed per release of the GIL: enough to make the release cheap, few enough that
 /// the parsed lines waiting for their Python objects stay small.
@@ -26,146 +27,118 @@ const SHARED_STRINGS_LIMIT: usize = 65_536;
 /// Characters of a refused line that its error shows.
 const SHOWN_LINE_CHARS: usize = 120;
 
-static METRIC_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static UINT_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static OBJECT_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-fn metric_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    METRIC_TYPE.import(py, "agent.metric", "Metric")
-}
-
-fn uint_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    UINT_TYPE.import(py, "agent.metric", "UInt")
-}
-
 /// A Python str of bytes the reader accepted (so UTF-8).
 fn py_text<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(PyString::new(py, text)),
-        Err(error) => Err(PyValueError::new_err(error.to_string())),
-    }
+    Ok(PyString::new(py, utf8(bytes)?))
 }
 
-/// The Python objects a chunk's lines share within one parse call.
-struct Shared<'py> {
-    series: FxHashMap<Vec<u8>, (Bound<'py, PyString>, Bound<'py, PyDict>)>,
-    keys: FxHashMap<Vec<u8>, Bound<'py, PyString>>,
-    /// The field keys of the line before, and a dict of them (values None) that a line with
-    /// the same keys in the same order copies: a copy of a dict is one block copied, while
-    /// building one key by key grows and rehashes it.
-    last_field_keys: Vec<Vec<u8>>,
-    last_fields: Option<(Vec<Bound<'py, PyString>>, Bound<'py, PyDict>)>,
+fn utf8(bytes: &[u8]) -> PyResult<&str> {
+    std::str::from_utf8(bytes).map_err(|error| PyValueError::new_err(error.to_string()))
 }
 
-impl<'py> Shared<'py> {
+/// What the metrics of one parse call share: the names and tag sets of series, field keys,
+/// and the key list of the line before (a line with the same keys shares it).
+struct Shared {
+    series: FxHashMap<Vec<u8>, (Py<PyAny>, SeriesTags)>,
+    keys: FxHashMap<Vec<u8>, Py<PyString>>,
+    last_field_keys: Option<FieldKeys>,
+}
+
+impl Shared {
     fn new() -> Self {
         Shared {
             series: FxHashMap::default(),
             keys: FxHashMap::default(),
-            last_field_keys: Vec::new(),
-            last_fields: None,
+            last_field_keys: None,
         }
     }
 
-    /// The fields dict of a line: its keys in order, its values set.
-    fn fields(&mut self, py: Python<'py>, line: &Line<'_>) -> PyResult<Bound<'py, PyDict>> {
-        let same_keys = self.last_field_keys.len() == line.fields.len()
-            && self
-                .last_field_keys
-                .iter()
-                .zip(&line.fields)
-                .all(|(last, (key, _))| last.as_slice() == key.as_ref());
-        if !same_keys {
-            let mut keys = Vec::with_capacity(line.fields.len());
-            let template = PyDict::new(py);
-            for (key, _) in &line.fields {
-                let key = self.key(py, key)?;
-                template.set_item(&key, py.None())?;
-                keys.push(key);
-            }
-            self.last_field_keys = line.fields.iter().map(|(key, _)| key.to_vec()).collect();
-            self.last_fields = Some((keys, template));
-        }
-        let (keys, template) = self.last_fields.as_ref().expect("set just above");
-        let fields = template.copy()?;
-        for (key, (_, value)) in keys.iter().zip(&line.fields) {
-            fields.set_item(key, value_object(py, value)?)?;
-        }
-        Ok(fields)
-    }
-
-    fn key(&mut self, py: Python<'py>, key: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    fn key(&mut self, py: Python<'_>, key: &[u8]) -> PyResult<Py<PyString>> {
         if let Some(found) = self.keys.get(key) {
-            return Ok(found.clone());
+            return Ok(found.clone_ref(py));
         }
         if self.keys.len() >= SHARED_STRINGS_LIMIT {
             self.keys.clear();
         }
-        let made = py_text(py, key)?;
-        self.keys.insert(key.to_vec(), made.clone());
+        let made = py_text(py, key)?.unbind();
+        self.keys.insert(key.to_vec(), made.clone_ref(py));
         Ok(made)
     }
 
-    /// The name and a fresh tags dict of the line's series.
-    fn series(
-        &mut self,
-        py: Python<'py>,
-        line: &Line<'_>,
-    ) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyDict>)> {
+    /// The field keys of a line, shared with the line before when they are the same.
+    fn field_keys(&mut self, py: Python<'_>, line: &Line<'_>) -> PyResult<FieldKeys> {
+        if let Some(last) = &self.last_field_keys {
+            let same = last.len() == line.fields.len()
+                && last.iter().zip(&line.fields).all(|(known, (key, _))| {
+                    known.bind(py).to_str().ok().map(str::as_bytes) == Some(key.as_ref())
+                });
+            if same {
+                return Ok(last.clone());
+            }
+        }
+        let keys: FieldKeys = line
+            .fields
+            .iter()
+            .map(|(key, _)| self.key(py, key))
+            .collect::<PyResult<Vec<_>>>()?
+            .into();
+        self.last_field_keys = Some(keys.clone());
+        Ok(keys)
+    }
+
+    /// The name and tag set of the line's series.
+    fn series(&mut self, py: Python<'_>, line: &Line<'_>) -> PyResult<(Py<PyAny>, SeriesTags)> {
         if let Some((name, tags)) = self.series.get(line.series_text) {
-            return Ok((name.clone(), tags.copy()?));
+            return Ok((name.clone_ref(py), tags.clone()));
         }
-        let name = py_text(py, &line.name)?;
-        let tags = PyDict::new(py);
-        for (key, value) in &line.tags {
-            tags.set_item(self.key(py, key)?, self.key(py, value)?)?;
-        }
+        let name = py_text(py, &line.name)?.into_any().unbind();
+        let tags: SeriesTags = line
+            .tags
+            .iter()
+            .map(|(key, value)| Ok((self.key(py, key)?, self.key(py, value)?)))
+            .collect::<PyResult<Vec<_>>>()?
+            .into();
         if self.series.len() >= SHARED_STRINGS_LIMIT {
             self.series.clear();
         }
-        self.series
-            .insert(line.series_text.to_vec(), (name.clone(), tags.clone()));
-        Ok((name, tags.copy()?))
+        self.series.insert(
+            line.series_text.to_vec(),
+            (name.clone_ref(py), tags.clone()),
+        );
+        Ok((name, tags))
     }
 }
 
-fn value_object<'py>(py: Python<'py>, value: &Value<'_>) -> PyResult<Bound<'py, PyAny>> {
+fn parsed_value(value: &Value<'_>) -> PyResult<ParsedValue> {
     Ok(match value {
-        Value::Float(number) => PyFloat::new(py, *number).into_any(),
-        Value::Int(number) => number.into_pyobject(py)?.into_any(),
-        Value::UInt(number) => uint_type(py)?.call1((*number,))?,
-        Value::Bool(flag) => PyBool::new(py, *flag).to_owned().into_any(),
-        Value::Str(text) => py_text(py, text)?.into_any(),
+        Value::Float(number) => ParsedValue::Float(*number),
+        Value::Int(number) => ParsedValue::Int(*number),
+        Value::UInt(number) => ParsedValue::UInt(*number),
+        Value::Bool(flag) => ParsedValue::Bool(*flag),
+        Value::Str(text) => ParsedValue::Str(utf8(text)?.into()),
     })
 }
 
 fn metric_object<'py>(
     py: Python<'py>,
-    shared: &mut Shared<'py>,
+    shared: &mut Shared,
     line: &Line<'_>,
     default_time_ns: Option<i64>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Bound<'py, Metric>> {
     let (name, tags) = shared.series(py, line)?;
-    let fields = shared.fields(py, line)?;
-    let time_ns = line.time_ns.or(default_time_ns);
-    // The Metric dataclass's __init__ is Python code (a third of a microsecond a call); its
-    // instance is made as __init__ would make it, with every attribute set here.
-    let metric_type = metric_type(py)?;
-    let metric = OBJECT_NEW
-        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-            Ok(py
-                .import("builtins")?
-                .getattr("object")?
-                .getattr("__new__")?
-                .unbind())
-        })?
-        .bind(py)
-        .call1((metric_type,))?;
-    metric.setattr(intern!(py, "name"), name)?;
-    metric.setattr(intern!(py, "tags"), tags)?;
-    metric.setattr(intern!(py, "fields"), fields)?;
-    metric.setattr(intern!(py, "time_ns"), time_ns)?;
-    Ok(metric)
+    let keys = shared.field_keys(py, line)?;
+    let values = line
+        .fields
+        .iter()
+        .map(|(_, value)| parsed_value(value))
+        .collect::<PyResult<Box<[ParsedValue]>>>()?;
+    let time_ns = line
+        .time_ns
+        .or(default_time_ns)
+        .into_pyobject(py)?
+        .into_any()
+        .unbind();
+    Bound::new(py, Metric::parsed(name, tags, keys, values, time_ns))
 }
 
 /// (line, column, message, the line's text) of a refused line; the column counts characters.
@@ -252,12 +225,19 @@ fn read_all<'py>(
     reader: &mut Reader<'_>,
     bytes: &[u8],
     default_time_ns: Option<i64>,
-    shared: &mut Shared<'py>,
+    shared: &mut Shared,
     metrics: &Bound<'py, PyList>,
     errors: &Bound<'py, PyList>,
 ) -> PyResult<()> {
+    // Room for the lines of a chunk, guessed from the size of the data (a line takes some
+    // tens of bytes at least), so a call of one line does not reserve a chunk's worth.
+    let capacity = CHUNK_LINES.min(bytes.len() / 32 + 1);
     loop {
-        let chunk: Vec<Item<'_>> = py.detach(|| reader.by_ref().take(CHUNK_LINES).collect());
+        let chunk: Vec<Item<'_>> = py.detach(|| {
+            let mut chunk = Vec::with_capacity(capacity);
+            chunk.extend(reader.by_ref().take(CHUNK_LINES));
+            chunk
+        });
         if chunk.is_empty() {
             break;
         }
@@ -281,39 +261,40 @@ struct FieldStyle {
 }
 
 /// Appends one field value; false when it cannot be written (NaN, infinity, another type).
-fn push_value(
-    out: &mut Vec<u8>,
-    value: &Bound<'_, PyAny>,
-    uint: &Bound<'_, PyType>,
-    style: FieldStyle,
-) -> PyResult<bool> {
-    if let Ok(number) = value.cast_exact::<PyFloat>() {
-        let number = number.value();
-        if !number.is_finite() {
-            return Ok(false);
+fn push_value(out: &mut Vec<u8>, value: &FieldView<'_, '_>, style: FieldStyle) -> PyResult<bool> {
+    match value {
+        FieldView::Float(number) => {
+            if !number.is_finite() {
+                return Ok(false);
+            }
+            push_float(out, *number);
         }
-        push_float(out, number);
-        return Ok(true);
-    }
-    if let Ok(flag) = value.cast_exact::<PyBool>() {
-        out.extend_from_slice(if flag.is_true() { b"true" } else { b"false" });
-        return Ok(true);
-    }
-    if value.get_type().is(uint) {
-        let number: u64 = value.extract()?;
-        if style.uint_support {
-            push_uint(out, number);
-            out.push(b'u');
-        } else {
-            push_int(out, number.min(i64::MAX as u64) as i64);
+        FieldView::Bool(flag) => out.extend_from_slice(if *flag { b"true" } else { b"false" }),
+        FieldView::UInt(number) => {
+            if style.uint_support {
+                push_uint(out, *number);
+                out.push(b'u');
+            } else {
+                push_int(out, (*number).min(i64::MAX as u64) as i64);
+                out.push(b'i');
+            }
+        }
+        FieldView::Int(number) => {
+            push_int(out, *number);
             out.push(b'i');
         }
-        return Ok(true);
+        FieldView::Str(text) => push_string(out, text),
+        FieldView::Other(value) => return push_other_value(out, value),
     }
+    Ok(true)
+}
+
+/// A value of a type of its own (a subclass of int, float or str) or an int past 64 bits.
+fn push_other_value(out: &mut Vec<u8>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
     if let Ok(number) = value.cast::<PyInt>() {
+        // Beyond 64 bits: written as Python writes the number.
         match number.extract::<i64>() {
             Ok(number) => push_int(out, number),
-            // Beyond 64 bits: written as Python writes the number.
             Err(_) => out.extend_from_slice(number.str()?.to_str()?.as_bytes()),
         }
         out.push(b'i');
@@ -343,27 +324,30 @@ fn push_line(
     style: FieldStyle,
 ) -> PyResult<bool> {
     let py = metric.py();
+    let metric = metric.cast::<Metric>()?.borrow();
     let start = out.len();
-    let name = metric.getattr(intern!(py, "name"))?;
-    let tags = metric.getattr(intern!(py, "tags"))?;
-    let fields = metric.getattr(intern!(py, "fields"))?;
-    let time_ns = metric.getattr(intern!(py, "time_ns"))?;
-    let tags = tags.cast::<PyDict>()?;
-    let fields = fields.cast::<PyDict>()?;
-
-    let name = name.cast::<PyString>()?.to_str()?;
+    let name = metric.name.bind(py).cast::<PyString>()?.to_str()?;
     if name.is_empty() {
         return Ok(false); // as Telegraf: a metric without a name is not written
     }
     push_measurement(out, name);
-    let mut tag_pairs: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> =
-        Vec::with_capacity(tags.len());
-    for (key, value) in tags.iter() {
-        tag_pairs.push((key.cast_into::<PyString>()?, value.cast_into::<PyString>()?));
-    }
-    let mut tag_texts: Vec<(&str, &str)> = Vec::with_capacity(tag_pairs.len());
-    for (key, value) in &tag_pairs {
-        tag_texts.push((key.to_str()?, value.to_str()?));
+
+    let mut tag_objects: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> = Vec::new();
+    let mut tag_texts: Vec<(&str, &str)> = Vec::with_capacity(8);
+    match &metric.tags {
+        Tags::Parsed(pairs) => {
+            for (key, value) in pairs.iter() {
+                tag_texts.push((key.bind(py).to_str()?, value.bind(py).to_str()?));
+            }
+        }
+        Tags::Dict(tags) => {
+            for (key, value) in tags.bind(py).cast::<PyDict>()?.iter() {
+                tag_objects.push((key.cast_into::<PyString>()?, value.cast_into::<PyString>()?));
+            }
+            for (key, value) in &tag_objects {
+                tag_texts.push((key.to_str()?, value.to_str()?));
+            }
+        }
     }
     tag_texts.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (key, value) in tag_texts {
@@ -376,36 +360,40 @@ fn push_line(
         push_tag_text(out, value);
     }
     out.push(b' ');
+
     let fields_start = out.len();
-    let write_field =
-        |out: &mut Vec<u8>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| -> PyResult<()> {
-            let key = key.cast::<PyString>()?.to_str()?;
-            if key.is_empty() {
-                return Ok(());
+    let mut field_objects: Vec<(Bound<'_, PyString>, Bound<'_, PyAny>)> = Vec::new();
+    let mut fields: Vec<(&str, FieldView<'_, '_>)> = Vec::with_capacity(16);
+    match &metric.fields {
+        Fields::Parsed { keys, values } => {
+            for (key, value) in keys.iter().zip(values.iter()) {
+                fields.push((key.bind(py).to_str()?, FieldView::of_parsed(value)));
             }
-            let field_start = out.len();
-            if field_start != fields_start {
-                out.push(b',');
+        }
+        Fields::Dict(dict) => {
+            for (key, value) in dict.bind(py).cast::<PyDict>()?.iter() {
+                field_objects.push((key.cast_into::<PyString>()?, value));
             }
-            push_field_key(out, key);
-            out.push(b'=');
-            if !push_value(out, value, uint, style)? {
-                out.truncate(field_start);
+            for (key, value) in &field_objects {
+                fields.push((key.to_str()?, FieldView::of_object(value, uint)));
             }
-            Ok(())
-        };
+        }
+    }
     if style.sort_fields {
-        let mut items: Vec<(String, Bound<'_, PyAny>)> = Vec::with_capacity(fields.len());
-        for (key, value) in fields.iter() {
-            items.push((key.cast::<PyString>()?.to_str()?.to_owned(), value));
+        fields.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    for (key, value) in &fields {
+        if key.is_empty() {
+            continue;
         }
-        items.sort_by(|a, b| a.0.cmp(&b.0));
-        for (key, value) in items {
-            write_field(out, &PyString::new(py, &key).into_any(), &value)?;
+        let field_start = out.len();
+        if field_start != fields_start {
+            out.push(b',');
         }
-    } else {
-        for (key, value) in fields.iter() {
-            write_field(out, &key, &value)?;
+        push_field_key(out, key);
+        out.push(b'=');
+        if !push_value(out, value, style)? {
+            out.truncate(field_start);
         }
     }
     if out.len() == fields_start {
@@ -413,6 +401,7 @@ fn push_line(
         return Ok(false);
     }
     out.push(b' ');
+    let time_ns = metric.time_ns.bind(py);
     match time_ns.extract::<i64>() {
         Ok(stamp) => push_int(out, stamp),
         Err(_) => out.extend_from_slice(time_ns.str()?.to_str()?.as_bytes()),

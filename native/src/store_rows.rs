@@ -10,10 +10,11 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use rustc_hash::FxHashMap;
 
-use crate::influx_format::decimal_parts;
+use crate::influx_format::{push_int, push_uint, Decimal};
+use crate::metric::{uint_type, FieldView, Fields, Metric, Tags};
 
 /// Distinct texts of tag sets or field-name lists remembered within one call.
 const SHARED_TEXTS_LIMIT: usize = 65_536;
@@ -57,8 +58,9 @@ pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
         });
         return;
     }
-    let (negative, digits, point) = decimal_parts(value);
-    if negative {
+    let decimal = Decimal::of_float(value);
+    let (digits, point) = (decimal.digits(), decimal.point);
+    if decimal.negative {
         out.push(b'-');
     }
     if digits.is_empty() {
@@ -82,9 +84,9 @@ pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
     } else if point <= 0 {
         out.extend_from_slice(b"0.");
         out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
     } else if point as usize >= digits.len() {
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
         out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
         out.extend_from_slice(b".0");
     } else {
@@ -95,74 +97,64 @@ pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
 }
 
 /// Appends one JSON value; false if this module does not write its kind.
-fn push_json_value(out: &mut Vec<u8>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-    if let Ok(number) = value.cast_exact::<PyFloat>() {
-        push_python_float(out, number.value());
-    } else if let Ok(flag) = value.cast_exact::<PyBool>() {
-        out.extend_from_slice(if flag.is_true() { b"true" } else { b"false" });
-    } else if let Ok(number) = value.cast::<PyInt>() {
-        // int and its subclasses (UInt): json writes int.__repr__, digits only.
-        match number.extract::<i128>() {
-            Ok(number) => out.extend_from_slice(number.to_string().as_bytes()),
-            Err(_) => return Ok(false),
-        }
-    } else if let Ok(text) = value.cast_exact::<PyString>() {
-        match text.to_str() {
-            Ok(text) => push_json_string(out, text),
-            Err(_) => return Ok(false),
-        }
-    } else {
-        return Ok(false);
+fn push_json_value(out: &mut Vec<u8>, value: &FieldView<'_, '_>) -> bool {
+    match value {
+        FieldView::Float(number) => push_python_float(out, *number),
+        FieldView::Bool(flag) => out.extend_from_slice(if *flag { b"true" } else { b"false" }),
+        FieldView::Int(number) => push_int(out, *number),
+        FieldView::UInt(number) => push_uint(out, *number),
+        FieldView::Str(text) => push_json_string(out, text),
+        FieldView::Other(_) => return false,
     }
-    Ok(true)
+    true
 }
 
-/// The keys of a dict as str, sorted as Python sorts them (by code point, which is UTF-8
-/// byte order); None if a key is not a str UTF-8 can hold.
-fn sorted_items<'py>(dict: &Bound<'py, PyDict>) -> Option<Vec<(String, Bound<'py, PyAny>)>> {
-    let mut items = Vec::with_capacity(dict.len());
-    for (key, value) in dict.iter() {
-        let key = key.cast_exact::<PyString>().ok()?.to_str().ok()?.to_owned();
-        items.push((key, value));
-    }
-    items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Some(items)
-}
-
-/// A JSON object of the dict, keys sorted; None if a key or value is beyond this module.
-fn object_json(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>) -> PyResult<bool> {
-    let Some(items) = sorted_items(dict) else {
-        return Ok(false);
-    };
+/// The JSON object of sorted (key, value) pairs; false if a value is beyond this module.
+fn fields_json(out: &mut Vec<u8>, fields: &[(&str, FieldView<'_, '_>)]) -> bool {
     out.push(b'{');
-    for (index, (key, value)) in items.iter().enumerate() {
+    for (index, (key, value)) in fields.iter().enumerate() {
         if index > 0 {
             out.push(b',');
         }
         push_json_string(out, key);
         out.push(b':');
-        if !push_json_value(out, value)? {
-            return Ok(false);
+        if !push_json_value(out, value) {
+            return false;
         }
     }
     out.push(b'}');
-    Ok(true)
+    true
 }
 
-/// A JSON array of the dict's keys, sorted; None if a key is beyond this module.
-fn keys_json(out: &mut Vec<u8>, dict: &Bound<'_, PyDict>) -> bool {
-    let Some(items) = sorted_items(dict) else {
-        return false;
-    };
+/// The JSON array of the sorted field names.
+fn names_json(out: &mut Vec<u8>, fields: &[(&str, FieldView<'_, '_>)]) {
     out.push(b'[');
-    for (index, (key, _)) in items.iter().enumerate() {
+    for (index, (key, _)) in fields.iter().enumerate() {
         if index > 0 {
             out.push(b',');
         }
         push_json_string(out, key);
     }
     out.push(b']');
-    true
+}
+
+/// The JSON object of sorted tags.
+fn tags_json(out: &mut Vec<u8>, tags: &[(&str, &str)]) {
+    out.push(b'{');
+    for (index, (key, value)) in tags.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        push_json_string(out, key);
+        out.push(b':');
+        push_json_string(out, value);
+    }
+    out.push(b'}');
+}
+
+/// A str Python holds that UTF-8 can hold, of str itself (not a subclass).
+fn exact_text<'a>(object: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    object.cast_exact::<PyString>().ok()?.to_str().ok()
 }
 
 /// Python strings of texts that recur within one call (a host's tag set, a measurement's
@@ -197,6 +189,7 @@ pub fn sqlite_rows<'py>(
     encode_sorted: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
     let rows = PyList::empty(py);
+    let uint = uint_type(py)?;
     let mut tag_texts = SharedTexts::default();
     let mut name_texts = SharedTexts::default();
     let mut text = Vec::with_capacity(512);
@@ -207,39 +200,41 @@ pub fn sqlite_rows<'py>(
         let metrics = delivery.getattr(intern!(py, "metrics"))?;
         for metric in metrics.try_iter()? {
             let metric = metric?;
-            let tags = metric.getattr(intern!(py, "tags"))?;
-            let fields = metric.getattr(intern!(py, "fields"))?;
-            let tags = tags.cast::<PyDict>()?;
-            let fields = fields.cast::<PyDict>()?;
-
-            text.clear();
-            let tags_json = if object_json(&mut text, tags)? {
-                tag_texts.get(py, &text).into_any()
-            } else {
-                encode_sorted.call1((tags,))?
-            };
-            text.clear();
-            let names_json = if keys_json(&mut text, fields) {
-                name_texts.get(py, &text).into_any()
-            } else {
-                let names = PyList::new(py, fields.keys())?;
-                names.sort()?;
-                encode_sorted.call1((names,))?
-            };
-            text.clear();
-            let fields_json = if object_json(&mut text, fields)? {
-                PyString::new(py, std::str::from_utf8(&text).expect("built from str")).into_any()
-            } else {
-                encode_sorted.call1((fields,))?
+            let mut metric = metric.cast::<Metric>()?.borrow_mut();
+            let (tags_json, names_json, fields_json) = {
+                let row_texts = row_texts(
+                    py,
+                    &metric,
+                    uint,
+                    &mut text,
+                    &mut tag_texts,
+                    &mut name_texts,
+                )?;
+                match row_texts {
+                    Some(texts) => texts,
+                    None => {
+                        // Something only Python's json writes: all three texts from it.
+                        let tags = metric.tags_dict(py)?;
+                        let fields = metric.fields_dict(py)?;
+                        let names =
+                            PyList::new(py, fields.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+                        names.sort()?;
+                        (
+                            encode_sorted.call1((tags,))?,
+                            encode_sorted.call1((names,))?,
+                            encode_sorted.call1((fields,))?,
+                        )
+                    }
+                }
             };
             let row = PyTuple::new(
                 py,
                 [
-                    metric.getattr(intern!(py, "name"))?,
+                    metric.name.bind(py).clone(),
                     tags_json,
                     names_json,
                     fields_json,
-                    metric.getattr(intern!(py, "time_ns"))?,
+                    metric.time_ns.bind(py).clone(),
                     topic.clone(),
                     partition.clone(),
                     offset.clone(),
@@ -249,6 +244,81 @@ pub fn sqlite_rows<'py>(
         }
     }
     Ok(rows)
+}
+
+type RowTexts<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+/// The tags, field names and fields texts of one metric; None if one needs Python's json.
+fn row_texts<'py>(
+    py: Python<'py>,
+    metric: &Metric,
+    uint: &Bound<'py, PyType>,
+    text: &mut Vec<u8>,
+    tag_texts: &mut SharedTexts<'py>,
+    name_texts: &mut SharedTexts<'py>,
+) -> PyResult<Option<RowTexts<'py>>> {
+    let mut tag_objects: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = Vec::new();
+    let mut tags: Vec<(&str, &str)> = Vec::with_capacity(8);
+    match &metric.tags {
+        Tags::Parsed(pairs) => {
+            for (key, value) in pairs.iter() {
+                tags.push((key.bind(py).to_str()?, value.bind(py).to_str()?));
+            }
+        }
+        Tags::Dict(dict) => {
+            let Ok(dict) = dict.bind(py).cast::<PyDict>() else {
+                return Ok(None);
+            };
+            tag_objects.extend(dict.iter());
+            for (key, value) in &tag_objects {
+                let (Some(key), Some(value)) = (exact_text(key), exact_text(value)) else {
+                    return Ok(None);
+                };
+                tags.push((key, value));
+            }
+        }
+    }
+    let mut field_objects: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = Vec::new();
+    let mut fields: Vec<(&str, FieldView<'_, 'py>)> = Vec::with_capacity(16);
+    match &metric.fields {
+        Fields::Parsed { keys, values } => {
+            for (key, value) in keys.iter().zip(values.iter()) {
+                fields.push((key.bind(py).to_str()?, FieldView::of_parsed(value)));
+            }
+        }
+        Fields::Dict(dict) => {
+            let Ok(dict) = dict.bind(py).cast::<PyDict>() else {
+                return Ok(None);
+            };
+            field_objects.extend(dict.iter());
+            for (key, value) in &field_objects {
+                let Some(key) = exact_text(key) else {
+                    return Ok(None);
+                };
+                fields.push((key, FieldView::of_object(value, uint)));
+            }
+        }
+    }
+    // Python sorts str by code point, which is the order of their UTF-8 bytes.
+    tags.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+
+    text.clear();
+    if !fields_json(text, &fields) {
+        return Ok(None);
+    }
+    let fields_text = PyString::new(py, std::str::from_utf8(text).expect("built from str"));
+    text.clear();
+    tags_json(text, &tags);
+    let tags_text = tag_texts.get(py, text);
+    text.clear();
+    names_json(text, &fields);
+    let names_text = name_texts.get(py, text);
+    Ok(Some((
+        tags_text.into_any(),
+        names_text.into_any(),
+        fields_text.into_any(),
+    )))
 }
 
 #[cfg(test)]

@@ -830,6 +830,13 @@ def test_a_member_left_without_partitions_while_they_outnumber_the_members_joins
         partition_assignment_strategy=[LeaderAssigningFromStaleMetadata],
     )
     try:
+        # The consumer knows the topic's partitions before it joins: a leader whose metadata
+        # lacks them assigns nothing, and a bare KafkaConsumer does not join again by itself
+        # (the sink does; that is what this test is about).
+        deadline = time.monotonic() + 30
+        while len(leader.partitions_for_topic(topic) or ()) < 3:
+            assert time.monotonic() < deadline, "the topic's partitions never showed"
+            time.sleep(0.1)
         leader.subscribe([topic])
         deadline = time.monotonic() + 30
         while len(leader.assignment()) < 3:
