@@ -1,5 +1,6 @@
-"""What the native core (native/, Rust) exports; plugins/parsers/influx.py,
-plugins/serializers/influx.py and agent/sink/store.py are its only callers."""
+"""What the native core (native/, Rust) exports: the Metric class (agent.metric), and the
+per-metric work of the influx parser and serializer, the agent's finishing of gathered
+metrics, outputs.kafka's grouping by key and the sink's SQLite rows."""
 
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ class Metric:
     ) -> None: ...
     def add_missing_tags(self, tags: list[tuple[str, str]]) -> None:
         """Adds each (key, value) whose key the metric does not have."""
+    def get_tag(self, key: str) -> str | None: ...
     def has_fields(self) -> bool: ...
     def copy(self) -> Metric: ...
     def identity(self) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], int]:
@@ -53,3 +55,12 @@ def sqlite_rows(
     """Each metric's SQLite row: (measurement, tags JSON, field names JSON, fields JSON,
     time_ns, topic, partition, offset), the JSON texts as `encode_sorted` writes them; it is
     called for a dict or list the core cannot write itself."""
+
+def group_by_tag(metrics: Sequence[Metric], key: str) -> dict[str | None, list[int]]:
+    """Positions of `metrics` grouped by their tag `key`'s value (None: without it)."""
+
+def finish_metrics(
+    metrics: Iterable[Metric], tags: list[tuple[str, str]], precision_ns: int
+) -> list[Metric]:
+    """The metrics with fields, each given the `tags` it lacks and its time_ns rounded to
+    `precision_ns` (when over 1)."""

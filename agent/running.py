@@ -12,6 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from agent import _native
 from agent.buffer import Batch, Buffer, BufferFullError
 from agent.filters import FilterOptions, MetricFilter
 from agent.metric import Metric
@@ -116,21 +117,10 @@ class RunningInput:
         renames = settings.name_override or settings.name_prefix or settings.name_suffix
         if self.filter.selects or self.filter.modifies or renames:
             return [m for m in map(self.finish, metrics) if m is not None]
-        # The plugin's own tags first, then the global ones, as finish() adds them.
+        # The plugin's own tags first, then the global ones, as finish() adds them. Done in
+        # the native core: no dict of a parsed metric's tags is made for it.
         added = list({**self.default_tags, **settings.tags}.items())
-        precision_ns = self.precision_ns
-        half = precision_ns // 2
-        finished = []
-        append = finished.append
-        for metric in metrics:
-            if not metric.has_fields():
-                continue
-            if added:
-                metric.add_missing_tags(added)
-            if precision_ns > 1:
-                metric.time_ns = (metric.time_ns + half) // precision_ns * precision_ns
-            append(metric)
-        return finished
+        return _native.finish_metrics(metrics, added, self.precision_ns)
 
     def finish(self, metric: Metric) -> Metric | None:
         """Filter, rename, tag and round one metric, in Telegraf's order; None if dropped."""

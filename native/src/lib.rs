@@ -16,6 +16,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<metric::Metric>()?;
+    module.add_function(wrap_pyfunction!(metric::group_by_tag, module)?)?;
+    module.add_function(wrap_pyfunction!(metric::finish_metrics, module)?)?;
     module.add_function(wrap_pyfunction!(python_metrics::parse_influx, module)?)?;
     module.add_function(wrap_pyfunction!(
         python_metrics::format_influx_lines,

@@ -129,6 +129,91 @@ impl Metric {
         }
     }
 
+    fn add_tags_absent(
+        &mut self,
+        py: Python<'_>,
+        tags: &[(Py<PyString>, Py<PyString>)],
+    ) -> PyResult<()> {
+        match &self.tags {
+            Tags::Parsed(pairs) => {
+                let mut missing = Vec::new();
+                for (key, value) in tags {
+                    let key_text = key.bind(py).to_str()?;
+                    let mut present = false;
+                    for (have, _) in pairs.iter() {
+                        if have.bind(py).to_str()? == key_text {
+                            present = true;
+                            break;
+                        }
+                    }
+                    if !present {
+                        missing.push((key.clone_ref(py), value.clone_ref(py)));
+                    }
+                }
+                if !missing.is_empty() {
+                    let mut all: Vec<_> = pairs
+                        .iter()
+                        .map(|(key, value)| (key.clone_ref(py), value.clone_ref(py)))
+                        .collect();
+                    all.extend(missing);
+                    self.tags = Tags::Parsed(all.into());
+                }
+            }
+            Tags::Dict(dict) => {
+                let dict = dict.bind(py);
+                for (key, value) in tags {
+                    dict.call_method1("setdefault", (key, value))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// time_ns rounded to the nearest multiple of `precision_ns` (halves up), as Telegraf's
+    /// agent rounds gathered metrics.
+    fn round_time(&mut self, py: Python<'_>, precision_ns: i64) -> PyResult<()> {
+        let half = precision_ns / 2;
+        let time_ns = self.time_ns.bind(py);
+        self.time_ns = match time_ns.extract::<i64>() {
+            Ok(stamp) => {
+                let rounded = (i128::from(stamp) + i128::from(half))
+                    .div_euclid(i128::from(precision_ns))
+                    * i128::from(precision_ns);
+                rounded.into_pyobject(py)?.into_any().unbind()
+            }
+            // Not a 64-bit integer: Python's arithmetic decides (as the code it replaces).
+            Err(_) => time_ns
+                .add(half)?
+                .floor_div(precision_ns)?
+                .mul(precision_ns)?
+                .unbind(),
+        };
+        Ok(())
+    }
+
+    /// The value of tag `key`, if the metric has it.
+    pub fn tag_value(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyString>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        match &self.tags {
+            Tags::Parsed(pairs) => {
+                let wanted = key.to_str()?;
+                for (have, value) in pairs.iter() {
+                    if have.bind(py).to_str()? == wanted {
+                        return Ok(Some(value.clone_ref(py).into_any()));
+                    }
+                }
+                Ok(None)
+            }
+            Tags::Dict(dict) => Ok(dict
+                .bind(py)
+                .call_method1("get", (key,))
+                .map(|value| (!value.is_none()).then(|| value.unbind()))?),
+        }
+    }
+
     /// (name, tags, fields, time_ns) as Python objects.
     fn parts<'py>(slf: &Bound<'py, Self>) -> PyResult<[Bound<'py, PyAny>; 4]> {
         let py = slf.py();
@@ -212,33 +297,12 @@ impl Metric {
         py: Python<'_>,
         tags: Vec<(Py<PyString>, Py<PyString>)>,
     ) -> PyResult<()> {
-        match &self.tags {
-            Tags::Parsed(pairs) => {
-                let missing: Vec<_> = tags
-                    .into_iter()
-                    .filter(|(key, _)| {
-                        !pairs.iter().any(|(have, _)| {
-                            have.bind(py).as_any().eq(key.bind(py)).unwrap_or(false)
-                        })
-                    })
-                    .collect();
-                if !missing.is_empty() {
-                    let mut all: Vec<_> = pairs
-                        .iter()
-                        .map(|(key, value)| (key.clone_ref(py), value.clone_ref(py)))
-                        .collect();
-                    all.extend(missing);
-                    self.tags = Tags::Parsed(all.into());
-                }
-            }
-            Tags::Dict(dict) => {
-                let dict = dict.bind(py);
-                for (key, value) in tags {
-                    dict.call_method1("setdefault", (key, value))?;
-                }
-            }
-        }
-        Ok(())
+        self.add_tags_absent(py, &tags)
+    }
+
+    /// The value of tag `key`, or None (without making a dict of tags still as parsed).
+    fn get_tag(&self, py: Python<'_>, key: &Bound<'_, PyString>) -> PyResult<Option<Py<PyAny>>> {
+        self.tag_value(py, key)
     }
 
     /// Whether the metric has a field (without making a dict of fields still as parsed).
@@ -408,4 +472,69 @@ impl<'a, 'py> FieldView<'a, 'py> {
         }
         FieldView::Other(value)
     }
+}
+
+/// The positions of `metrics` grouped by the value of their tag `key` (None for metrics
+/// without it), groups in order of first appearance, positions in order.
+#[pyfunction]
+pub fn group_by_tag<'py>(
+    py: Python<'py>,
+    metrics: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let groups = PyDict::new(py);
+    // The group of the metric before: a batch often holds runs of one series.
+    let mut last: Option<(Py<PyAny>, Bound<'py, PyList>)> = None;
+    for (position, metric) in metrics.try_iter()?.enumerate() {
+        let metric = metric?;
+        let value = metric.cast::<Metric>()?.borrow().tag_value(py, key)?;
+        let value = value.unwrap_or_else(|| py.None());
+        let members = match &last {
+            Some((last_value, members)) if last_value.bind(py).eq(&value)? => members.clone(),
+            _ => {
+                let members = match groups.get_item(&value)? {
+                    Some(found) => found.cast_into::<PyList>()?,
+                    None => {
+                        let made = PyList::empty(py);
+                        groups.set_item(&value, &made)?;
+                        made
+                    }
+                };
+                last = Some((value, members.clone()));
+                members
+            }
+        };
+        members.append(position)?;
+    }
+    Ok(groups)
+}
+
+/// What the agent does to each gathered metric when no filter or rename applies: leaves out
+/// metrics without fields, adds `tags` the metric lacks, rounds time_ns to `precision_ns`
+/// (when over 1). The metrics kept, in order.
+#[pyfunction]
+pub fn finish_metrics<'py>(
+    py: Python<'py>,
+    metrics: &Bound<'py, PyAny>,
+    tags: Vec<(Py<PyString>, Py<PyString>)>,
+    precision_ns: i64,
+) -> PyResult<Bound<'py, PyList>> {
+    let finished = PyList::empty(py);
+    for metric in metrics.try_iter()? {
+        let metric = metric?;
+        {
+            let mut native = metric.cast::<Metric>()?.borrow_mut();
+            if !native.has_fields(py)? {
+                continue;
+            }
+            if !tags.is_empty() {
+                native.add_tags_absent(py, &tags)?;
+            }
+            if precision_ns > 1 {
+                native.round_time(py, precision_ns)?;
+            }
+        }
+        finished.append(metric)?;
+    }
+    Ok(finished)
 }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal
 
+from agent import _native
 from agent.metric import Metric
 from agent.plugin import Serializer
 
@@ -72,22 +73,28 @@ class RecordBuilder:
 
     def topic_for(self, metric: Metric) -> str:
         topic = self.topic
-        if self.topic_tag and self.topic_tag in metric.tags:
-            topic = metric.tags[self.topic_tag]
+        if self.topic_tag and (value := metric.get_tag(self.topic_tag)) is not None:
+            topic = value
         suffix = self.topic_suffix
         if suffix.method == "measurement":
             topic += suffix.separator + metric.name
         elif suffix.method == "tags":
             for key in suffix.keys:
-                if metric.tags.get(key):
-                    topic += suffix.separator + metric.tags[key]
+                if value := metric.get_tag(key):
+                    topic += suffix.separator + value
         return topic
 
     def key_rule(self, metric: Metric) -> bytes | RandomKey | None:
         """The key routing gives a metric: its routing_tag value, else routing_key (RANDOM_KEY
         for "random": drawn per record), else none."""
-        if self.routing_tag and self.routing_tag in metric.tags:
-            return metric.tags[self.routing_tag].encode()
+        if self.routing_tag:
+            value = metric.get_tag(self.routing_tag)
+            if value is not None:
+                return value.encode()
+        return self.default_key()
+
+    def default_key(self) -> bytes | RandomKey | None:
+        """The key of a metric without routing_tag: routing_key's."""
         if self.routing_key == "random":
             return RANDOM_KEY
         return self.routing_key.encode() if self.routing_key else None
@@ -151,14 +158,28 @@ class RecordBuilder:
         if min(sizes) == 0 or max(sizes) > limit:  # lines to leave out: one by one
             yield from self.batched(self.topic, None, self._serialized(metrics, indexes))
             return
+        yield from self._split_lines(self.topic, None, chosen, values, sizes, indexes)
+
+    def _split_lines(
+        self,
+        topic: str,
+        key: bytes | RandomKey | None,
+        metrics: Sequence[Metric],
+        values: Sequence[bytes],
+        sizes: list[int],
+        indexes: Sequence[int],
+    ) -> Iterator[Record]:
+        """Records of consecutive lines (none empty or over the limit): what batched()
+        makes, with where records split found for all lines at once."""
+        limit = self.max_message_bytes
         ends = list(accumulate(sizes))
         start, written = 0, 0
         while start < len(values):
             # A record takes lines while their total stays within the limit (at least one).
             stop = max(bisect_right(ends, written + limit, start), start + 1)
             value = values[start] if stop - start == 1 else b"".join(values[start:stop])
-            timestamp_ms = self.timestamp_ms(chosen[start])
-            yield Record(self.topic, None, value, timestamp_ms, list(indexes[start:stop]))
+            timestamp_ms = self.timestamp_ms(metrics[start])
+            yield Record(topic, drawn(key), value, timestamp_ms, list(indexes[start:stop]))
             written, start = ends[stop - 1], stop
 
     def _log_too_large(self, metric: Metric, value: bytes) -> None:
@@ -168,8 +189,11 @@ class RecordBuilder:
         )
 
     def _routed_records(self, metrics: list[tuple[int, Metric]]) -> Iterator[Record]:
-        groups: dict[tuple[str, bytes | RandomKey | None], list[tuple[int, Metric, bytes]]] = {}
         values = self._values_of([metric for _, metric in metrics])
+        if self.use_batch_format and self._keyed_lines_only():
+            yield from self._keyed_lines_in_records(metrics, values)
+            return
+        groups: dict[tuple[str, bytes | RandomKey | None], list[tuple[int, Metric, bytes]]] = {}
         limit = self.max_message_bytes
         for (index, metric), value in zip(metrics, values, strict=True):
             if not value:
@@ -186,6 +210,38 @@ class RecordBuilder:
         for (topic, key), members in groups.items():
             yield from self.batched(topic, key, members)
 
+    def _keyed_lines_only(self) -> bool:
+        """Whether only the key differs between metrics (one topic, line protocol)."""
+        return not (self.topic_tag or self.topic_suffix.method) and self.data_format != "json"
+
+    def _keyed_lines_in_records(
+        self, metrics: list[tuple[int, Metric]], values: list[bytes]
+    ) -> Iterator[Record]:
+        """use_batch_format, one topic, keyed by routing_tag or routing_key: the metrics are
+        grouped by key in the native core (a write holds every host's metrics), then each
+        group's lines are split into records as _lines_in_records does."""
+        chosen = [metric for _, metric in metrics]
+        if self.routing_tag:
+            by_tag = _native.group_by_tag(chosen, self.routing_tag)
+        else:
+            by_tag = {None: range(len(chosen))}
+        limit = self.max_message_bytes
+        for tag_value, positions in by_tag.items():
+            key = self.default_key() if tag_value is None else tag_value.encode()
+            members = [p for p in positions if 0 < len(values[p]) <= limit]
+            if len(members) != len(positions):
+                for p in positions:
+                    if len(values[p]) > limit:
+                        self._log_too_large(chosen[p], values[p])
+            yield from self._split_lines(
+                self.topic,
+                key,
+                [chosen[p] for p in members],
+                [values[p] for p in members],
+                [len(values[p]) for p in members],
+                [metrics[p][0] for p in members],
+            )
+
     def _value_of(self, metric: Metric) -> bytes:
         """The serialized metric, without topic_tag if exclude_topic_tag says so."""
         return self._values_of([metric])[0]
@@ -198,7 +254,7 @@ class RecordBuilder:
         return self.serializer.serialize_each(metrics)
 
     def _without_topic_tag(self, metric: Metric) -> Metric:
-        if self.topic_tag not in metric.tags:
+        if metric.get_tag(self.topic_tag) is None:
             return metric
         metric = metric.copy()
         del metric.tags[self.topic_tag]

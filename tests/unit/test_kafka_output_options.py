@@ -14,6 +14,7 @@ import pytest
 from agent.config import load
 from agent.metric import Metric
 from plugins.outputs.kafka import DELIVERY_TIMEOUT_MS, RECORD_OVERHEAD_BYTES, Kafka
+from plugins.parsers.influx import InfluxParser
 from tests.unit.test_config import error_of, write
 
 
@@ -259,3 +260,41 @@ def test_metrics_without_the_routing_tag_share_records_keyed_at_random(tmp_path)
     untagged, tagged = records
     assert (tagged.key, tagged.indexes) == (b"r1", [1, 3])
     assert untagged.indexes == [0, 2, 4] and untagged.key not in (None, b"r1")
+
+
+def test_batch_format_keyed_by_routing_tag_gives_each_host_its_records_split_at_the_limit(
+    tmp_path,
+):
+    output = kafka_output(tmp_path, """
+        routing_tag = "host"
+        use_batch_format = true
+        max_message_bytes = 60
+    """)  # fmt: skip
+    rejected: list[str] = []
+    output.report_rejected = rejected.append
+    builder = output.record_builder()
+    text = (
+        "".join(f"cpu,host=h{i % 2} usage_idle={i}.5 {i}\n" for i in range(5))
+        + 'cpu,host=h1 note="'
+        + "x" * 200
+        + '" 9\n'
+    )
+    metrics, errors = InfluxParser().parse(text.encode())  # metrics as the parser makes them
+    assert not errors
+    chosen = [0, 1, 2, 3, 4, 5]
+    records = list(builder.records(metrics, chosen))
+    assert [(r.key, r.indexes) for r in records] == [
+        (b"h0", [0, 2]),  # lines of 29 bytes: two fit in 60
+        (b"h0", [4]),
+        (b"h1", [1, 3]),
+    ]
+    assert records[0].value == b"cpu,host=h0 usage_idle=0.5 0\ncpu,host=h0 usage_idle=2.5 2\n"
+    assert records[1].timestamp_ms == 0  # the first metric's, in milliseconds
+    assert len(rejected) == 1 and "larger than max_message_bytes (60)" in rejected[0]
+
+
+def test_batch_format_keyed_by_routing_tag_takes_only_the_chosen_metrics(tmp_path):
+    output = kafka_output(tmp_path, 'routing_tag = "host"\nuse_batch_format = true\n')
+    batch = [cpu({"host": f"h{i % 3}"}) for i in range(9)]
+    records = list(output.record_builder().records(batch, [1, 2, 4, 8]))
+    assert [(r.key, r.indexes) for r in records] == [(b"h1", [1, 4]), (b"h2", [2, 8])]
