@@ -60,9 +60,30 @@ pub enum Tags {
 pub enum Fields {
     Parsed {
         keys: FieldKeys,
-        values: Box<[ParsedValue]>,
+        values: Arc<[ParsedValue]>,
     },
     Dict(Py<PyAny>),
+}
+
+impl Tags {
+    fn clone_ref(&self, py: Python<'_>) -> Tags {
+        match self {
+            Tags::Parsed(pairs) => Tags::Parsed(pairs.clone()),
+            Tags::Dict(dict) => Tags::Dict(dict.clone_ref(py)),
+        }
+    }
+}
+
+impl Fields {
+    fn clone_ref(&self, py: Python<'_>) -> Fields {
+        match self {
+            Fields::Parsed { keys, values } => Fields::Parsed {
+                keys: keys.clone(),
+                values: values.clone(),
+            },
+            Fields::Dict(dict) => Fields::Dict(dict.clone_ref(py)),
+        }
+    }
 }
 
 /// A measurement: `name`, string `tags`, typed `fields` and a timestamp in nanoseconds.
@@ -88,7 +109,7 @@ impl Metric {
         name: Py<PyAny>,
         tags: SeriesTags,
         keys: FieldKeys,
-        values: Box<[ParsedValue]>,
+        values: Arc<[ParsedValue]>,
         time_ns: Py<PyAny>,
     ) -> Self {
         Metric {
@@ -99,42 +120,68 @@ impl Metric {
         }
     }
 
+    /// A copy of the metric's parts (references, not the dicts' contents), taken under a
+    /// borrow that ends before any Python object is made: a borrow held while Python
+    /// allocates could meet another thread's, since allocating may run Python code.
+    pub fn snapshot(&self, py: Python<'_>) -> Metric {
+        Metric {
+            name: self.name.clone_ref(py),
+            tags: self.tags.clone_ref(py),
+            fields: self.fields.clone_ref(py),
+            time_ns: self.time_ns.clone_ref(py),
+        }
+    }
+
     /// The tags as a dict, made now if they were still as parsed.
-    pub fn tags_dict<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if let Tags::Parsed(pairs) = &self.tags {
+    pub fn tags_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        loop {
+            let pairs = match &slf.borrow().tags {
+                Tags::Dict(dict) => return Ok(dict.bind(py).clone()),
+                Tags::Parsed(pairs) => pairs.clone(),
+            };
             let dict = PyDict::new(py);
             for (key, value) in pairs.iter() {
                 dict.set_item(key.bind(py), value.bind(py))?;
             }
-            self.tags = Tags::Dict(dict.into_any().unbind());
-        }
-        match &self.tags {
-            Tags::Dict(dict) => Ok(dict.bind(py).clone()),
-            Tags::Parsed(_) => unreachable!("made a dict just above"),
+            let mut metric = slf.borrow_mut();
+            // Unless another thread changed the tags meanwhile (then made again from those).
+            if matches!(&metric.tags, Tags::Parsed(now) if Arc::ptr_eq(now, &pairs)) {
+                metric.tags = Tags::Dict(dict.clone().into_any().unbind());
+                return Ok(dict.into_any());
+            }
         }
     }
 
     /// The fields as a dict, made now if they were still as parsed.
-    pub fn fields_dict<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if let Fields::Parsed { keys, values } = &self.fields {
+    pub fn fields_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        loop {
+            let (keys, values) = match &slf.borrow().fields {
+                Fields::Dict(dict) => return Ok(dict.bind(py).clone()),
+                Fields::Parsed { keys, values } => (keys.clone(), values.clone()),
+            };
             let dict = PyDict::new(py);
             for (key, value) in keys.iter().zip(values.iter()) {
                 dict.set_item(key.bind(py), value.to_object(py)?)?;
             }
-            self.fields = Fields::Dict(dict.into_any().unbind());
-        }
-        match &self.fields {
-            Fields::Dict(dict) => Ok(dict.bind(py).clone()),
-            Fields::Parsed { .. } => unreachable!("made a dict just above"),
+            let mut metric = slf.borrow_mut();
+            if matches!(&metric.fields, Fields::Parsed { values: now, .. } if Arc::ptr_eq(now, &values))
+            {
+                metric.fields = Fields::Dict(dict.clone().into_any().unbind());
+                return Ok(dict.into_any());
+            }
         }
     }
 
-    fn add_tags_absent(
-        &mut self,
+    /// The tag set with each of `tags` whose key it lacks added; None for a dict (changed
+    /// in place) or when nothing was missing.
+    fn with_absent_tags(
         py: Python<'_>,
+        current: &Tags,
         tags: &[(Py<PyString>, Py<PyString>)],
-    ) -> PyResult<()> {
-        match &self.tags {
+    ) -> PyResult<Option<SeriesTags>> {
+        match current {
             Tags::Parsed(pairs) => {
                 let mut missing = Vec::new();
                 for (key, value) in tags {
@@ -150,31 +197,53 @@ impl Metric {
                         missing.push((key.clone_ref(py), value.clone_ref(py)));
                     }
                 }
-                if !missing.is_empty() {
-                    let mut all: Vec<_> = pairs
-                        .iter()
-                        .map(|(key, value)| (key.clone_ref(py), value.clone_ref(py)))
-                        .collect();
-                    all.extend(missing);
-                    self.tags = Tags::Parsed(all.into());
+                if missing.is_empty() {
+                    return Ok(None);
                 }
+                let mut all: Vec<_> = pairs
+                    .iter()
+                    .map(|(key, value)| (key.clone_ref(py), value.clone_ref(py)))
+                    .collect();
+                all.extend(missing);
+                Ok(Some(all.into()))
             }
             Tags::Dict(dict) => {
                 let dict = dict.bind(py);
                 for (key, value) in tags {
                     dict.call_method1("setdefault", (key, value))?;
                 }
+                Ok(None)
             }
         }
-        Ok(())
+    }
+
+    fn add_tags_absent(
+        slf: &Bound<'_, Self>,
+        tags: &[(Py<PyString>, Py<PyString>)],
+    ) -> PyResult<()> {
+        let py = slf.py();
+        loop {
+            let current = slf.borrow().tags.clone_ref(py);
+            let Some(added) = Metric::with_absent_tags(py, &current, tags)? else {
+                return Ok(());
+            };
+            let mut metric = slf.borrow_mut();
+            if matches!((&metric.tags, &current), (Tags::Parsed(now), Tags::Parsed(then)) if Arc::ptr_eq(now, then))
+            {
+                metric.tags = Tags::Parsed(added);
+                return Ok(());
+            }
+        }
     }
 
     /// time_ns rounded to the nearest multiple of `precision_ns` (halves up), as Telegraf's
     /// agent rounds gathered metrics.
-    fn round_time(&mut self, py: Python<'_>, precision_ns: i64) -> PyResult<()> {
+    fn round_time(slf: &Bound<'_, Self>, precision_ns: i64) -> PyResult<()> {
+        let py = slf.py();
         let half = precision_ns / 2;
-        let time_ns = self.time_ns.bind(py);
-        self.time_ns = match time_ns.extract::<i64>() {
+        let time_ns = slf.borrow().time_ns.clone_ref(py);
+        let time_ns = time_ns.bind(py);
+        let rounded = match time_ns.extract::<i64>() {
             Ok(stamp) => {
                 let rounded = (i128::from(stamp) + i128::from(half))
                     .div_euclid(i128::from(precision_ns))
@@ -188,16 +257,17 @@ impl Metric {
                 .mul(precision_ns)?
                 .unbind(),
         };
+        slf.borrow_mut().time_ns = rounded;
         Ok(())
     }
 
     /// The value of tag `key`, if the metric has it.
     pub fn tag_value(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         key: &Bound<'_, PyString>,
     ) -> PyResult<Option<Py<PyAny>>> {
-        match &self.tags {
+        let py = slf.py();
+        match &slf.borrow().tags.clone_ref(py) {
             Tags::Parsed(pairs) => {
                 let wanted = key.to_str()?;
                 for (have, value) in pairs.iter() {
@@ -217,11 +287,13 @@ impl Metric {
     /// (name, tags, fields, time_ns) as Python objects.
     fn parts<'py>(slf: &Bound<'py, Self>) -> PyResult<[Bound<'py, PyAny>; 4]> {
         let py = slf.py();
-        let mut metric = slf.borrow_mut();
+        let tags = Metric::tags_dict(slf)?;
+        let fields = Metric::fields_dict(slf)?;
+        let metric = slf.borrow();
         Ok([
             metric.name.bind(py).clone(),
-            metric.tags_dict(py)?,
-            metric.fields_dict(py)?,
+            tags,
+            fields,
             metric.time_ns.bind(py).clone(),
         ])
     }
@@ -261,8 +333,8 @@ impl Metric {
     }
 
     #[getter]
-    fn get_tags<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.tags_dict(py)
+    fn get_tags<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Metric::tags_dict(slf)
     }
 
     #[setter]
@@ -271,8 +343,8 @@ impl Metric {
     }
 
     #[getter]
-    fn get_fields<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.fields_dict(py)
+    fn get_fields<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Metric::fields_dict(slf)
     }
 
     #[setter]
@@ -293,58 +365,41 @@ impl Metric {
     /// Adds each (key, value) of `tags` whose key the metric does not have yet (the agent's
     /// and a plugin's default tags), without making a dict of tags still as parsed.
     fn add_missing_tags(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         tags: Vec<(Py<PyString>, Py<PyString>)>,
     ) -> PyResult<()> {
-        self.add_tags_absent(py, &tags)
+        Metric::add_tags_absent(slf, &tags)
     }
 
     /// The value of tag `key`, or None (without making a dict of tags still as parsed).
-    fn get_tag(&self, py: Python<'_>, key: &Bound<'_, PyString>) -> PyResult<Option<Py<PyAny>>> {
-        self.tag_value(py, key)
+    fn get_tag(slf: &Bound<'_, Self>, key: &Bound<'_, PyString>) -> PyResult<Option<Py<PyAny>>> {
+        Metric::tag_value(slf, key)
     }
 
     /// Whether the metric has a field (without making a dict of fields still as parsed).
-    fn has_fields(&self, py: Python<'_>) -> PyResult<bool> {
-        match &self.fields {
+    fn has_fields(slf: &Bound<'_, Self>) -> PyResult<bool> {
+        let py = slf.py();
+        match slf.borrow().fields.clone_ref(py) {
             Fields::Parsed { values, .. } => Ok(!values.is_empty()),
             Fields::Dict(dict) => dict.bind(py).is_truthy(),
         }
     }
 
     /// A metric of its own with the same name, tags, fields and time.
-    fn copy(&self, py: Python<'_>) -> PyResult<Metric> {
-        let tags = match &self.tags {
-            Tags::Parsed(pairs) => Tags::Parsed(pairs.clone()),
-            Tags::Dict(dict) => {
-                Tags::Dict(dict.bind(py).cast::<PyDict>()?.copy()?.into_any().unbind())
-            }
-        };
-        let fields = match &self.fields {
-            Fields::Parsed { keys, values } => Fields::Parsed {
-                keys: keys.clone(),
-                values: values
-                    .iter()
-                    .map(|value| match value {
-                        ParsedValue::Float(number) => ParsedValue::Float(*number),
-                        ParsedValue::Int(number) => ParsedValue::Int(*number),
-                        ParsedValue::UInt(number) => ParsedValue::UInt(*number),
-                        ParsedValue::Bool(flag) => ParsedValue::Bool(*flag),
-                        ParsedValue::Str(text) => ParsedValue::Str(text.clone()),
-                    })
-                    .collect(),
-            },
-            Fields::Dict(dict) => {
-                Fields::Dict(dict.bind(py).cast::<PyDict>()?.copy()?.into_any().unbind())
-            }
-        };
-        Ok(Metric {
-            name: self.name.clone_ref(py),
-            tags,
-            fields,
-            time_ns: self.time_ns.clone_ref(py),
-        })
+    fn copy(slf: &Bound<'_, Self>) -> PyResult<Metric> {
+        let py = slf.py();
+        let mut copied = slf.borrow().snapshot(py);
+        // Parsed tags and fields are never changed in place (a change makes a dict): they
+        // are shared. Dicts are copied.
+        if let Tags::Dict(dict) = &copied.tags {
+            let dict = dict.bind(py).cast::<PyDict>()?.copy()?;
+            copied.tags = Tags::Dict(dict.into_any().unbind());
+        }
+        if let Fields::Dict(dict) = &copied.fields {
+            let dict = dict.bind(py).cast::<PyDict>()?.copy()?;
+            copied.fields = Fields::Dict(dict.into_any().unbind());
+        }
+        Ok(copied)
     }
 
     /// What makes two metrics the same observation: name, tag set, field names, time.
@@ -487,7 +542,7 @@ pub fn group_by_tag<'py>(
     let mut last: Option<(Py<PyAny>, Bound<'py, PyList>)> = None;
     for (position, metric) in metrics.try_iter()?.enumerate() {
         let metric = metric?;
-        let value = metric.cast::<Metric>()?.borrow().tag_value(py, key)?;
+        let value = Metric::tag_value(metric.cast::<Metric>()?, key)?;
         let value = value.unwrap_or_else(|| py.None());
         let members = match &last {
             Some((last_value, members)) if last_value.bind(py).eq(&value)? => members.clone(),
@@ -522,17 +577,15 @@ pub fn finish_metrics<'py>(
     let finished = PyList::empty(py);
     for metric in metrics.try_iter()? {
         let metric = metric?;
-        {
-            let mut native = metric.cast::<Metric>()?.borrow_mut();
-            if !native.has_fields(py)? {
-                continue;
-            }
-            if !tags.is_empty() {
-                native.add_tags_absent(py, &tags)?;
-            }
-            if precision_ns > 1 {
-                native.round_time(py, precision_ns)?;
-            }
+        let native = metric.cast::<Metric>()?;
+        if !Metric::has_fields(native)? {
+            continue;
+        }
+        if !tags.is_empty() {
+            Metric::add_tags_absent(native, &tags)?;
+        }
+        if precision_ns > 1 {
+            Metric::round_time(native, precision_ns)?;
         }
         finished.append(metric)?;
     }

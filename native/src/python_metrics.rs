@@ -131,7 +131,7 @@ fn metric_object<'py>(
         .fields
         .iter()
         .map(|(_, value)| parsed_value(value))
-        .collect::<PyResult<Box<[ParsedValue]>>>()?;
+        .collect::<PyResult<std::sync::Arc<[ParsedValue]>>>()?;
     let time_ns = line
         .time_ns
         .or(default_time_ns)
@@ -324,7 +324,8 @@ fn push_line(
     style: FieldStyle,
 ) -> PyResult<bool> {
     let py = metric.py();
-    let metric = metric.cast::<Metric>()?.borrow();
+    // Read from a snapshot: no borrow of the metric is held while Python objects are made.
+    let metric = metric.cast::<Metric>()?.borrow().snapshot(py);
     let start = out.len();
     let name = metric.name.bind(py).cast::<PyString>()?.to_str()?;
     if name.is_empty() {

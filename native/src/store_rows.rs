@@ -200,33 +200,27 @@ pub fn sqlite_rows<'py>(
         let metrics = delivery.getattr(intern!(py, "metrics"))?;
         for metric in metrics.try_iter()? {
             let metric = metric?;
-            let mut metric = metric.cast::<Metric>()?.borrow_mut();
-            let (tags_json, names_json, fields_json) = {
-                let row_texts = row_texts(
-                    py,
-                    &metric,
-                    uint,
-                    &mut text,
-                    &mut tag_texts,
-                    &mut name_texts,
-                )?;
-                match row_texts {
-                    Some(texts) => texts,
-                    None => {
-                        // Something only Python's json writes: all three texts from it.
-                        let tags = metric.tags_dict(py)?;
-                        let fields = metric.fields_dict(py)?;
-                        let names =
-                            PyList::new(py, fields.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-                        names.sort()?;
-                        (
-                            encode_sorted.call1((tags,))?,
-                            encode_sorted.call1((names,))?,
-                            encode_sorted.call1((fields,))?,
-                        )
-                    }
+            let metric = metric.cast::<Metric>()?;
+            // Read from a snapshot: no borrow of the metric is held while Python objects are
+            // made.
+            let parts = metric.borrow().snapshot(py);
+            let texts = row_texts(py, &parts, uint, &mut text, &mut tag_texts, &mut name_texts)?;
+            let (tags_json, names_json, fields_json) = match texts {
+                Some(texts) => texts,
+                None => {
+                    // Something only Python's json writes: all three texts from it.
+                    let tags = Metric::tags_dict(metric)?;
+                    let fields = Metric::fields_dict(metric)?;
+                    let names = PyList::new(py, fields.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+                    names.sort()?;
+                    (
+                        encode_sorted.call1((tags,))?,
+                        encode_sorted.call1((names,))?,
+                        encode_sorted.call1((fields,))?,
+                    )
                 }
             };
+            let metric = parts;
             let row = PyTuple::new(
                 py,
                 [
