@@ -30,6 +30,7 @@ holds a table's lock for the length of a batch.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -86,6 +87,29 @@ COPY_TYPES = {
 # between sinks (another sink made the same table or column first).
 _TRANSIENT_CLASSES = ("08", "53", "57P", "40")
 _TRANSIENT_CODES = {"23505", "42P07", "55P03", "58000", "58030"}
+# libpq does not pass on the SQLSTATE of a login the server refused (28P01, 28000, 3D000,
+# 42501), nor has one for a DSN it cannot use: those are told by their text (libpq's and
+# the server's English). A connection lost under TLS says "SSL" too ("SSL error: unexpected
+# eof while reading", "SSL SYSCALL error: EOF detected"): only TLS settings that cannot work
+# are refusals here, not the word.
+_REFUSALS = re.compile(
+    "|".join(
+        (
+            "authentication failed",  # password, and ident, peer or cert methods
+            "no pg_hba.conf entry",
+            "pg_hba.conf rejects",
+            "not permitted to log in",
+            "password",  # none supplied, or a password file it cannot use
+            "does not exist",  # the database, the role, a certificate file
+            "permission denied",  # no CONNECT right on the database
+            "does not support SSL",  # sslmode=require, a server without TLS
+            "certificate",  # not trusted, or for another host name
+            "private key",
+            r"invalid \w+ value",  # an sslmode, port or timeout libpq cannot read
+            "invalid port number",
+        )
+    )
+)
 # PostgreSQL keeps the first 63 bytes of a longer name (NAMEDATALEN - 1): two fields that
 # differ only after those would be one column.
 MAX_NAME_BYTES = 63
@@ -237,7 +261,7 @@ class PostgresStore:
             try:
                 result = step()
             except psycopg.Error as error:
-                if not _transient(error):
+                if not is_transient(error):
                     raise StoreError(f"PostgreSQL {self.where}: {_first_line(error)}") from None
                 self._lost(error)
             else:
@@ -534,28 +558,15 @@ def _add_columns(name: str, columns: dict[str, str]) -> sql.Composed:
     return sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(name), additions)
 
 
-def _transient(error: psycopg.Error) -> bool:
+def is_transient(error: psycopg.Error) -> bool:
+    """Whether a later attempt may succeed: the server unreachable, restarting, recovering,
+    full or busy; not a refused login, a missing right or a value of the wrong type."""
     code = error.sqlstate
     if code is None:
-        # No SQLSTATE: libpq's own failure (refused, reset, timed out), unless the server
-        # refused the login, which no retry changes.
-        return isinstance(error, psycopg.OperationalError) and not _refused_login(error)
+        # libpq's own failure (refused, reset, timed out, a TLS session cut short), or a
+        # refusal at login, which no retry changes.
+        return isinstance(error, psycopg.OperationalError) and not _REFUSALS.search(str(error))
     return code in _TRANSIENT_CODES or code.startswith(_TRANSIENT_CLASSES)
-
-
-def _refused_login(error: psycopg.Error) -> bool:
-    text = str(error)
-    return any(
-        phrase in text
-        for phrase in (
-            "authentication failed",
-            "no pg_hba.conf entry",
-            "does not exist",
-            "permission denied",
-            "password",
-            "SSL",
-        )
-    )
 
 
 def _disconnected(error: psycopg.Error) -> bool:

@@ -142,7 +142,14 @@ def test_a_group_offset_moved_past_the_store_with_reset_is_followed(
 
 
 def test_postgresql_stopped_and_started_mid_stream_loses_nothing_and_stores_nothing_twice(
-    kafka_bootstrap, create_topic, postgres_database, postgres_script, group, tmp_path, background
+    kafka_bootstrap,
+    create_topic,
+    postgres_database,
+    postgres_script,
+    postgres_transport,
+    group,
+    tmp_path,
+    background,
 ):
     topic = create_topic(name="pg-outage", partitions=2)
     produce(kafka_bootstrap, topic, lines(2000), partitions=2)
@@ -162,6 +169,52 @@ def test_postgresql_stopped_and_started_mid_stream_loses_nothing_and_stores_noth
     assert process.process.wait(120) == 0, process.log()
     log = process.log()
     assert log.count("retrying (nothing is lost") == 1  # once per outage
+    assert "answers again after" in log
+    assert count(postgres_database) == 4000
+    assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == 4000
+    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == 4000
+
+
+def sink_backend(url: str) -> tuple[int, bool]:
+    """The pid of the server process serving the sink's connection, and whether it is TLS."""
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT a.pid, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)"
+            " WHERE a.application_name = 'agent-sink' AND a.datname = current_database()"
+        ).fetchone()
+    assert row is not None, "no connection of the sink"
+    return row
+
+
+def test_postgresql_crashing_mid_stream_loses_nothing_and_stores_nothing_twice(
+    kafka_bootstrap,
+    create_topic,
+    postgres_database,
+    postgres_transport,
+    group,
+    tmp_path,
+    background,
+):
+    topic = create_topic(name="pg-crash", partitions=2)
+    produce(kafka_bootstrap, topic, lines(2000), partitions=2)
+    process = background(
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--from-beginning --store {postgres_database} --batch-size 200 --timeout-ms 5000"
+    )
+    wait_for_rows(postgres_database, 200, process)
+    pid, tls = sink_backend(postgres_database)
+    assert tls == (postgres_transport == "tls")
+    # A server process killed with SIGKILL: PostgreSQL ends every connection without a word
+    # (over TLS, no close_notify either) and recovers before it takes new ones.
+    os.kill(pid, signal.SIGKILL)
+    produce(kafka_bootstrap, topic, lines(2000, start=2000), partitions=2)
+    assert process.process.wait(120) == 0, process.log()
+    log = process.log()
+    warnings = [line for line in log.splitlines() if " W! " in line]
+    assert len(warnings) == 1, log  # once per outage
+    # Over TLS, libpq says "SSL error: unexpected eof while reading" or "server closed the
+    # connection unexpectedly", depending on what it was doing: both are waited out.
+    assert "retrying (nothing is lost, nothing is stored twice)" in warnings[0]
     assert "answers again after" in log
     assert count(postgres_database) == 4000
     assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == 4000
