@@ -30,6 +30,7 @@ holds a table's lock for the length of a batch.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -51,7 +52,22 @@ POSITIONS_TABLE = "agent_sink_positions"
 TAG_TABLE_SUFFIX = "_tag"
 TIME_COLUMN = "time"
 TAG_ID_COLUMN = "tag_id"
-CONNECT_TIMEOUT_S = 10
+# What a connection gets unless the DSN (or libpq's environment variable beside it) says
+# otherwise. A server that vanishes without closing the connection (its host down, the
+# network cut) is noticed by TCP keepalives while the sink awaits an answer (10 s idle, then
+# 3 probes 5 s apart: 25 s) and by TCP_USER_TIMEOUT while data it sent stays unacknowledged,
+# as in a COPY (25 s); without them Linux gives up after about 15 minutes (tcp_retries2).
+# A server that is alive answers both from its kernel, however long a statement takes.
+# libpq ignores them on Unix sockets.
+CONNECTION_DEFAULTS = {
+    "connect_timeout": "10",  # seconds
+    "keepalives": "1",
+    "keepalives_idle": "10",  # seconds
+    "keepalives_interval": "5",  # seconds
+    "keepalives_count": "3",
+    "tcp_user_timeout": "25000",  # milliseconds
+}
+ENVIRONMENT_VARIABLES = {"connect_timeout": "PGCONNECT_TIMEOUT"}
 # Retry after a lost connection: 0.25 s doubling to 15 s (Telegraf's outputs.postgresql
 # waits up to 15 s between attempts too).
 FIRST_BACKOFF_S = 0.25
@@ -248,8 +264,8 @@ class PostgresStore:
             self._connection = psycopg.connect(
                 self.dsn,
                 autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_S,
                 application_name="agent-sink",
+                **connection_defaults(self.dsn),
             )
         return self._connection
 
@@ -556,6 +572,16 @@ def _add_columns(name: str, columns: dict[str, str]) -> sql.Composed:
         for column, column_type in columns.items()
     )
     return sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(name), additions)
+
+
+def connection_defaults(dsn: str) -> dict[str, str]:
+    """CONNECTION_DEFAULTS less the options the DSN or the environment sets."""
+    given = psycopg.conninfo.conninfo_to_dict(dsn)
+    return {
+        option: value
+        for option, value in CONNECTION_DEFAULTS.items()
+        if option not in given and not os.environ.get(ENVIRONMENT_VARIABLES.get(option, ""))
+    }
 
 
 def is_transient(error: psycopg.Error) -> bool:

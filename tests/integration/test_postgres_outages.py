@@ -1,13 +1,15 @@
 """The PostgreSQL store when its server goes away, comes back or refuses it, over plain TCP
 and over TLS (scripts/postgres tls on): each error psycopg raises while the server is gone
-is transient (waited out and retried), and a refused login, a missing right or a value of
-the wrong type is permanent. The errors are the real ones, from the real server and libpq."""
+is transient (waited out and retried), a refused login, a missing right or a value of the
+wrong type is permanent, and a connection is set to notice a server that stops answering
+without closing it. The errors are the real ones, from the real server and libpq."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from agent.sink.postgres import is_transient
+from agent.sink.postgres import CONNECTION_DEFAULTS, PostgresStore, is_transient
 
 pytestmark = pytest.mark.postgres
 
@@ -144,3 +146,44 @@ def test_refused_logins_missing_rights_and_wrong_types_are_permanent(
         met["TLS required"] = raised(lambda: connect(postgres_database + "?sslmode=require"))
     transient = {what: str(error) for what, error in met.items() if is_transient(error)}
     assert transient == {}
+
+
+def socket_option(connection: psycopg.Connection, level: int, option: int) -> int:
+    with socket.socket(fileno=os.dup(connection.fileno())) as duplicate:
+        return duplicate.getsockopt(level, option)
+
+
+def test_a_connection_probes_a_silent_server_and_gives_up_on_unacknowledged_data(
+    postgres_database,
+):
+    store = PostgresStore(postgres_database)
+    try:
+        connection = store._connect()
+        assert socket_option(connection, socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        got = {
+            "keepalives_idle": socket_option(connection, socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            "keepalives_interval": socket_option(
+                connection, socket.IPPROTO_TCP, socket.TCP_KEEPINTVL
+            ),
+            "keepalives_count": socket_option(connection, socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+            "tcp_user_timeout": socket_option(
+                connection, socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT
+            ),
+        }
+    finally:
+        store.close()
+    assert got == {name: int(CONNECTION_DEFAULTS[name]) for name in got}
+
+
+def test_keepalive_and_timeout_options_of_the_dsn_are_kept(postgres_database):
+    store = PostgresStore(
+        postgres_database + "?keepalives_idle=60&tcp_user_timeout=0&connect_timeout=3"
+    )
+    try:
+        connection = store._connect()
+        idle_s = socket_option(connection, socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+        user_timeout_ms = socket_option(connection, socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+        connect_timeout = connection.info.get_parameters()["connect_timeout"]
+    finally:
+        store.close()
+    assert (idle_s, user_timeout_ms, connect_timeout) == (60, 0, "3")

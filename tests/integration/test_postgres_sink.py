@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -328,6 +329,21 @@ def test_sigterm_while_waiting_for_an_unreachable_server_at_start_ends_the_sink_
     assert process.stop() == 0, process.log()
     assert "hidden-secret" not in process.log()
     assert "agent:***@127.0.0.1:1" in process.log()
+
+
+def test_a_server_that_takes_the_connection_and_never_answers_is_waited_out(
+    create_topic, background
+):
+    topic = create_topic(name="pg-silent")
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts, no one answers
+        port = silent.getsockname()[1]
+        # The DSN's own connect_timeout is kept (libpq counts at least 2 s).
+        process = background(
+            f"--topic {topic} --store postgresql://agent@127.0.0.1:{port}/m?connect_timeout=2"
+        )
+        process.wait_for_log("retrying (nothing is lost", timeout=8)
+    assert "timeout expired" in process.log()
+    assert process.stop() == 0, process.log()
 
 
 def test_workers_end_when_their_supervisor_is_killed(
