@@ -57,8 +57,9 @@ TAG_ID_COLUMN = "tag_id"
 # network cut) is noticed by TCP keepalives while the sink awaits an answer (10 s idle, then
 # 3 probes 5 s apart: 25 s) and by TCP_USER_TIMEOUT while data it sent stays unacknowledged,
 # as in a COPY (25 s); without them Linux gives up after about 15 minutes (tcp_retries2).
-# A server that is alive answers both from its kernel, however long a statement takes.
-# libpq ignores them on Unix sockets.
+# A server that is alive answers both from its kernel, however long a statement runs; one
+# that reads none of a COPY for 25 s (a stalled disk) counts as gone too (Linux 5.11 and
+# later), and the batch is rolled back and tried again. libpq ignores them on Unix sockets.
 CONNECTION_DEFAULTS = {
     "connect_timeout": "10",  # seconds
     "keepalives": "1",
