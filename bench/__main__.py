@@ -22,6 +22,7 @@ from agent.cli import GC_THRESHOLDS
 from bench import (
     drain,
     file_to_kafka,
+    fleet,
     latency,
     machine,
     overhead,
@@ -43,6 +44,7 @@ GROUPS: dict[str, ModuleType] = {
     "latency": latency,
     "startup": startup,
     "file": file_to_kafka,
+    "fleet": fleet,
 }
 
 SINK_ONE_PER_RECORD = "agent sink --store, one per record"
@@ -79,6 +81,15 @@ TARGETS = [
         "agent, one per record: rate",
         45e3,
         True,
+    ),
+    Target("fleet: sink, 2 workers ≥ 1.5× Telegraf", "fleet", "2 workers / Telegraf", 1.5, True),
+    Target("fleet: sink, 1 worker ≥ 1× Telegraf", "fleet", "1 worker / Telegraf", 1.0, True),
+    Target(
+        "fleet: each metric stored once after 3 SIGKILLs",
+        "fleet",
+        "sink after 3 SIGKILLs: missing or twice",
+        1,
+        False,
     ),
     Target("idle agent < 40 MB RSS", "overhead", "agent peak RSS, interval 10s", 40, False),
     Target("idle agent < 0.06 CPU-s/min", "overhead", "agent CPU, interval 10s", 0.06, False),

@@ -30,6 +30,8 @@ holds a table's lock for the length of a batch.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -50,7 +52,23 @@ POSITIONS_TABLE = "agent_sink_positions"
 TAG_TABLE_SUFFIX = "_tag"
 TIME_COLUMN = "time"
 TAG_ID_COLUMN = "tag_id"
-CONNECT_TIMEOUT_S = 10
+# What a connection gets unless the DSN (or libpq's environment variable beside it) says
+# otherwise. A server that vanishes without closing the connection (its host down, the
+# network cut) is noticed by TCP keepalives while the sink awaits an answer (10 s idle, then
+# 3 probes 5 s apart: 25 s) and by TCP_USER_TIMEOUT while data it sent stays unacknowledged,
+# as in a COPY (25 s); without them Linux gives up after about 15 minutes (tcp_retries2).
+# A server that is alive answers both from its kernel, however long a statement runs; one
+# that reads none of a COPY for 25 s (a stalled disk) counts as gone too (Linux 5.11 and
+# later), and the batch is rolled back and tried again. libpq ignores them on Unix sockets.
+CONNECTION_DEFAULTS = {
+    "connect_timeout": "10",  # seconds
+    "keepalives": "1",
+    "keepalives_idle": "10",  # seconds
+    "keepalives_interval": "5",  # seconds
+    "keepalives_count": "3",
+    "tcp_user_timeout": "25000",  # milliseconds
+}
+ENVIRONMENT_VARIABLES = {"connect_timeout": "PGCONNECT_TIMEOUT"}
 # Retry after a lost connection: 0.25 s doubling to 15 s (Telegraf's outputs.postgresql
 # waits up to 15 s between attempts too).
 FIRST_BACKOFF_S = 0.25
@@ -86,6 +104,29 @@ COPY_TYPES = {
 # between sinks (another sink made the same table or column first).
 _TRANSIENT_CLASSES = ("08", "53", "57P", "40")
 _TRANSIENT_CODES = {"23505", "42P07", "55P03", "58000", "58030"}
+# libpq does not pass on the SQLSTATE of a login the server refused (28P01, 28000, 3D000,
+# 42501), nor has one for a DSN it cannot use: those are told by their text (libpq's and
+# the server's English). A connection lost under TLS says "SSL" too ("SSL error: unexpected
+# eof while reading", "SSL SYSCALL error: EOF detected"): only TLS settings that cannot work
+# are refusals here, not the word.
+_REFUSALS = re.compile(
+    "|".join(
+        (
+            "authentication failed",  # password, and ident, peer or cert methods
+            "no pg_hba.conf entry",
+            "pg_hba.conf rejects",
+            "not permitted to log in",
+            "password",  # none supplied, or a password file it cannot use
+            "does not exist",  # the database, the role, a certificate file
+            "permission denied",  # no CONNECT right on the database
+            "does not support SSL",  # sslmode=require, a server without TLS
+            "certificate",  # not trusted, or for another host name
+            "private key",
+            r"invalid \w+ value",  # an sslmode, port or timeout libpq cannot read
+            "invalid port number",
+        )
+    )
+)
 # PostgreSQL keeps the first 63 bytes of a longer name (NAMEDATALEN - 1): two fields that
 # differ only after those would be one column.
 MAX_NAME_BYTES = 63
@@ -224,8 +265,8 @@ class PostgresStore:
             self._connection = psycopg.connect(
                 self.dsn,
                 autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_S,
                 application_name="agent-sink",
+                **connection_defaults(self.dsn),
             )
         return self._connection
 
@@ -237,7 +278,7 @@ class PostgresStore:
             try:
                 result = step()
             except psycopg.Error as error:
-                if not _transient(error):
+                if not is_transient(error):
                     raise StoreError(f"PostgreSQL {self.where}: {_first_line(error)}") from None
                 self._lost(error)
             else:
@@ -534,28 +575,25 @@ def _add_columns(name: str, columns: dict[str, str]) -> sql.Composed:
     return sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(name), additions)
 
 
-def _transient(error: psycopg.Error) -> bool:
+def connection_defaults(dsn: str) -> dict[str, str]:
+    """CONNECTION_DEFAULTS less the options the DSN or the environment sets."""
+    given = psycopg.conninfo.conninfo_to_dict(dsn)
+    return {
+        option: value
+        for option, value in CONNECTION_DEFAULTS.items()
+        if option not in given and not os.environ.get(ENVIRONMENT_VARIABLES.get(option, ""))
+    }
+
+
+def is_transient(error: psycopg.Error) -> bool:
+    """Whether a later attempt may succeed: the server unreachable, restarting, recovering,
+    full or busy; not a refused login, a missing right or a value of the wrong type."""
     code = error.sqlstate
     if code is None:
-        # No SQLSTATE: libpq's own failure (refused, reset, timed out), unless the server
-        # refused the login, which no retry changes.
-        return isinstance(error, psycopg.OperationalError) and not _refused_login(error)
+        # libpq's own failure (refused, reset, timed out, a TLS session cut short), or a
+        # refusal at login, which no retry changes.
+        return isinstance(error, psycopg.OperationalError) and not _REFUSALS.search(str(error))
     return code in _TRANSIENT_CODES or code.startswith(_TRANSIENT_CLASSES)
-
-
-def _refused_login(error: psycopg.Error) -> bool:
-    text = str(error)
-    return any(
-        phrase in text
-        for phrase in (
-            "authentication failed",
-            "no pg_hba.conf entry",
-            "does not exist",
-            "permission denied",
-            "password",
-            "SSL",
-        )
-    )
 
 
 def _disconnected(error: psycopg.Error) -> bool:

@@ -23,6 +23,9 @@ And for tests that need a real PostgreSQL, managed by scripts/postgres:
 - ``postgres_database`` (function): URI of a new, empty database on that server (dropped after).
 - ``postgres_script`` (session): ``postgres_script("stop") -> CompletedProcess``; the test is
   skipped, visibly, when POSTGRES_URL names a server that is not ours to stop.
+- ``postgres_transport`` (function, parametrized "plain" and "tls"): the test runs twice, the
+  second time with the server serving TLS (``scripts/postgres tls on``, off again after it),
+  which clients then use (libpq's default sslmode, prefer, takes it).
 """
 
 from __future__ import annotations
@@ -296,6 +299,26 @@ def postgres_script() -> Callable[..., subprocess.CompletedProcess[str]]:
     if os.environ.get("POSTGRES_URL"):
         pytest.skip("POSTGRES_URL is set: its server is not ours to stop")
     return run_postgres_script
+
+
+@pytest.fixture(params=["plain", "tls"])
+def postgres_transport(
+    request: pytest.FixtureRequest,
+    postgres_script: Callable[..., subprocess.CompletedProcess[str]],
+) -> Iterator[str]:
+    """ "plain", or "tls" with the server serving TLS for the length of the test."""
+    if request.param == "plain":
+        yield "plain"
+        return
+    on = postgres_script("tls", "on")
+    if on.returncode != 0:
+        pytest.fail(_script_failure(on), pytrace=False)
+    try:
+        yield "tls"
+    finally:
+        off = postgres_script("tls", "off")
+        if off.returncode != 0:
+            pytest.fail(_script_failure(off), pytrace=False)
 
 
 def database_url(server_url: str, database: str) -> str:

@@ -44,3 +44,27 @@ def test_other_roles_must_give_their_password(postgres_url, postgres_database):
     url = postgres_database.replace("agent@", "harness_user:wrong@")
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(url)
+
+
+def tls_in_use(url: str) -> bool:
+    with psycopg.connect(url) as connection:
+        return connection.execute(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        ).fetchone()[0]
+
+
+def test_tls_on_serves_tls_across_a_restart_and_tls_off_ends_it(postgres_url, postgres_script):
+    try:
+        on = postgres_script("tls", "on")
+        assert on.returncode == 0, on.stderr
+        # libpq's default sslmode (prefer) takes TLS when the server offers it.
+        assert tls_in_use(postgres_url)
+        assert postgres_script("stop").returncode == 0
+        assert postgres_script("start").returncode == 0
+        assert tls_in_use(postgres_url)
+    finally:
+        off = postgres_script("tls", "off")
+    assert off.returncode == 0, off.stderr
+    assert not tls_in_use(postgres_url)
+    with pytest.raises(psycopg.OperationalError, match="does not support SSL"):
+        psycopg.connect(postgres_url + "?sslmode=require")

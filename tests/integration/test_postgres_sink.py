@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -142,7 +143,14 @@ def test_a_group_offset_moved_past_the_store_with_reset_is_followed(
 
 
 def test_postgresql_stopped_and_started_mid_stream_loses_nothing_and_stores_nothing_twice(
-    kafka_bootstrap, create_topic, postgres_database, postgres_script, group, tmp_path, background
+    kafka_bootstrap,
+    create_topic,
+    postgres_database,
+    postgres_script,
+    postgres_transport,
+    group,
+    tmp_path,
+    background,
 ):
     topic = create_topic(name="pg-outage", partitions=2)
     produce(kafka_bootstrap, topic, lines(2000), partitions=2)
@@ -162,6 +170,52 @@ def test_postgresql_stopped_and_started_mid_stream_loses_nothing_and_stores_noth
     assert process.process.wait(120) == 0, process.log()
     log = process.log()
     assert log.count("retrying (nothing is lost") == 1  # once per outage
+    assert "answers again after" in log
+    assert count(postgres_database) == 4000
+    assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == 4000
+    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == 4000
+
+
+def sink_backend(url: str) -> tuple[int, bool]:
+    """The pid of the server process serving the sink's connection, and whether it is TLS."""
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT a.pid, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)"
+            " WHERE a.application_name = 'agent-sink' AND a.datname = current_database()"
+        ).fetchone()
+    assert row is not None, "no connection of the sink"
+    return row
+
+
+def test_postgresql_crashing_mid_stream_loses_nothing_and_stores_nothing_twice(
+    kafka_bootstrap,
+    create_topic,
+    postgres_database,
+    postgres_transport,
+    group,
+    tmp_path,
+    background,
+):
+    topic = create_topic(name="pg-crash", partitions=2)
+    produce(kafka_bootstrap, topic, lines(2000), partitions=2)
+    process = background(
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--from-beginning --store {postgres_database} --batch-size 200 --timeout-ms 5000"
+    )
+    wait_for_rows(postgres_database, 200, process)
+    pid, tls = sink_backend(postgres_database)
+    assert tls == (postgres_transport == "tls")
+    # A server process killed with SIGKILL: PostgreSQL ends every connection without a word
+    # (over TLS, no close_notify either) and recovers before it takes new ones.
+    os.kill(pid, signal.SIGKILL)
+    produce(kafka_bootstrap, topic, lines(2000, start=2000), partitions=2)
+    assert process.process.wait(120) == 0, process.log()
+    log = process.log()
+    warnings = [line for line in log.splitlines() if " W! " in line]
+    assert len(warnings) == 1, log  # once per outage
+    # Over TLS, libpq says "SSL error: unexpected eof while reading" or "server closed the
+    # connection unexpectedly", depending on what it was doing: both are waited out.
+    assert "retrying (nothing is lost, nothing is stored twice)" in warnings[0]
     assert "answers again after" in log
     assert count(postgres_database) == 4000
     assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == 4000
@@ -275,6 +329,21 @@ def test_sigterm_while_waiting_for_an_unreachable_server_at_start_ends_the_sink_
     assert process.stop() == 0, process.log()
     assert "hidden-secret" not in process.log()
     assert "agent:***@127.0.0.1:1" in process.log()
+
+
+def test_a_server_that_takes_the_connection_and_never_answers_is_waited_out(
+    create_topic, background
+):
+    topic = create_topic(name="pg-silent")
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts, no one answers
+        port = silent.getsockname()[1]
+        # The DSN's own connect_timeout is kept (libpq counts at least 2 s).
+        process = background(
+            f"--topic {topic} --store postgresql://agent@127.0.0.1:{port}/m?connect_timeout=2"
+        )
+        process.wait_for_log("retrying (nothing is lost", timeout=8)
+    assert "timeout expired" in process.log()
+    assert process.stop() == 0, process.log()
 
 
 def test_workers_end_when_their_supervisor_is_killed(
