@@ -64,3 +64,27 @@ def finish_metrics(
 ) -> list[Metric]:
     """The metrics with fields, each given the `tags` it lacks and its time_ns rounded to
     `precision_ns` (when over 1)."""
+
+class PointTable:
+    """What one batch puts into one measurement's PostgreSQL tables."""
+
+    name: str
+    value_types: dict[str, dict[str, None]]
+    first_record: dict[tuple[str, str], Delivery]
+    tag_sets: dict[int, dict[str, str]]
+    tag_keys: set[str]
+    def __len__(self) -> int: ...
+    def copy_data(self, fields: list[str], column_types: list[str]) -> bytes:
+        """COPY … (time, tag_id, *fields) FROM STDIN (FORMAT BINARY) data, whole."""
+
+def postgres_tables(
+    deliveries: Sequence[Delivery], check_name: Callable[[str, Delivery], None]
+) -> list[PointTable]:
+    """The batch's points, tag sets and field types, one PointTable per measurement."""
+
+def postgres_tag_id(tags: dict[str, str]) -> int:
+    """Telegraf's tag_id of a tag set."""
+
+def parse_influx_each(values: list[bytes], scale: int) -> list[Metric] | None:
+    """One metric from each value (time_ns None without a timestamp), or None when any
+    value is not exactly one valid line."""

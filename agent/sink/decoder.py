@@ -33,12 +33,6 @@ class Record(Protocol):
     timestamp: int | None
 
 
-def _one_line(value: bytes | None) -> bool:
-    """Whether a record holds exactly one line, not a comment (so it yields one metric or
-    an error)."""
-    return bool(value) and b"\n" not in value[:-1] and value[:1] != b"#"  # type: ignore[index]
-
-
 def _record_time_ns(timestamp_ms: int | None) -> int:
     if timestamp_ms is not None and timestamp_ms >= 0:
         return timestamp_ms * 1_000_000
@@ -88,18 +82,12 @@ class RecordDecoder:
         ]
 
     def _one_line_records(self, records: Sequence[Record]) -> list[Delivery] | None:
-        """The deliveries of records of one valid line each, from one parse; None if they
+        """The deliveries of records of one valid line each, read in one call; None if they
         are not all such records."""
         if len(records) < 2 or self.data_format != "influx":
             return None
-        values = [record.value for record in records]
-        if not all(map(_one_line, values)):
-            return None
-        text = b"\n".join(value.rstrip(b"\n") for value in values)  # type: ignore[union-attr]
-        metrics, errors = self.parser.parse_undated(text)
-        # A line yields one metric at most, so as many metrics as records and no error
-        # means one each, in order.
-        if errors or len(metrics) != len(records):
+        metrics = self.parser.parse_each_undated([record.value for record in records])
+        if metrics is None:
             return None
         deliveries = []
         for record, metric in zip(records, metrics, strict=True):

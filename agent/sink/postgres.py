@@ -35,13 +35,13 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from agent.metric import Metric, UInt
+from agent import _native
+from agent._native import PointTable
 from agent.sink.batch import Batch, Delivery
 from agent.sink.store import PositionsMoved, StoreError
 from agent.sink.store import redact_store as redact
@@ -75,28 +75,13 @@ FIRST_BACKOFF_S = 0.25
 MAX_BACKOFF_S = 15.0
 DDL_ATTEMPTS = 5  # concurrent CREATE TABLE of one name may fail once per competing sink
 
-# Python type of a field value → the column type a new column gets (Telegraf's choice).
-COLUMN_TYPES: dict[type, str] = {
-    float: "double precision",
-    int: "bigint",
-    UInt: "numeric",
-    bool: "boolean",
-    str: "text",
-}
+# A new column's type is Telegraf's choice for its values: float → double precision, int →
+# bigint, unsigned → numeric, bool → boolean, string → text (native/src/postgres_rows.rs).
 # Values another existing column type takes without loss: an integer field arriving for a
 # column made for floats (a value written `3` in JSON, `3i` in line protocol).
 ACCEPTED_INTO: dict[str, set[str]] = {
     "bigint": {"double precision", "numeric"},
     "numeric": {"double precision"},
-}
-# The names COPY's binary format knows each column type by.
-COPY_TYPES = {
-    "double precision": "float8",
-    "bigint": "int8",
-    "numeric": "numeric",
-    "boolean": "bool",
-    "text": "text",
-    "timestamp without time zone": "timestamp",
 }
 
 # SQLSTATEs that a later attempt may not meet: the server going down or starting up, lost
@@ -131,74 +116,19 @@ _REFUSALS = re.compile(
 # differ only after those would be one column.
 MAX_NAME_BYTES = 63
 
-_EPOCH = datetime(1970, 1, 1)
-_FNV_OFFSET = 0xCBF29CE484222325
-_FNV_PRIME = 0x100000001B3
-_MASK_64 = 2**64 - 1
-
 
 def tag_id(tags: dict[str, str]) -> int:
     """Telegraf's tag_id of a tag set (see the module docstring)."""
-    value = _FNV_OFFSET
-    for key in sorted(tags):
-        for byte in key.encode() + b"\0" + tags[key].encode() + b"\0":
-            value = ((value ^ byte) * _FNV_PRIME) & _MASK_64
-    return value - 2**64 if value >= 2**63 else value
+    return _native.postgres_tag_id(tags)
 
 
-class _Table:
-    """What one batch puts into one measurement's tables."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        # field → the column types of its values in this batch (an ordered set)
-        self.value_types: dict[str, dict[str, None]] = {}
-        self.signatures: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
-        # (field, column type) → the first record that brought such a value, for errors
-        self.first_record: dict[tuple[str, str], Delivery] = {}
-        self.points: dict[tuple[datetime, int], dict[str, Any]] = {}
-        self.tag_sets: dict[int, dict[str, str]] = {}
-        self.tag_keys: set[str] = set()
-
-    def column_type(self, field: str) -> str:
-        """The type a new column for `field` gets: one that takes all its values, if any."""
-        types = list(self.value_types[field])
-        for candidate in types:
-            if all(t == candidate or candidate in ACCEPTED_INTO.get(t, ()) for t in types):
-                return candidate
-        return types[0]
-
-    def add(
-        self,
-        metric: Metric,
-        delivery: Delivery,
-        time_of: dict[int, datetime],
-        ids: dict[tuple, int],
-    ) -> None:
-        moment = time_of.get(metric.time_ns)
-        if moment is None:
-            moment = time_of[metric.time_ns] = _EPOCH + timedelta(
-                microseconds=metric.time_ns // 1000
-            )
-        tag_items = tuple(metric.tags.items())
-        identity = ids.get(tag_items)
-        if identity is None:
-            identity = ids[tag_items] = tag_id(metric.tags)
-        if identity not in self.tag_sets:
-            self.tag_sets[identity] = metric.tags
-            self.tag_keys.update(metric.tags)
-        signature = (tuple(metric.fields), tuple(map(type, metric.fields.values())))
-        if signature not in self.signatures:
-            self.signatures.add(signature)
-            for name, value_type in zip(*signature, strict=True):
-                column_type = COLUMN_TYPES[value_type]
-                self.value_types.setdefault(name, {})[column_type] = None
-                self.first_record.setdefault((name, column_type), delivery)
-        point = self.points.get((moment, identity))
-        if point is None:
-            self.points[(moment, identity)] = dict(metric.fields)
-        else:
-            point.update(metric.fields)
+def column_type(table: PointTable, field: str) -> str:
+    """The type a new column for `field` gets: one that takes all its values, if any."""
+    types = list(table.value_types[field])
+    for candidate in types:
+        if all(t == candidate or candidate in ACCEPTED_INTO.get(t, ()) for t in types):
+            return candidate
+    return types[0]
 
 
 class PostgresStore:
@@ -327,26 +257,18 @@ class PostgresStore:
                 ).format(sql.Identifier(POSITIONS_TABLE))
             )
 
-    def _tables_of(self, batch: Batch) -> list[_Table]:
-        tables: dict[str, _Table] = {}
-        time_of: dict[int, datetime] = {}
-        ids: dict[tuple, int] = {}
-        for delivery in batch.deliveries:
-            for metric in delivery.metrics:
-                table = tables.get(metric.name)
-                if table is None:
-                    table = tables[metric.name] = self._new_table(metric.name, delivery)
-                table.add(metric, delivery, time_of, ids)
-        return list(tables.values())
+    def _tables_of(self, batch: Batch) -> list[PointTable]:
+        """The batch's points, tag sets and field types per measurement, read by the native
+        core (agent._native.postgres_tables)."""
+        return _native.postgres_tables(batch.deliveries, self._check_measurement)
 
     @staticmethod
-    def _new_table(name: str, delivery: Delivery) -> _Table:
+    def _check_measurement(name: str, delivery: Delivery) -> None:
         if name == POSITIONS_TABLE:
             raise StoreError(
                 f"topic {delivery.topic} partition {delivery.partition} offset "
                 f"{delivery.offset}: measurement {name} is the store's own table"
             )
-        return _Table(name)
 
     def _read_columns(self, connection: psycopg.Connection, names: list[str]) -> None:
         rows = connection.execute(
@@ -361,7 +283,7 @@ class PostgresStore:
         for table, column, column_type in rows:
             self._columns.setdefault(table, {})[column] = column_type
 
-    def _ensure_schema(self, connection: psycopg.Connection, tables: list[_Table]) -> None:
+    def _ensure_schema(self, connection: psycopg.Connection, tables: list[PointTable]) -> None:
         """Every table and column the batch needs exists, with a type its values fit."""
         for table in tables:
             self._check_names(table)
@@ -386,11 +308,11 @@ class PostgresStore:
         for table in tables:
             self._check_types(table)
 
-    def _changes(self, table: _Table) -> list[sql.Composed]:
+    def _changes(self, table: PointTable) -> list[sql.Composed]:
         changes = []
         tag_table = table.name + TAG_TABLE_SUFFIX
         fields = {TIME_COLUMN: "timestamp without time zone", TAG_ID_COLUMN: "bigint"}
-        fields |= {name: table.column_type(name) for name in sorted(table.value_types)}
+        fields |= {name: column_type(table, name) for name in sorted(table.value_types)}
         tags = {TAG_ID_COLUMN: "bigint"} | {key: "text" for key in sorted(table.tag_keys)}
         for name, columns, key in (
             (table.name, fields, (TIME_COLUMN, TAG_ID_COLUMN)),
@@ -403,7 +325,7 @@ class PostgresStore:
                 changes.append(_add_columns(name, {c: columns[c] for c in missing}))
         return changes
 
-    def _check_names(self, table: _Table) -> None:
+    def _check_names(self, table: PointTable) -> None:
         """Names the layout cannot hold: a field named time or tag_id, a tag named tag_id,
         a name PostgreSQL would cut short."""
         clashes = [(f, "field") for f in (TIME_COLUMN, TAG_ID_COLUMN) if f in table.value_types]
@@ -421,7 +343,7 @@ class PostgresStore:
                     f"longer than PostgreSQL's {MAX_NAME_BYTES} bytes"
                 )
 
-    def _check_types(self, table: _Table) -> None:
+    def _check_types(self, table: PointTable) -> None:
         columns = self._columns[table.name]
         for field, value_types in table.value_types.items():
             column_type = columns[field]
@@ -438,7 +360,7 @@ class PostgresStore:
 
     # -- one batch --------------------------------------------------------------------------
 
-    def _write(self, batch: Batch, tables: list[_Table]) -> int:
+    def _write(self, batch: Batch, tables: list[PointTable]) -> int:
         connection = self._connect()
         self._ensure_schema(connection, tables)
         new_tag_ids: list[tuple[str, set[int]]] = []
@@ -490,7 +412,9 @@ class PostgresStore:
             # Raised inside the transaction: nothing of the batch is kept.
             raise PositionsMoved(moved)
 
-    def _write_tags(self, connection: psycopg.Connection, table: _Table) -> tuple[str, set[int]]:
+    def _write_tags(
+        self, connection: psycopg.Connection, table: PointTable
+    ) -> tuple[str, set[int]]:
         tag_table = table.name + TAG_TABLE_SUFFIX
         known = self._known_tag_ids.get(tag_table, set())
         new = {i: tags for i, tags in table.tag_sets.items() if i not in known}
@@ -508,7 +432,7 @@ class PostgresStore:
                 cursor.executemany(query, rows)
         return tag_table, set(new)
 
-    def _write_points(self, connection: psycopg.Connection, table: _Table, stage: str) -> int:
+    def _write_points(self, connection: psycopg.Connection, table: PointTable, stage: str) -> int:
         fields = sorted(table.value_types)
         columns = self._columns[table.name]
         names = [TIME_COLUMN, TAG_ID_COLUMN, *fields]
@@ -517,13 +441,12 @@ class PostgresStore:
         connection.execute(
             sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}) ON COMMIT DROP").format(staging, target)
         )
-        copy_types = [COPY_TYPES[columns[name]] for name in names]
         with connection.cursor() as cursor:
             copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
             with cursor.copy(copy_sql.format(staging, column_list)) as copy:
-                copy.set_types(copy_types)
-                for (moment, identity), values in table.points.items():
-                    copy.write_row((moment, identity, *map(values.get, fields)))
+                # The whole binary stream (header, rows, trailer), each value written as its
+                # column's type, by the native core.
+                copy.write(table.copy_data(fields, [columns[name] for name in fields]))
             merged = [
                 sql.SQL("COALESCE(EXCLUDED.{0}, t.{0})").format(sql.Identifier(f)) for f in fields
             ]

@@ -8,6 +8,7 @@
 pub mod influx_format;
 pub mod line_protocol;
 mod metric;
+mod postgres_rows;
 mod python_metrics;
 mod store_rows;
 
@@ -19,6 +20,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(metric::group_by_tag, module)?)?;
     module.add_function(wrap_pyfunction!(metric::finish_metrics, module)?)?;
     module.add_function(wrap_pyfunction!(python_metrics::parse_influx, module)?)?;
+    module.add_function(wrap_pyfunction!(python_metrics::parse_influx_each, module)?)?;
     module.add_function(wrap_pyfunction!(
         python_metrics::format_influx_lines,
         module
@@ -29,5 +31,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     )?)?;
     module.add_function(wrap_pyfunction!(python_metrics::format_float, module)?)?;
     module.add_function(wrap_pyfunction!(store_rows::sqlite_rows, module)?)?;
+    module.add_class::<postgres_rows::PointTable>()?;
+    module.add_function(wrap_pyfunction!(postgres_rows::postgres_tables, module)?)?;
+    module.add_function(wrap_pyfunction!(postgres_rows::postgres_tag_id, module)?)?;
     Ok(())
 }

@@ -478,3 +478,29 @@ pub fn format_float(value: f64) -> String {
     push_float(&mut out, value);
     String::from_utf8(out).expect("digits, sign and point are ASCII")
 }
+
+/// One metric from each of `values` (bytes), or None when any of them is not exactly one
+/// line of line protocol (a comment, a blank, two lines, a refused line: the caller then
+/// reads each on its own and tells what is wrong). Lines without a timestamp get time_ns
+/// None; timestamps are multiplied by `scale`.
+#[pyfunction]
+pub fn parse_influx_each<'py>(
+    py: Python<'py>,
+    values: &Bound<'py, PyList>,
+    scale: i64,
+) -> PyResult<Option<Bound<'py, PyList>>> {
+    let metrics = PyList::empty(py);
+    let mut shared = Shared::new();
+    for value in values.iter() {
+        let Ok(raw) = value.cast::<PyBytes>() else {
+            return Ok(None);
+        };
+        let mut reader = Reader::new(raw.as_bytes(), scale);
+        let line = match (reader.next(), reader.next()) {
+            (Some(Item::Metric(line)), None) => line,
+            _ => return Ok(None),
+        };
+        metrics.append(metric_object(py, &mut shared, &line, None)?)?;
+    }
+    Ok(Some(metrics))
+}

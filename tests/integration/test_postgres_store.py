@@ -268,3 +268,29 @@ def test_a_name_the_layout_cannot_hold_is_one_clear_error(
 ):
     with pytest.raises(StoreError, match=problem):
         store.write(batch(Delivery("m", 0, 0, None, [metric])))
+
+
+def test_values_are_written_as_their_columns_types(store, postgres_database):
+    """The native core writes COPY's binary form of each column type itself: integers into
+    float and numeric columns, numerics with zero digit groups, negatives, times before
+    1970 (rounded down to the microsecond) and before 2000 (PostgreSQL counts from 2000),
+    fields a point lacks as NULL."""
+    first = Metric("v", {"k": "a"}, {"f": 0.25, "u": UInt(10**8), "n": -5, "s": "é"}, T0)
+    store.write(batch(Delivery("m", 0, 0, None, [first])))
+    numbers = [0, 10_000, 10**12 + 7, 2**63 - 1]
+    later = [
+        Metric("v", {"k": "b"}, {"f": 3, "u": UInt(u), "n": -(2**63)}, -1_500_000_000_123_456)
+        for u in numbers
+    ]
+    later[1].time_ns = 946_684_799_999_999_000  # 1999-12-31T23:59:59.999999
+    later[2].time_ns = 0
+    later[3].time_ns = T0 + 1000
+    store.write(batch(Delivery("m", 0, 1, None, later)))
+    rows = query(postgres_database, "SELECT time, f, u, n, s FROM v ORDER BY u")
+    assert [(t.isoformat(), f, int(u), n, s) for t, f, u, n, s in rows] == [
+        ("1969-12-14T15:19:59.999876", 3.0, 0, -(2**63), None),
+        ("1999-12-31T23:59:59.999999", 3.0, 10_000, -(2**63), None),
+        ("2026-11-25T01:10:40", 0.25, 10**8, -5, "é"),
+        ("1970-01-01T00:00:00", 3.0, 10**12 + 7, -(2**63), None),
+        ("2026-11-25T01:10:40.000001", 3.0, 2**63 - 1, -(2**63), None),
+    ]

@@ -115,8 +115,8 @@ def test_records_of_one_line_each_decode_together_as_each_would_alone():
     ]
     decoder = RecordDecoder("influx")
     parse_calls = []
-    parse_undated = decoder.parser.parse_undated
-    decoder.parser.parse_undated = lambda *args: parse_calls.append(args) or parse_undated(*args)
+    parse_each = decoder.parser.parse_each_undated
+    decoder.parser.parse_each_undated = lambda *args: parse_calls.append(args) or parse_each(*args)
     together = decoder.decode_all(records)
     assert len(parse_calls) == 1
     assert together == one_by_one(RecordDecoder("influx"), records)
@@ -275,3 +275,14 @@ def test_decoder_refuses_an_out_of_range_one_line_record_among_others(caplog):
     assert decoder.invalid_lines == 2
     assert "offset 2: not line protocol: line 1, column 10: timestamp out of range" in caplog.text
     assert "offset 3: not line protocol: line 1, column 11: timestamp out of range" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "odd_value",
+    [b"", b"# a comment\n", b"a v=1 1\nb v=2 2\n", b"\n", None, b"a v=1 1\r\n"],
+    ids=["empty", "comment", "two lines", "blank", "tombstone", "crlf"],
+)
+def test_records_read_together_only_when_each_is_exactly_one_line(odd_value):
+    records = [record(1, b"x v=1 1\n"), record(2, odd_value), record(3, b"y v=3 3")]
+    together = RecordDecoder("influx").decode_all(records)
+    assert together == one_by_one(RecordDecoder("influx"), records)

@@ -1,0 +1,452 @@
+//! The PostgreSQL store's rows of a batch, in Telegraf's outputs.postgresql layout
+//! (agent/sink/postgres.py says what the layout is and how a batch is written).
+//!
+//! `postgres_tables()` reads a batch's metrics once: per measurement, its points (a point is
+//! a tag set at a time to the microsecond; metrics of one point merge their fields, a later
+//! value of a field replacing an earlier one), its tag sets by tag_id, and the column type
+//! each field's values call for. Once the store knows the table's columns,
+//! `PointTable.copy_data()` writes the points as one COPY … (FORMAT BINARY) stream.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PySet, PyString};
+use rustc_hash::FxHashMap;
+
+use crate::metric::{uint_type, Fields, Metric, ParsedValue, Tags};
+
+/// Seconds from the Unix epoch to PostgreSQL's (2000-01-01), in microseconds.
+const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// A field value as the store keeps it.
+#[derive(Clone)]
+enum StoredValue {
+    Float(f64),
+    Int(i64),
+    UInt(u64),
+    Bool(bool),
+    Str(Arc<str>),
+}
+
+impl StoredValue {
+    /// The column type a new column for values like this gets (Telegraf's choice).
+    fn column_type(&self) -> &'static str {
+        match self {
+            StoredValue::Float(_) => "double precision",
+            StoredValue::Int(_) => "bigint",
+            StoredValue::UInt(_) => "numeric",
+            StoredValue::Bool(_) => "boolean",
+            StoredValue::Str(_) => "text",
+        }
+    }
+
+    fn of_parsed(value: &ParsedValue) -> Self {
+        match value {
+            ParsedValue::Float(number) => StoredValue::Float(*number),
+            ParsedValue::Int(number) => StoredValue::Int(*number),
+            ParsedValue::UInt(number) => StoredValue::UInt(*number),
+            ParsedValue::Bool(flag) => StoredValue::Bool(*flag),
+            ParsedValue::Str(text) => StoredValue::Str(Arc::from(&**text)),
+        }
+    }
+
+    fn of_object(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = value.py();
+        if let Ok(number) = value.cast_exact::<PyFloat>() {
+            return Ok(StoredValue::Float(number.value()));
+        }
+        if let Ok(flag) = value.cast_exact::<PyBool>() {
+            return Ok(StoredValue::Bool(flag.is_true()));
+        }
+        if value.get_type().is(uint_type(py)?) {
+            return Ok(StoredValue::UInt(value.extract().map_err(|_| {
+                PyValueError::new_err(format!("field {key}: {value} is past 64 bits"))
+            })?));
+        }
+        if value.cast_exact::<PyInt>().is_ok() {
+            return Ok(StoredValue::Int(value.extract().map_err(|_| {
+                PyValueError::new_err(format!("field {key}: {value} is past 64 bits"))
+            })?));
+        }
+        if let Ok(text) = value.cast_exact::<PyString>() {
+            return Ok(StoredValue::Str(Arc::from(text.to_str()?)));
+        }
+        Err(PyTypeError::new_err(format!(
+            "field {key}: a value of type {} has no column type",
+            value.get_type().name()?
+        )))
+    }
+}
+
+/// Telegraf's tag_id: FNV-1a (64 bit) over the tags sorted by key, each key and value
+/// followed by a zero byte, read as a signed integer.
+fn tag_id(sorted_tags: &[(&str, &str)]) -> i64 {
+    let mut hash = FNV_OFFSET;
+    for (key, value) in sorted_tags {
+        for &byte in key
+            .as_bytes()
+            .iter()
+            .chain(b"\0")
+            .chain(value.as_bytes())
+            .chain(b"\0")
+        {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
+        }
+    }
+    hash as i64
+}
+
+struct Point {
+    time_us: i64,
+    tag_id: i64,
+    /// By field index; None where no metric of the point had the field.
+    values: Vec<Option<StoredValue>>,
+}
+
+/// What one batch puts into one measurement's tables.
+#[pyclass(module = "agent.sink.postgres")]
+pub struct PointTable {
+    #[pyo3(get)]
+    name: Py<PyString>,
+    field_names: Vec<String>,
+    field_index: FxHashMap<String, usize>,
+    /// Per field, the column types its values call for, in the order first seen, each with
+    /// the delivery that first brought one (for errors).
+    value_types: Vec<Vec<(&'static str, Py<PyAny>)>>,
+    tag_sets: Vec<(i64, Vec<(String, String)>)>,
+    tag_set_index: FxHashMap<i64, usize>,
+    points: Vec<Point>,
+    point_index: FxHashMap<(i64, i64), usize>,
+}
+
+impl PointTable {
+    fn new(name: Py<PyString>) -> Self {
+        PointTable {
+            name,
+            field_names: Vec::new(),
+            field_index: FxHashMap::default(),
+            value_types: Vec::new(),
+            tag_sets: Vec::new(),
+            tag_set_index: FxHashMap::default(),
+            points: Vec::new(),
+            point_index: FxHashMap::default(),
+        }
+    }
+
+    fn field(&mut self, name: &str) -> usize {
+        if let Some(&index) = self.field_index.get(name) {
+            return index;
+        }
+        let index = self.field_names.len();
+        self.field_names.push(name.to_owned());
+        self.field_index.insert(name.to_owned(), index);
+        self.value_types.push(Vec::new());
+        for point in &mut self.points {
+            point.values.push(None);
+        }
+        index
+    }
+
+    fn add(
+        &mut self,
+        tags: &[(&str, &str)],
+        time_ns: i64,
+        fields: &[(&str, StoredValue)],
+        delivery: &Bound<'_, PyAny>,
+    ) {
+        let mut sorted_tags = tags.to_vec();
+        sorted_tags.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let identity = tag_id(&sorted_tags);
+        if !self.tag_set_index.contains_key(&identity) {
+            self.tag_set_index.insert(identity, self.tag_sets.len());
+            let owned = tags
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect();
+            self.tag_sets.push((identity, owned));
+        }
+        let indexes: Vec<usize> = fields.iter().map(|(key, _)| self.field(key)).collect();
+        for (&index, (_, value)) in indexes.iter().zip(fields) {
+            let column_type = value.column_type();
+            let seen = &mut self.value_types[index];
+            if !seen.iter().any(|(known, _)| *known == column_type) {
+                seen.push((column_type, delivery.clone().unbind()));
+            }
+        }
+        let time_us = time_ns.div_euclid(1000);
+        let width = self.field_names.len();
+        let position = *self
+            .point_index
+            .entry((time_us, identity))
+            .or_insert_with(|| {
+                self.points.push(Point {
+                    time_us,
+                    tag_id: identity,
+                    values: vec![None; width],
+                });
+                self.points.len() - 1
+            });
+        let point = &mut self.points[position];
+        for (index, (_, value)) in indexes.into_iter().zip(fields) {
+            point.values[index] = Some(value.clone());
+        }
+    }
+}
+
+/// Appends one value as COPY's binary format writes a column of `column_type`.
+fn push_copy_value(
+    out: &mut Vec<u8>,
+    value: &StoredValue,
+    column_type: &str,
+    field: &str,
+) -> PyResult<()> {
+    match (column_type, value) {
+        ("double precision", StoredValue::Float(number)) => push_float8(out, *number),
+        ("double precision", StoredValue::Int(number)) => push_float8(out, *number as f64),
+        ("double precision", StoredValue::UInt(number)) => push_float8(out, *number as f64),
+        ("bigint", StoredValue::Int(number)) => {
+            out.extend_from_slice(&8i32.to_be_bytes());
+            out.extend_from_slice(&number.to_be_bytes());
+        }
+        ("numeric", StoredValue::UInt(number)) => push_numeric(out, i128::from(*number)),
+        ("numeric", StoredValue::Int(number)) => push_numeric(out, i128::from(*number)),
+        ("boolean", StoredValue::Bool(flag)) => {
+            out.extend_from_slice(&1i32.to_be_bytes());
+            out.push(u8::from(*flag));
+        }
+        ("text", StoredValue::Str(text)) => {
+            let length = i32::try_from(text.len())
+                .map_err(|_| PyValueError::new_err(format!("field {field}: text too long")))?;
+            out.extend_from_slice(&length.to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "field {field}: a {} value for a {column_type} column",
+                value.column_type()
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn push_float8(out: &mut Vec<u8>, number: f64) {
+    out.extend_from_slice(&8i32.to_be_bytes());
+    out.extend_from_slice(&number.to_be_bytes());
+}
+
+/// An integer as PostgreSQL's binary numeric: base-10000 digits, most significant first,
+/// without trailing zero digits; `weight` is the power of 10000 of the first.
+fn push_numeric(out: &mut Vec<u8>, number: i128) {
+    let mut magnitude = number.unsigned_abs();
+    let mut digits: Vec<i16> = Vec::new();
+    while magnitude > 0 {
+        digits.push((magnitude % 10_000) as i16);
+        magnitude /= 10_000;
+    }
+    let weight = digits.len() as i16 - 1;
+    digits.reverse();
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    let weight = if digits.is_empty() { 0 } else { weight };
+    let sign: u16 = if number < 0 { 0x4000 } else { 0 };
+    let length = 8 + 2 * digits.len() as i32;
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&0i16.to_be_bytes()); // display scale: an integer
+    for digit in digits {
+        out.extend_from_slice(&digit.to_be_bytes());
+    }
+}
+
+#[pymethods]
+impl PointTable {
+    /// Field → {column type: None} of the values this batch has for it (an ordered set).
+    #[getter]
+    fn value_types<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let result = PyDict::new(py);
+        for (name, types) in self.field_names.iter().zip(&self.value_types) {
+            let set = PyDict::new(py);
+            for (column_type, _) in types {
+                set.set_item(column_type, py.None())?;
+            }
+            result.set_item(name, set)?;
+        }
+        Ok(result)
+    }
+
+    /// (field, column type) → the delivery that first brought such a value.
+    #[getter]
+    fn first_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let result = PyDict::new(py);
+        for (name, types) in self.field_names.iter().zip(&self.value_types) {
+            for (column_type, delivery) in types {
+                result.set_item((name, column_type), delivery.bind(py))?;
+            }
+        }
+        Ok(result)
+    }
+
+    /// tag_id → tags of each tag set in the batch.
+    #[getter]
+    fn tag_sets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let result = PyDict::new(py);
+        for (identity, tags) in &self.tag_sets {
+            let dict = PyDict::new(py);
+            for (key, value) in tags {
+                dict.set_item(key, value)?;
+            }
+            result.set_item(identity, dict)?;
+        }
+        Ok(result)
+    }
+
+    /// Every tag key of the batch's tag sets.
+    #[getter]
+    fn tag_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PySet>> {
+        let keys = PySet::empty(py)?;
+        for (_, tags) in &self.tag_sets {
+            for (key, _) in tags {
+                keys.add(key)?;
+            }
+        }
+        Ok(keys)
+    }
+
+    fn __len__(&self) -> usize {
+        self.points.len()
+    }
+
+    /// The points as COPY … (time, tag_id, *fields) FROM STDIN (FORMAT BINARY) reads them,
+    /// header and trailer included, each field written as its column's type.
+    fn copy_data<'py>(
+        &self,
+        py: Python<'py>,
+        fields: Vec<String>,
+        column_types: Vec<String>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let columns: Vec<Option<usize>> = fields
+            .iter()
+            .map(|name| self.field_index.get(name).copied())
+            .collect();
+        let column_count = i16::try_from(fields.len() + 2)
+            .map_err(|_| PyValueError::new_err("more columns than COPY takes"))?;
+        let mut out = Vec::with_capacity(self.points.len() * (22 + 12 * fields.len()) + 32);
+        out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        out.extend_from_slice(&0i32.to_be_bytes()); // flags
+        out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+        for point in &self.points {
+            out.extend_from_slice(&column_count.to_be_bytes());
+            out.extend_from_slice(&8i32.to_be_bytes());
+            out.extend_from_slice(&(point.time_us - POSTGRES_EPOCH_US).to_be_bytes());
+            out.extend_from_slice(&8i32.to_be_bytes());
+            out.extend_from_slice(&point.tag_id.to_be_bytes());
+            for ((column, column_type), name) in columns.iter().zip(&column_types).zip(&fields) {
+                match column.and_then(|index| point.values[index].as_ref()) {
+                    Some(value) => push_copy_value(&mut out, value, column_type, name)?,
+                    None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                }
+            }
+        }
+        out.extend_from_slice(&(-1i16).to_be_bytes());
+        Ok(PyBytes::new(py, &out))
+    }
+}
+
+/// The batch's metrics as one PointTable per measurement, in order of first appearance.
+/// `check_name(name, delivery)` is called once for each new measurement name (the store
+/// refuses some).
+#[pyfunction]
+pub fn postgres_tables<'py>(
+    py: Python<'py>,
+    deliveries: &Bound<'py, PyList>,
+    check_name: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut tables: Vec<PointTable> = Vec::new();
+    let mut table_index: FxHashMap<String, usize> = FxHashMap::default();
+    for delivery in deliveries.iter() {
+        let metrics = delivery.getattr(intern!(py, "metrics"))?;
+        for metric in metrics.try_iter()? {
+            let metric = metric?;
+            let metric = metric.cast::<Metric>()?;
+            // Read from a snapshot: no borrow of the metric is held while Python runs.
+            let parts = metric.borrow().snapshot(py);
+            let name_object = parts.name.bind(py).cast::<PyString>()?.clone();
+            let name = name_object.to_str()?;
+            let index = match table_index.get(name) {
+                Some(&index) => index,
+                None => {
+                    check_name.call1((&name_object, &delivery))?;
+                    table_index.insert(name.to_owned(), tables.len());
+                    tables.push(PointTable::new(name_object.clone().unbind()));
+                    tables.len() - 1
+                }
+            };
+            let time_ns: i64 = parts.time_ns.bind(py).extract()?;
+
+            let mut tag_objects: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> = Vec::new();
+            let mut tags: Vec<(&str, &str)> = Vec::with_capacity(8);
+            match &parts.tags {
+                Tags::Parsed(pairs) => {
+                    for (key, value) in pairs.iter() {
+                        tags.push((key.bind(py).to_str()?, value.bind(py).to_str()?));
+                    }
+                }
+                Tags::Dict(dict) => {
+                    for (key, value) in dict.bind(py).cast::<PyDict>()?.iter() {
+                        tag_objects.push((key.cast_into()?, value.cast_into()?));
+                    }
+                    for (key, value) in &tag_objects {
+                        tags.push((key.to_str()?, value.to_str()?));
+                    }
+                }
+            }
+            let mut field_objects: Vec<(Bound<'_, PyString>, Bound<'_, PyAny>)> = Vec::new();
+            let mut fields: Vec<(&str, StoredValue)> = Vec::with_capacity(16);
+            match &parts.fields {
+                Fields::Parsed { keys, values } => {
+                    for (key, value) in keys.iter().zip(values.iter()) {
+                        fields.push((key.bind(py).to_str()?, StoredValue::of_parsed(value)));
+                    }
+                }
+                Fields::Dict(dict) => {
+                    for (key, value) in dict.bind(py).cast::<PyDict>()?.iter() {
+                        field_objects.push((key.cast_into()?, value));
+                    }
+                    for (key, value) in &field_objects {
+                        let key = key.to_str()?;
+                        fields.push((key, StoredValue::of_object(key, value)?));
+                    }
+                }
+            }
+            tables[index].add(&tags, time_ns, &fields, &delivery);
+        }
+    }
+    let result = PyList::empty(py);
+    for table in tables {
+        result.append(Bound::new(py, table)?)?;
+    }
+    Ok(result)
+}
+
+/// Telegraf's tag_id of a tag set (the store's tests compare it with Python's).
+#[pyfunction]
+pub fn postgres_tag_id(tags: &Bound<'_, PyDict>) -> PyResult<i64> {
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(tags.len());
+    for (key, value) in tags.iter() {
+        pairs.push((key.extract()?, value.extract()?));
+    }
+    let mut sorted: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    Ok(tag_id(&sorted))
+}
