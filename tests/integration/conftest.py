@@ -302,14 +302,13 @@ def postgres_script() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 @pytest.fixture(params=["plain", "tls"])
-def postgres_transport(
-    request: pytest.FixtureRequest,
-    postgres_script: Callable[..., subprocess.CompletedProcess[str]],
-) -> Iterator[str]:
-    """ "plain", or "tls" with the server serving TLS for the length of the test."""
+def postgres_transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test runs once over plain TCP ("plain"), once with the server serving TLS for its
+    length ("tls"; skipped, visibly, when the server is POSTGRES_URL's: not ours to change)."""
     if request.param == "plain":
         yield "plain"
         return
+    postgres_script = request.getfixturevalue("postgres_script")
     on = postgres_script("tls", "on")
     if on.returncode != 0:
         pytest.fail(_script_failure(on), pytrace=False)
