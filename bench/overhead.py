@@ -53,8 +53,10 @@ exponent (a small inodes_used_percent).
 telegraf.conf (conf/examples/seed-telegraf.conf: cpu per CPU and total without the time_*
 fields, mem, outputs.kafka with nothing set but the broker and a topic of each's own, so
 each program's defaults: the agent's producer is idempotent, Telegraf's is not), the same
-file for both: the agent, and Telegraf 1.37.2. Their CPU and peak RSS
-are counted as above; the target compares the CPU.
+file for both: the agent, and Telegraf 1.37.2. Their CPU and peak RSS are counted as above;
+the target compares the CPU. Each uses only a few clock ticks in the window (one tick is
+0.005 CPU-s per minute over 120 s), so one tick more or less moves their ratio by a third or
+more: a longer window would be needed to settle a ratio near 1.
 """
 
 MB = 2**20
