@@ -29,17 +29,17 @@ acks all, idempotent producer; up to three writes on their way, each settled onl
 acknowledged), timed from the
 call until the buffer is empty, after a first flush of 1,000 metrics that connected and
 fetched the topic's metadata. The metrics are cpu metrics (10 float fields, 50 hosts × 8
-CPUs, 250 bytes as a line). *one per record* is the agent's default (one metric per Kafka
+CPUs, values that never repeat, 350 bytes as a line). *one per record* is the agent's
+default (one metric per Kafka
 record, as Telegraf); *batched* is `use_batch_format = true` (the metrics of a write share
 records of up to `max_message_bytes`). kcat sends the same serialized lines, one per record
 (`-X acks=all -X enable.idempotence=true`, same codec), timed as a process minus the time
 kcat takes for one line (start-up, connection, metadata), best of 3. The ratio is agent /
-kcat. The serializer remembers the text of float values it has written (a bounded cache):
-these cpu values repeat as a host's do (ratios of small tick counts); the serializer's
-*never repeating* figure shows the other case. What limits it, measured with py-spy on
-this machine: batched, serializing takes about 5 µs of the 6 to 7 µs per metric (repr() of
-a 17-digit float alone costs 0.3 µs; the serializer figures below); the wait for
-acknowledgements is hidden behind the next batches. One per record, kafka-python's
+kcat. What limits it: batched, serializing takes about 1 µs a metric (the *parsing and
+serializing* figures), the rest is the buffer, the record batches and kafka-python's
+producer; the wait for acknowledgements is hidden behind the next batches (measured with
+py-spy before the native core, when serializing took 5 of the 6 to 7 µs a metric). One
+per record, kafka-python's
 `send()` takes about 10 µs per record and its sender thread, under the same GIL, a few
 more: a bare KafkaProducer loop of `send()` calls reaches about 80,000 records/s here.
 """

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -22,3 +27,40 @@ def peak_rss_bytes(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     raise ValueError(f"no VmHWM for pid {pid}")
+
+
+@dataclass
+class Finished:
+    """What a process that ran to its end took: wall time, CPU time and peak memory."""
+
+    seconds: float
+    cpu_seconds: float
+    peak_rss_bytes: int
+
+
+# How often a running process's VmHWM is read: its last reading comes at most this long
+# before the exit, in the process's teardown, when its memory no longer grows.
+PEAK_POLL_S = 0.01
+
+
+def run_to_end(command: list[str], **popen_options: Any) -> Finished:
+    """Run `command` to its exit (raising CalledProcessError if it fails); its wall time from
+    start to exit, its CPU time (rusage of the reaped child) and its peak RSS (VmHWM, read
+    while it runs). Not ru_maxrss: a child spawned by a large process (this one, holding the
+    benchmark's data) keeps its parent's high-water mark through exec."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, **popen_options)
+    peak = 0
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        # A process that exited between the two calls has no VmHWM: it is reaped next round.
+        with contextlib.suppress(OSError, ValueError):
+            peak = max(peak, peak_rss_bytes(process.pid))
+        time.sleep(PEAK_POLL_S)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    return Finished(seconds, usage.ru_utime + usage.ru_stime, peak)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import broker, data
+from bench import broker, data, telegraf
 from bench.context import AGENT, REPO, Context
 from bench.progress import say
 from bench.report import Figure
@@ -24,26 +24,33 @@ MEANING = """
 Metrics per second through `agent sink` as a process: consumed in a consumer group from a
 2-partition topic, parsed, and stored in SQLite (`--store`, one transaction per batch of
 10,000, `synchronous=FULL`, offsets committed after each batch) or printed as line protocol
-to /dev/null. The topic holds cpu metrics, one per record as the agent writes them, or 100
-lines per record (as `use_batch_format` writes them). Each figure is N metrics divided by
+to /dev/null. The topic holds cpu metrics whose values never repeat, one per record keyed by
+host as the agent (and Telegraf) write them with `routing_tag = "host"`, or 100 lines per
+record without key (as `use_batch_format` writes them). Each figure is N metrics divided by
 (time of the sink run that stops after the last record, `--max-messages`) minus (time of the
 same run stopping after the first record: start-up, group join, first fetch). Every stored
 run is checked: the database holds exactly N rows. kcat -C reads the same topic to its end
-(`-e`), timed the same way (best of 3); the ratio is sink / kcat. The parser and the store
-remember the values of field texts and floats they have seen (bounded caches); these cpu
-values repeat as a host's do. What limits it: all of it runs on one core under the GIL.
-*Bare Python* is bench/bare.py: the least any Python program does for the same work (each
-line split into measurement, tag text, fields with float values and timestamp, nothing
-checked; one SQLite row per metric keyed on its identity, with the field set's text as it
-came instead of JSON; a transaction per 10,000 metrics, `synchronous=FULL`, offsets
-committed after it), timed as the sink is: the ceiling for any sink written in Python on
-this machine, this one included. kafka-python alone (a consumer that only polls) reads about
-135,000 records/s here (7 µs per record), parsing a line takes about 5 µs, storing about 7.5
-µs (3.5 µs of it in SQLite, `synchronous=FULL` kept; measured in-process with
-time.perf_counter() around the decoder and the store over 200,000 metrics). A writer thread
-that stores one batch while the next is consumed was tried: no gain (1.80 s against 1.74 s
-for parse and store of 100,000 metrics one after the other), since the writer needs the GIL
-back after each row's SQLite step.
+(`-e`), timed the same way (best of 3); the ratio is sink / kcat. Telegraf, in the same run
+on the same one-per-record topic: its inputs.kafka_consumer (`version = "3.6.0"`, which
+Kafka 4 needs, `offset = "oldest"`, a group of its own) writing to outputs.file (influx);
+`max_undelivered_messages = 10000`, the sink's batch, as the metrics it may hold unwritten
+(with its default of 1,000 it read about 10,000 metrics/s here while this benchmark was
+written), `metric_buffer_limit` the topic's size, `flush_interval = "1s"`. Timed from the
+moment its file holds a first line to the moment it holds N, so its start-up, group join and
+first fetch are left out as the sink's are. What limits the sink: all of it runs on one core
+under the GIL. *Bare Python* is bench/bare.py: the least any Python program does for the
+same work (each line split into measurement, tag text, fields with float values and
+timestamp, nothing checked; one SQLite row per metric keyed on its identity, with the field
+set's text as it came instead of JSON; a transaction per 10,000 metrics, `synchronous=FULL`,
+offsets committed after it), timed as the sink is: the ceiling for a sink that does its
+per-line work in Python on this machine (the sink parses in its native core, so it may pass
+it). kafka-python alone (a consumer that only polls) reads about 135,000 records/s here (7
+µs per record); parsing a line takes about 2 µs (the *parsing and serializing* figures);
+storing took about 7.5 µs when measured on 2026-11-25, before the native core (3.5 µs of it
+in SQLite, `synchronous=FULL` kept; in-process, time.perf_counter() around the decoder and
+the store over 200,000 metrics). A writer thread that stores one batch while the next is
+consumed was tried: no gain (1.80 s against 1.74 s for parse and store of 100,000 metrics
+one after the other), since the writer needs the GIL back after each row's SQLite step.
 """
 
 LINES_PER_BATCHED_RECORD = 100
@@ -56,12 +63,15 @@ def bare_figure(mode: str) -> str:
 KCAT_SHOWN = "kcat -C -b BROKER -t T -o beginning -e -q > /dev/null"
 
 
-def produce(ctx: Context, path: Path, delimiter: str | None = None) -> str:
-    """A fresh 2-partition topic holding the file's records (lines, or `delimiter`-separated)."""
+def produce(ctx: Context, path: Path, delimiter: str | None = None, keyed: bool = False) -> str:
+    """A fresh 2-partition topic holding the file's records (lines, or `delimiter`-separated;
+    `keyed`: each line a key, a tab and the value, as data.write_keyed_lines writes them)."""
     topic = broker.create_topic(ctx.bootstrap, "sink", partitions=2)
     command = ["kcat", "-P", "-b", ctx.bootstrap, "-t", topic, "-X", "acks=all"]
     if delimiter is not None:
         command += ["-D", delimiter]
+    if keyed:
+        command += ["-K", "\\t"]
     subprocess.run([*command, "-l", str(path)], check=True)
     return topic
 
@@ -134,13 +144,62 @@ def kcat_rate(ctx: Context, topic: str, metrics: int) -> float:
     return metrics / max(min(timed(command) for _ in range(3)) - base, 1e-6)
 
 
+TELEGRAF_FIGURE = "Telegraf kafka_consumer → outputs.file, one per record"
+# Metrics Telegraf's kafka_consumer may hold unwritten: the sink's batch of 10,000.
+TELEGRAF_MAX_UNDELIVERED = 10_000
+
+
+def telegraf_config(ctx: Context, topic: str, output: Path, metrics: int) -> str:
+    return f"""
+[agent]
+  omit_hostname = true
+  flush_interval = "1s"
+  metric_buffer_limit = {metrics}
+
+[[inputs.kafka_consumer]]
+  brokers = ["{ctx.bootstrap}"]
+  topics = ["{topic}"]
+  consumer_group = "bench-telegraf-{uuid.uuid4().hex[:10]}"
+  offset = "oldest"
+  version = "3.6.0"
+  max_undelivered_messages = {TELEGRAF_MAX_UNDELIVERED}
+  data_format = "influx"
+
+[[outputs.file]]
+  files = ["{output}"]
+  data_format = "influx"
+"""
+
+
+def telegraf_figure(ctx: Context, topic: str, metrics: int) -> Figure:
+    """Metrics per second of Telegraf's kafka_consumer → outputs.file over the topic;
+    checked: its file then holds every metric."""
+    found = telegraf.find()
+    if isinstance(found, telegraf.Missing):
+        return Figure(TELEGRAF_FIGURE, None, "metrics/s", "", found.reason)
+    directory = ctx.scratch(f"sink-telegraf-{uuid.uuid4().hex[:8]}")
+    config = directory / "telegraf.conf"
+    config.write_text(telegraf_config(ctx, topic, directory / "out.lp", metrics))
+    written = telegraf.LineCounter(directory / "out.lp")
+    try:
+        rate = telegraf.steady_rate(found, config, directory / "telegraf.log", written, metrics)
+        if (lines := written()) != metrics:
+            raise RuntimeError(f"Telegraf wrote {lines} metrics, expected {metrics}")
+    finally:
+        written.close()
+    command = f"telegraf --config C (inputs.kafka_consumer → outputs.file; {found.name})"
+    return Figure(TELEGRAF_FIGURE, rate, "metrics/s", command)
+
+
 def run(ctx: Context) -> tuple[str, list[Figure]]:
     count = ctx.count(200_000, 20_000)
     say(f"sink: producing {count:,} cpu metrics with kcat, one per record and batched")
     metrics = data.cpu_metrics(count)
     lines = ctx.scratch("sink") / "cpu.lp"
     data.write_lines(lines, metrics)
-    single = produce(ctx, lines)
+    keyed_lines = ctx.scratch("sink") / "cpu-keyed.txt"
+    data.write_keyed_lines(keyed_lines, metrics)
+    single = produce(ctx, keyed_lines, keyed=True)
     text = lines.read_bytes().splitlines(keepends=True)
     batched_path = ctx.scratch("sink") / "cpu-batched.lp"
     step = LINES_PER_BATCHED_RECORD
@@ -161,6 +220,8 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
             f"{shown} --store sqlite:PATH",
         )
     )
+    say(f"sink: Telegraf kafka_consumer → outputs.file, {count:,} metrics, one per record")
+    figures.append(telegraf_figure(ctx, single, count))
     say(f"sink: printing {count:,} metrics, one per record")
     printed = sink_rate(ctx, single, count, count, store=False)
     figures.append(
@@ -203,4 +264,4 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
         Figure("stored / kcat", stored / kcat, "×", ""),
         Figure("printed / kcat", printed / kcat, "×", ""),
     ]  # fmt: skip
-    return f"{count:,} cpu metrics on a 2-partition topic", figures
+    return f"{count:,} cpu metrics, values never repeating, on a 2-partition topic", figures
