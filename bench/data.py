@@ -60,16 +60,19 @@ def repeating_fields(rng: random.Random) -> dict[str, float]:
     return {name: 100 * value / ticks for name, value in zip(CPU_FIELDS, states, strict=True)}
 
 
-def cpu_metrics(count: int, seed: int = 1, repeating: bool = False) -> list[Metric]:
+def cpu_metrics(
+    count: int, seed: int = 1, repeating: bool = False, step_ns: int = 1
+) -> list[Metric]:
     """`count` cpu metrics (10 float fields) over HOSTS hosts of CPUS_PER_HOST CPUs, the
-    i-th at the start of the hour plus i nanoseconds. Values never repeat unless `repeating`."""
+    i-th at the start of the hour plus i × `step_ns`. Values never repeat unless
+    `repeating`."""
     rng = random.Random(seed)
     make_fields = repeating_fields if repeating else never_repeating_fields
     first_time_ns = start_of_hour_ns()
     metrics = []
     for i in range(count):
         tags = {"cpu": f"cpu{i % CPUS_PER_HOST}", "host": f"host-{i // CPUS_PER_HOST % HOSTS}"}
-        metrics.append(Metric("cpu", tags, make_fields(rng), first_time_ns + i))
+        metrics.append(Metric("cpu", tags, make_fields(rng), first_time_ns + i * step_ns))
     return metrics
 
 

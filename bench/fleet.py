@@ -11,7 +11,6 @@ counted and both sides read while the records arrive, as from a fleet.
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import time
@@ -30,7 +29,6 @@ from bench import broker, data
 from bench.context import AGENT, REPO, Context
 from bench.progress import say
 from bench.report import Figure
-from plugins.serializers.influx import InfluxSerializer
 
 TITLE = "PostgreSQL fleet store"
 MEANING = """
@@ -95,32 +93,13 @@ def telegraf_binary() -> Path | None:
 
 def fleet_metrics(count: int, seed: int = 19) -> list[Metric]:
     """`count` cpu metrics of data.HOSTS hosts × data.CPUS_PER_HOST cpus, every field a
-    random float, each metric a microsecond after the one before."""
-    rng = random.Random(seed)
-    return [
-        Metric(
-            "cpu",
-            {"cpu": f"cpu{i % data.CPUS_PER_HOST}", "host": host_of(i)},
-            {name: rng.uniform(0, 100) for name in data.CPU_FIELDS},
-            data.FIRST_TIME_NS + i * SERIES_STEP_NS,
-        )
-        for i in range(count)
-    ]
+    random float, each metric a microsecond after the one before (PostgreSQL's resolution:
+    each is a point of its own)."""
+    return data.cpu_metrics(count, seed=seed, step_ns=SERIES_STEP_NS)
 
 
 def host_of(index: int) -> str:
     return f"host-{index // data.CPUS_PER_HOST % data.HOSTS}"
-
-
-def write_keyed_lines(path: Path, metrics: list[Metric]) -> None:
-    """`host<TAB>line` per metric, for kcat -K."""
-    serializer = InfluxSerializer()
-    path.write_bytes(
-        b"".join(
-            metric.tags["host"].encode() + b"\t" + serializer.serialize(metric)
-            for metric in metrics
-        )
-    )
 
 
 def produce_command(ctx: Context, topic: str, path: Path) -> list[str]:
@@ -379,7 +358,7 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
     server = server_url()
     say(f"fleet: {count:,} cpu metrics of {data.HOSTS} hosts, random values, keyed by host")
     lines = directory / "fleet.keyed"
-    write_keyed_lines(lines, fleet_metrics(count))
+    data.write_keyed_lines(lines, fleet_metrics(count))
     figures: list[Figure] = []
     shown_sink = "agent sink --topic T --group G --from-beginning --store postgresql://…"
     telegraf_rate = None

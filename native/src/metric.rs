@@ -591,3 +591,63 @@ pub fn finish_metrics<'py>(
     }
     Ok(finished)
 }
+
+/// Python strings of a dict's items, kept alive while texts borrowed from them are used.
+pub type TagObjects<'py> = Vec<(Bound<'py, PyString>, Bound<'py, PyString>)>;
+pub type FieldObjects<'py> = Vec<(Bound<'py, PyString>, Bound<'py, PyAny>)>;
+
+/// The tags of either form as (key, value) texts, in their order; `objects` holds the
+/// Python strings a dict's texts are borrowed from. An error for a key or value that is not
+/// a str, or a str UTF-8 cannot hold.
+pub fn tag_texts<'a, 'py>(
+    py: Python<'py>,
+    tags: &'a Tags,
+    objects: &'a mut TagObjects<'py>,
+) -> PyResult<Vec<(&'a str, &'a str)>> {
+    let mut texts = Vec::with_capacity(8);
+    match tags {
+        Tags::Parsed(pairs) => {
+            for (key, value) in pairs.iter() {
+                texts.push((key.bind(py).to_str()?, value.bind(py).to_str()?));
+            }
+        }
+        Tags::Dict(dict) => {
+            for (key, value) in dict.bind(py).cast::<PyDict>()?.iter() {
+                objects.push((key.cast_into()?, value.cast_into()?));
+            }
+            let objects: &'a TagObjects<'py> = objects;
+            for (key, value) in objects {
+                texts.push((key.to_str()?, value.to_str()?));
+            }
+        }
+    }
+    Ok(texts)
+}
+
+/// The fields of either form as (key, value) views, in their order; `objects` holds the
+/// Python objects a dict's views are borrowed from. An error for a key that is not a str.
+pub fn field_views<'a, 'py>(
+    py: Python<'py>,
+    fields: &'a Fields,
+    objects: &'a mut FieldObjects<'py>,
+    uint: &Bound<'py, PyType>,
+) -> PyResult<Vec<(&'a str, FieldView<'a, 'py>)>> {
+    let mut views = Vec::with_capacity(16);
+    match fields {
+        Fields::Parsed { keys, values } => {
+            for (key, value) in keys.iter().zip(values.iter()) {
+                views.push((key.bind(py).to_str()?, FieldView::of_parsed(value)));
+            }
+        }
+        Fields::Dict(dict) => {
+            for (key, value) in dict.bind(py).cast::<PyDict>()?.iter() {
+                objects.push((key.cast_into()?, value));
+            }
+            let objects: &'a FieldObjects<'py> = objects;
+            for (key, value) in objects {
+                views.push((key.to_str()?, FieldView::of_object(value, uint)));
+            }
+        }
+    }
+    Ok(views)
+}

@@ -12,10 +12,12 @@ use std::sync::Arc;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PySet, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString};
 use rustc_hash::FxHashMap;
 
-use crate::metric::{uint_type, Fields, Metric, ParsedValue, Tags};
+use crate::metric::{
+    field_views, tag_texts, uint_type, FieldObjects, FieldView, Metric, TagObjects,
+};
 
 /// Seconds from the Unix epoch to PostgreSQL's (2000-01-01), in microseconds.
 const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
@@ -44,41 +46,21 @@ impl StoredValue {
         }
     }
 
-    fn of_parsed(value: &ParsedValue) -> Self {
-        match value {
-            ParsedValue::Float(number) => StoredValue::Float(*number),
-            ParsedValue::Int(number) => StoredValue::Int(*number),
-            ParsedValue::UInt(number) => StoredValue::UInt(*number),
-            ParsedValue::Bool(flag) => StoredValue::Bool(*flag),
-            ParsedValue::Str(text) => StoredValue::Str(Arc::from(&**text)),
-        }
-    }
-
-    fn of_object(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let py = value.py();
-        if let Ok(number) = value.cast_exact::<PyFloat>() {
-            return Ok(StoredValue::Float(number.value()));
-        }
-        if let Ok(flag) = value.cast_exact::<PyBool>() {
-            return Ok(StoredValue::Bool(flag.is_true()));
-        }
-        if value.get_type().is(uint_type(py)?) {
-            return Ok(StoredValue::UInt(value.extract().map_err(|_| {
-                PyValueError::new_err(format!("field {key}: {value} is past 64 bits"))
-            })?));
-        }
-        if value.cast_exact::<PyInt>().is_ok() {
-            return Ok(StoredValue::Int(value.extract().map_err(|_| {
-                PyValueError::new_err(format!("field {key}: {value} is past 64 bits"))
-            })?));
-        }
-        if let Ok(text) = value.cast_exact::<PyString>() {
-            return Ok(StoredValue::Str(Arc::from(text.to_str()?)));
-        }
-        Err(PyTypeError::new_err(format!(
-            "field {key}: a value of type {} has no column type",
-            value.get_type().name()?
-        )))
+    fn of_view(key: &str, value: &FieldView<'_, '_>) -> PyResult<Self> {
+        Ok(match value {
+            FieldView::Float(number) => StoredValue::Float(*number),
+            FieldView::Int(number) => StoredValue::Int(*number),
+            FieldView::UInt(number) => StoredValue::UInt(*number),
+            FieldView::Bool(flag) => StoredValue::Bool(*flag),
+            FieldView::Str(text) => StoredValue::Str(Arc::from(*text)),
+            FieldView::Other(object) => {
+                return Err(PyTypeError::new_err(format!(
+                    "field {key}: {} (of type {}) has no column type",
+                    object.repr()?,
+                    object.get_type().name()?
+                )))
+            }
+        })
     }
 }
 
@@ -369,6 +351,7 @@ pub fn postgres_tables<'py>(
     deliveries: &Bound<'py, PyList>,
     check_name: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
+    let uint = uint_type(py)?;
     let mut tables: Vec<PointTable> = Vec::new();
     let mut table_index: FxHashMap<String, usize> = FxHashMap::default();
     for delivery in deliveries.iter() {
@@ -391,41 +374,13 @@ pub fn postgres_tables<'py>(
             };
             let time_ns: i64 = parts.time_ns.bind(py).extract()?;
 
-            let mut tag_objects: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> = Vec::new();
-            let mut tags: Vec<(&str, &str)> = Vec::with_capacity(8);
-            match &parts.tags {
-                Tags::Parsed(pairs) => {
-                    for (key, value) in pairs.iter() {
-                        tags.push((key.bind(py).to_str()?, value.bind(py).to_str()?));
-                    }
-                }
-                Tags::Dict(dict) => {
-                    for (key, value) in dict.bind(py).cast::<PyDict>()?.iter() {
-                        tag_objects.push((key.cast_into()?, value.cast_into()?));
-                    }
-                    for (key, value) in &tag_objects {
-                        tags.push((key.to_str()?, value.to_str()?));
-                    }
-                }
-            }
-            let mut field_objects: Vec<(Bound<'_, PyString>, Bound<'_, PyAny>)> = Vec::new();
-            let mut fields: Vec<(&str, StoredValue)> = Vec::with_capacity(16);
-            match &parts.fields {
-                Fields::Parsed { keys, values } => {
-                    for (key, value) in keys.iter().zip(values.iter()) {
-                        fields.push((key.bind(py).to_str()?, StoredValue::of_parsed(value)));
-                    }
-                }
-                Fields::Dict(dict) => {
-                    for (key, value) in dict.bind(py).cast::<PyDict>()?.iter() {
-                        field_objects.push((key.cast_into()?, value));
-                    }
-                    for (key, value) in &field_objects {
-                        let key = key.to_str()?;
-                        fields.push((key, StoredValue::of_object(key, value)?));
-                    }
-                }
-            }
+            let mut tag_objects = TagObjects::new();
+            let tags = tag_texts(py, &parts.tags, &mut tag_objects)?;
+            let mut field_objects = FieldObjects::new();
+            let fields = field_views(py, &parts.fields, &mut field_objects, uint)?
+                .into_iter()
+                .map(|(key, view)| Ok((key, StoredValue::of_view(key, &view)?)))
+                .collect::<PyResult<Vec<_>>>()?;
             tables[index].add(&tags, time_ns, &fields, &delivery);
         }
     }

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::influx_format::{
     push_field_key, push_float, push_int, push_measurement, push_string, push_tag_text, push_uint,
@@ -16,7 +16,8 @@ use crate::influx_format::{
 };
 use crate::line_protocol::{Item, Line, LineError, Reader, Value};
 use crate::metric::{
-    uint_type, FieldKeys, FieldView, Fields, Metric, ParsedValue, SeriesTags, Tags,
+    field_views, tag_texts, uint_type, FieldKeys, FieldObjects, FieldView, Metric, ParsedValue,
+    SeriesTags, TagObjects,
 };
 
 /// Lines parsed per release of the GIL: enough to make the release cheap, few enough that
@@ -333,23 +334,8 @@ fn push_line(
     }
     push_measurement(out, name);
 
-    let mut tag_objects: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> = Vec::new();
-    let mut tag_texts: Vec<(&str, &str)> = Vec::with_capacity(8);
-    match &metric.tags {
-        Tags::Parsed(pairs) => {
-            for (key, value) in pairs.iter() {
-                tag_texts.push((key.bind(py).to_str()?, value.bind(py).to_str()?));
-            }
-        }
-        Tags::Dict(tags) => {
-            for (key, value) in tags.bind(py).cast::<PyDict>()?.iter() {
-                tag_objects.push((key.cast_into::<PyString>()?, value.cast_into::<PyString>()?));
-            }
-            for (key, value) in &tag_objects {
-                tag_texts.push((key.to_str()?, value.to_str()?));
-            }
-        }
-    }
+    let mut tag_objects = TagObjects::new();
+    let mut tag_texts = tag_texts(py, &metric.tags, &mut tag_objects)?;
     tag_texts.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (key, value) in tag_texts {
         if tag_text_is_empty(key) || tag_text_is_empty(value) {
@@ -363,23 +349,8 @@ fn push_line(
     out.push(b' ');
 
     let fields_start = out.len();
-    let mut field_objects: Vec<(Bound<'_, PyString>, Bound<'_, PyAny>)> = Vec::new();
-    let mut fields: Vec<(&str, FieldView<'_, '_>)> = Vec::with_capacity(16);
-    match &metric.fields {
-        Fields::Parsed { keys, values } => {
-            for (key, value) in keys.iter().zip(values.iter()) {
-                fields.push((key.bind(py).to_str()?, FieldView::of_parsed(value)));
-            }
-        }
-        Fields::Dict(dict) => {
-            for (key, value) in dict.bind(py).cast::<PyDict>()?.iter() {
-                field_objects.push((key.cast_into::<PyString>()?, value));
-            }
-            for (key, value) in &field_objects {
-                fields.push((key.to_str()?, FieldView::of_object(value, uint)));
-            }
-        }
-    }
+    let mut field_objects = FieldObjects::new();
+    let mut fields = field_views(py, &metric.fields, &mut field_objects, uint)?;
     if style.sort_fields {
         fields.sort_by(|a, b| a.0.cmp(b.0));
     }

@@ -10,11 +10,13 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyList, PyString, PyTuple, PyType};
 use rustc_hash::FxHashMap;
 
 use crate::influx_format::{push_int, push_uint, Decimal};
-use crate::metric::{uint_type, FieldView, Fields, Metric, Tags};
+use crate::metric::{
+    field_views, tag_texts, uint_type, FieldObjects, FieldView, Metric, TagObjects,
+};
 
 /// Distinct texts of tag sets or field-name lists remembered within one call.
 const SHARED_TEXTS_LIMIT: usize = 65_536;
@@ -152,11 +154,6 @@ fn tags_json(out: &mut Vec<u8>, tags: &[(&str, &str)]) {
     out.push(b'}');
 }
 
-/// A str Python holds that UTF-8 can hold, of str itself (not a subclass).
-fn exact_text<'a>(object: &'a Bound<'_, PyAny>) -> Option<&'a str> {
-    object.cast_exact::<PyString>().ok()?.to_str().ok()
-}
-
 /// Python strings of texts that recur within one call (a host's tag set, a measurement's
 /// field names), so each is made once.
 #[derive(Default)]
@@ -248,51 +245,19 @@ fn row_texts<'py>(
     metric: &Metric,
     uint: &Bound<'py, PyType>,
     text: &mut Vec<u8>,
-    tag_texts: &mut SharedTexts<'py>,
-    name_texts: &mut SharedTexts<'py>,
+    shared_tags: &mut SharedTexts<'py>,
+    shared_names: &mut SharedTexts<'py>,
 ) -> PyResult<Option<RowTexts<'py>>> {
-    let mut tag_objects: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = Vec::new();
-    let mut tags: Vec<(&str, &str)> = Vec::with_capacity(8);
-    match &metric.tags {
-        Tags::Parsed(pairs) => {
-            for (key, value) in pairs.iter() {
-                tags.push((key.bind(py).to_str()?, value.bind(py).to_str()?));
-            }
-        }
-        Tags::Dict(dict) => {
-            let Ok(dict) = dict.bind(py).cast::<PyDict>() else {
-                return Ok(None);
-            };
-            tag_objects.extend(dict.iter());
-            for (key, value) in &tag_objects {
-                let (Some(key), Some(value)) = (exact_text(key), exact_text(value)) else {
-                    return Ok(None);
-                };
-                tags.push((key, value));
-            }
-        }
-    }
-    let mut field_objects: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = Vec::new();
-    let mut fields: Vec<(&str, FieldView<'_, 'py>)> = Vec::with_capacity(16);
-    match &metric.fields {
-        Fields::Parsed { keys, values } => {
-            for (key, value) in keys.iter().zip(values.iter()) {
-                fields.push((key.bind(py).to_str()?, FieldView::of_parsed(value)));
-            }
-        }
-        Fields::Dict(dict) => {
-            let Ok(dict) = dict.bind(py).cast::<PyDict>() else {
-                return Ok(None);
-            };
-            field_objects.extend(dict.iter());
-            for (key, value) in &field_objects {
-                let Some(key) = exact_text(key) else {
-                    return Ok(None);
-                };
-                fields.push((key, FieldView::of_object(value, uint)));
-            }
-        }
-    }
+    // Tags or field keys that are not str (or are a str UTF-8 cannot hold) are left to
+    // Python's json, as is any value the views call Other.
+    let mut tag_objects = TagObjects::new();
+    let Ok(mut tags) = tag_texts(py, &metric.tags, &mut tag_objects) else {
+        return Ok(None);
+    };
+    let mut field_objects = FieldObjects::new();
+    let Ok(mut fields) = field_views(py, &metric.fields, &mut field_objects, uint) else {
+        return Ok(None);
+    };
     // Python sorts str by code point, which is the order of their UTF-8 bytes.
     tags.sort_unstable_by(|a, b| a.0.cmp(b.0));
     fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -304,10 +269,10 @@ fn row_texts<'py>(
     let fields_text = PyString::new(py, std::str::from_utf8(text).expect("built from str"));
     text.clear();
     tags_json(text, &tags);
-    let tags_text = tag_texts.get(py, text);
+    let tags_text = shared_tags.get(py, text);
     text.clear();
     names_json(text, &fields);
-    let names_text = name_texts.get(py, text);
+    let names_text = shared_names.get(py, text);
     Ok(Some((
         tags_text.into_any(),
         names_text.into_any(),
