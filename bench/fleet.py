@@ -29,6 +29,7 @@ from bench import broker, data
 from bench.context import AGENT, REPO, Context
 from bench.progress import say
 from bench.report import Figure
+from plugins.serializers.influx import InfluxSerializer
 
 TITLE = "PostgreSQL fleet store"
 MEANING = """
@@ -58,14 +59,24 @@ in `cpu`, *stored twice* is rows beyond one per point. Telegraf is killed the sa
 at half, for contrast: its `cpu` table has no key, so what it reads again after the restart
 (offsets it had not committed) is stored again. On this 2-core machine the consumers share
 the cores with the broker, PostgreSQL and kcat. What limits a sink worker, per metric
-(`python -m bench.sink_stages`, each step timed on its own over 200,000 of these metrics,
-CPU time of the sink's process in brackets): kafka-python fetching and unpacking the record
-10.4 µs (8.7: its record reader is Python, a varint at a time), parsing 3.0 (2.9), building
-the rows 6.2 (6.0), COPY and merge 5.4 (1.2; the rest is PostgreSQL's work). Telegraf's rate
-here is 7.6 µs a metric: kafka-python's share alone is more than that.
+(`python -m bench.sink_stages`, each step timed on its own over 500,000 of these metrics,
+2026-12-07; CPU time of the sink's process in brackets): kafka-python fetching and unpacking
+the record 8.8 µs (8.7: its record reader is Python, a varint at a time), parsing 4.6 (4.6;
+the step holds all 500,000 records at once, so Python's garbage collector passes over them
+count here), building the rows 0.9 (0.9), COPY and merge 5.1 (0.4; the rest is PostgreSQL's
+work, which the sink waits for). Telegraf's rate here is about 8 µs a metric: kafka-python's
+share alone is more than that. *Batched records* is the same metrics as outputs.kafka
+writes them with `use_batch_format = true` and `routing_tag = "host"` (each write of 1,000
+metrics as one record per host, about 20 lines each): kafka-python's cost a record is then
+shared by those lines. Telegraf reads that topic with `metric_buffer_limit` raised to hold
+what its `max_undelivered_messages` records carry (its default 10,000 drops metrics).
 """
 
 PARTITIONS = 4
+# The batched topic: a write of outputs.kafka's default metric_batch_size, split by host.
+WRITE_METRICS = 1000
+RECORD_SEPARATOR = b"\x1e"
+KCAT_SEPARATOR = "\\x1e"
 SERIES_STEP_NS = 1000  # a microsecond: PostgreSQL's timestamps keep microseconds
 TELEGRAF_BUILT = REPO / ".cache" / "telegraf" / "gopath" / "bin" / "telegraf"
 READY_TIMEOUT_S = 120
@@ -78,6 +89,9 @@ KILLS = 3
 # here, flush_interval 1s). 10000 was the fastest of the settings tried (100,000 metrics:
 # 97,700/s; batches of 5,000 with 20000 undelivered: 54,500/s; of 10,000 with 40000: 54,900/s).
 TELEGRAF_UNDELIVERED = 10_000
+# Room for every metric of TELEGRAF_UNDELIVERED records of the batched topic (its default,
+# 10,000 metrics, is less: it then drops metrics and never stores them all).
+TELEGRAF_BUFFER_LIMIT = TELEGRAF_UNDELIVERED * 25
 # A member killed with SIGKILL leaves its group after the session timeout; a short one
 # keeps the restarts quick (the sink's defaults otherwise).
 SINK_CONFIG = "session_timeout_ms = 6000\nheartbeat_interval_ms = 1000\n"
@@ -102,11 +116,35 @@ def host_of(index: int) -> str:
     return f"host-{index // data.CPUS_PER_HOST % data.HOSTS}"
 
 
-def produce_command(ctx: Context, topic: str, path: Path) -> list[str]:
-    return [
+def write_batched_records(path: Path, metrics: list[Metric]) -> None:
+    """What outputs.kafka writes with `use_batch_format = true` and `routing_tag = "host"`:
+    each write of metric_batch_size (1,000) metrics as one record per host, keyed by it, its
+    lines together; records end in RECORD_SEPARATOR, for kcat -P -K '\\t' -D."""
+    lines = InfluxSerializer().serialize_each(metrics)
+    records = []
+    for start in range(0, len(metrics), WRITE_METRICS):
+        by_host: dict[str, list[bytes]] = {}
+        for metric, line in zip(
+            metrics[start : start + WRITE_METRICS],
+            lines[start : start + WRITE_METRICS],
+            strict=True,
+        ):
+            by_host.setdefault(metric.tags["host"], []).append(line)
+        records += [host.encode() + b"\t" + b"".join(group) for host, group in by_host.items()]
+    path.write_bytes(RECORD_SEPARATOR.join(records))
+
+
+def produce_command(
+    ctx: Context, topic: str, path: Path, separator: str | None = None
+) -> list[str]:
+    """kcat -P of `path`: a record a line, or records ending in `separator` (kcat's -D)."""
+    command = [
         "kcat", "-P", "-b", ctx.bootstrap, "-t", topic, "-K", "\t", "-X", "acks=all",
-        "-X", "partitioner=murmur2_random", "-l", str(path),
+        "-X", "partitioner=murmur2_random",
     ]  # fmt: skip
+    if separator is not None:
+        command += ["-D", separator]
+    return [*command, "-l", str(path)]
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
@@ -270,6 +308,7 @@ def telegraf_consumer(
         f"""[agent]
   omit_hostname = true
   flush_interval = "1s"
+  metric_buffer_limit = {TELEGRAF_BUFFER_LIMIT}
 [[inputs.kafka_consumer]]
   brokers = ["{ctx.bootstrap}"]
   topics = ["{topic}"]
@@ -307,9 +346,10 @@ def timed_run(
     count: int,
     server: str,
     purpose: str,
+    separator: str | None = None,
 ) -> tuple[float, str]:
     """Metrics per second of one consumer over a fresh topic; and the topic, which then
-    holds the `count` metrics."""
+    holds the `count` metrics (`separator`: records of many lines, see produce_command)."""
     topic = broker.create_topic(ctx.bootstrap, "fleet", partitions=PARTITIONS)
     with new_database(server, purpose) as url:
         consumer = make(topic, url)
@@ -317,7 +357,7 @@ def timed_run(
         try:
             wait_for_members(ctx, consumer, members)
             started = time.monotonic()
-            subprocess.run(produce_command(ctx, topic, lines), check=True)
+            subprocess.run(produce_command(ctx, topic, lines, separator), check=True)
             seconds = wait_until_stored(url, count, started, consumer.alive)
         finally:
             consumer.stop()
@@ -351,21 +391,28 @@ def killed_run(
     return exactly_once_counts(url, count)
 
 
-def run(ctx: Context) -> tuple[str, list[Figure]]:
-    count = ctx.count(500_000, 50_000)
-    directory = ctx.scratch("fleet")
-    binary = telegraf_binary()
-    server = server_url()
-    say(f"fleet: {count:,} cpu metrics of {data.HOSTS} hosts, random values, keyed by host")
-    lines = directory / "fleet.keyed"
-    data.write_keyed_lines(lines, fleet_metrics(count))
+BATCHED_LABEL = ", batched records"
+SHOWN_SINK = "agent sink --topic T --group G --from-beginning --store postgresql://…"
+
+
+def compare(
+    ctx: Context,
+    binary: Path | None,
+    path: Path,
+    separator: str | None,
+    label: str,
+    count: int,
+    server: str,
+    directory: Path,
+) -> tuple[list[Figure], str]:
+    """Telegraf's and the sink's (1 and 2 workers) rates over one shape of topic (`label`:
+    "" for one metric per record), with the ratios; and the last topic."""
     figures: list[Figure] = []
-    shown_sink = "agent sink --topic T --group G --from-beginning --store postgresql://…"
     telegraf_rate = None
     if binary is None:
         figures.append(
             Figure(
-                "Telegraf kafka_consumer → outputs.postgresql",
+                f"Telegraf kafka_consumer → outputs.postgresql{label}",
                 None,
                 "metrics/s",
                 "telegraf --config fleet.conf",
@@ -373,19 +420,20 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
             )
         )
     else:
-        say("fleet: Telegraf kafka_consumer → outputs.postgresql")
+        say(f"fleet: Telegraf kafka_consumer → outputs.postgresql{label}")
         telegraf_rate, _ = timed_run(
             ctx,
             lambda topic, url: telegraf_consumer(ctx, binary, topic, url, directory),
             1,
-            lines,
+            path,
             count,
             server,
             "telegraf",
+            separator,
         )
         figures.append(
             Figure(
-                "Telegraf kafka_consumer → outputs.postgresql",
+                f"Telegraf kafka_consumer → outputs.postgresql{label}",
                 telegraf_rate,
                 "metrics/s",
                 "telegraf --config fleet.conf",
@@ -394,40 +442,69 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
     rates = {}
     topic = ""
     for workers in (1, 2):
-        say(f"fleet: agent sink --workers {workers}")
+        plural = "s" if workers > 1 else ""
+        say(f"fleet: agent sink --workers {workers}{label}")
         rates[workers], topic = timed_run(
             ctx,
             lambda topic, url, w=workers: sink_consumer(ctx, topic, url, w, directory),
             workers,
-            lines,
+            path,
             count,
             server,
             f"sink{workers}",
+            separator,
         )
         figures.append(
             Figure(
-                f"agent sink, {workers} worker{'s' if workers > 1 else ''}",
+                f"agent sink, {workers} worker{plural}{label}",
                 rates[workers],
                 "metrics/s",
-                f"{shown_sink} --workers {workers}",
+                f"{SHOWN_SINK} --workers {workers}",
             )
         )
     for workers in (1, 2):
         ratio = rates[workers] / telegraf_rate if telegraf_rate else None
+        plural = "s" if workers > 1 else ""
         figures.append(
             Figure(
-                f"{workers} worker{'s' if workers > 1 else ''} / Telegraf",
+                f"{workers} worker{plural} / Telegraf{label}",
                 ratio,
                 "×",
                 "",
                 "" if ratio is not None else "no Telegraf",
             )
         )
+    return figures, topic
+
+
+def run(ctx: Context) -> tuple[str, list[Figure]]:
+    count = ctx.count(500_000, 50_000)
+    directory = ctx.scratch("fleet")
+    binary = telegraf_binary()
+    server = server_url()
+    say(f"fleet: {count:,} cpu metrics of {data.HOSTS} hosts, random values, keyed by host")
+    metrics = fleet_metrics(count)
+    lines = directory / "fleet.keyed"
+    data.write_keyed_lines(lines, metrics)
+    batched = directory / "fleet.batched"
+    write_batched_records(batched, metrics)
+    del metrics
+    figures: list[Figure] = []
+    topic = ""
+    for label, path, separator in (
+        ("", lines, None),
+        (BATCHED_LABEL, batched, KCAT_SEPARATOR),
+    ):
+        shape_figures, shape_topic = compare(
+            ctx, binary, path, separator, label, count, server, directory
+        )
+        figures += shape_figures
+        topic = topic or shape_topic
     say(f"fleet: exactly once, agent sink --workers 2 killed {KILLS} times")
     with new_database(server, "killed") as url:
         sink = sink_consumer(ctx, topic, url, 2, directory)
         stored, missing, twice = killed_run(ctx, sink, url, count, KILLS)
-    killed_command = f"{shown_sink} --workers 2, SIGKILL {KILLS}× and started again"
+    killed_command = f"{SHOWN_SINK} --workers 2, SIGKILL {KILLS}× and started again"
     figures += [
         Figure(f"sink after {KILLS} SIGKILLs: rows", stored, "rows", killed_command),
         Figure(f"sink after {KILLS} SIGKILLs: missing", missing, "metrics", killed_command),
