@@ -23,9 +23,13 @@ const SHARED_TEXTS_LIMIT: usize = 65_536;
 
 /// Appends `text` as a JSON string, escaped as Python's json does with ensure_ascii off.
 fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    let needs_escape = |byte: &u8| *byte < 0x20 || *byte == b'"' || *byte == b'\\';
     out.push(b'"');
-    for &byte in text.as_bytes() {
-        match byte {
+    let mut rest = text.as_bytes();
+    // Runs without anything to escape (most keys and values are one) are copied whole.
+    while let Some(index) = rest.iter().position(needs_escape) {
+        out.extend_from_slice(&rest[..index]);
+        match rest[index] {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
@@ -33,15 +37,16 @@ fn push_json_string(out: &mut Vec<u8>, text: &str) {
             b'\t' => out.extend_from_slice(b"\\t"),
             0x08 => out.extend_from_slice(b"\\b"),
             0x0c => out.extend_from_slice(b"\\f"),
-            0x00..=0x1f => {
+            byte => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(byte >> 4)]);
                 out.push(HEX[usize::from(byte & 0xf)]);
             }
-            _ => out.push(byte),
         }
+        rest = &rest[index + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -59,6 +64,17 @@ pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
             b"-Infinity"
         });
         return;
+    }
+    let magnitude = value.abs();
+    if (1e-4..1e16).contains(&magnitude) {
+        // Where Python writes positional digits, ryu does too, the same shortest ones, and
+        // as Python keeps ".0" on an integral value.
+        let mut buffer = ryu::Buffer::new();
+        let shortest = buffer.format_finite(value);
+        if !shortest.contains('e') {
+            out.extend_from_slice(shortest.as_bytes());
+            return;
+        }
     }
     let decimal = Decimal::of_float(value);
     let (digits, point) = (decimal.digits(), decimal.point);
@@ -305,6 +321,10 @@ mod tests {
             (1.2345e300, "1.2345e+300"),
             (0.20040080160320642, "0.20040080160320642"),
             (123456.789, "123456.789"),
+            (-123.0, "-123.0"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (0.00010000000000000002, "0.00010000000000000002"),
+            (0.00009999999999999999, "9.999999999999999e-05"),
             (f64::INFINITY, "Infinity"),
             (f64::NEG_INFINITY, "-Infinity"),
         ];

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 
 import pytest
@@ -232,6 +233,8 @@ class Name(str):
 def test_json_texts_are_exactly_what_python_json_writes_for_every_value_kind(store):
     floats = [0.0, -0.0, 1.0, 0.1, 1e-4, 1e-5, 1.5e-7, 1e15, 1e16, 2.5e300, 5e-324, 1 / 3]
     floats += [float("nan"), float("inf"), float("-inf"), 123456789.125, -0.20040080160320642]
+    magnitudes = random.Random(7)
+    floats += [magnitudes.uniform(-1, 1) * 10 ** magnitudes.uniform(-30, 30) for _ in range(300)]
     texts = ["", "plain", 'q"uote', "back\\slash", "new\nline\r\t", "\x00\x01\x1f\x7f", "é中😀"]
     fields: dict[str, object] = {f"f{i}": value for i, value in enumerate(floats)}
     fields |= {f"s{i}": value for i, value in enumerate(texts)}
