@@ -542,7 +542,7 @@ pub fn group_by_tag<'py>(
     let mut last: Option<(Py<PyAny>, Bound<'py, PyList>)> = None;
     for (position, metric) in metrics.try_iter()?.enumerate() {
         let metric = metric?;
-        let value = Metric::tag_value(metric.cast::<Metric>()?, key)?;
+        let value = Metric::tag_value(as_metric(&metric)?, key)?;
         let value = value.unwrap_or_else(|| py.None());
         let members = match &last {
             Some((last_value, members)) if last_value.bind(py).eq(&value)? => members.clone(),
@@ -577,7 +577,7 @@ pub fn finish_metrics<'py>(
     let finished = PyList::empty(py);
     for metric in metrics.try_iter()? {
         let metric = metric?;
-        let native = metric.cast::<Metric>()?;
+        let native = as_metric(&metric)?;
         if !Metric::has_fields(native)? {
             continue;
         }
@@ -650,4 +650,13 @@ pub fn field_views<'a, 'py>(
         }
     }
     Ok(views)
+}
+
+/// `object` as a Metric: the class itself is told by one pointer comparison (a subclass
+/// check walks the type's bases, a cost paid per metric by every writer).
+pub fn as_metric<'a, 'py>(object: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, Metric>> {
+    match object.cast_exact::<Metric>() {
+        Ok(metric) => Ok(metric),
+        Err(_) => Ok(object.cast::<Metric>()?),
+    }
 }

@@ -16,7 +16,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString};
 use rustc_hash::FxHashMap;
 
 use crate::metric::{
-    field_views, tag_texts, uint_type, FieldObjects, FieldView, Metric, TagObjects,
+    as_metric, field_views, tag_texts, uint_type, FieldObjects, FieldView, TagObjects,
 };
 
 /// Seconds from the Unix epoch to PostgreSQL's (2000-01-01), in microseconds.
@@ -358,7 +358,7 @@ pub fn postgres_tables<'py>(
         let metrics = delivery.getattr(intern!(py, "metrics"))?;
         for metric in metrics.try_iter()? {
             let metric = metric?;
-            let metric = metric.cast::<Metric>()?;
+            let metric = as_metric(&metric)?;
             // Read from a snapshot: no borrow of the metric is held while Python runs.
             let parts = metric.borrow().snapshot(py);
             let name_object = parts.name.bind(py).cast::<PyString>()?.clone();

@@ -16,8 +16,8 @@ use crate::influx_format::{
 };
 use crate::line_protocol::{Item, Line, LineError, Reader, Value};
 use crate::metric::{
-    field_views, tag_texts, uint_type, FieldKeys, FieldObjects, FieldView, Metric, ParsedValue,
-    SeriesTags, TagObjects,
+    as_metric, field_views, tag_texts, uint_type, FieldKeys, FieldObjects, FieldView, Metric,
+    ParsedValue, SeriesTags, TagObjects,
 };
 
 /// Lines parsed per release of the GIL: enough to make the release cheap, few enough that
@@ -326,7 +326,7 @@ fn push_line(
 ) -> PyResult<bool> {
     let py = metric.py();
     // Read from a snapshot: no borrow of the metric is held while Python objects are made.
-    let metric = metric.cast::<Metric>()?.borrow().snapshot(py);
+    let metric = as_metric(metric)?.borrow().snapshot(py);
     let start = out.len();
     let name = metric.name.bind(py).cast::<PyString>()?.to_str()?;
     if name.is_empty() {

@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 
 use crate::influx_format::{push_int, push_uint, Decimal};
 use crate::metric::{
-    field_views, tag_texts, uint_type, FieldObjects, FieldView, Metric, TagObjects,
+    as_metric, field_views, tag_texts, uint_type, FieldObjects, FieldView, Metric, TagObjects,
 };
 
 /// Distinct texts of tag sets or field-name lists remembered within one call.
@@ -213,7 +213,7 @@ pub fn sqlite_rows<'py>(
         let metrics = delivery.getattr(intern!(py, "metrics"))?;
         for metric in metrics.try_iter()? {
             let metric = metric?;
-            let metric = metric.cast::<Metric>()?;
+            let metric = as_metric(&metric)?;
             // Read from a snapshot: no borrow of the metric is held while Python objects are
             // made.
             let parts = metric.borrow().snapshot(py);
