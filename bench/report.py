@@ -144,7 +144,7 @@ def render(
     header: str,
 ) -> str:
     """docs/PERFORMANCE.md: the targets, one table per group, what each figure means."""
-    out = [header, "", "## Targets", "", TARGETS_HEAD, "| --- | --- | --- | --- | --- |"]
+    out = [header, "", "## Targets", "", TARGETS_HEAD, "|---|---|---|---|---|"]
     out += [_target_row(results, target) for target in targets]
     out += ["", TARGETS_NOTE]
     for name, module in groups.items():
@@ -154,7 +154,7 @@ def render(
             out.append("Not measured yet: run `bench/run " + name + "`.")
             continue
         out.append(f"Measured {result.measured}; {result.settings}.")
-        out += ["", "| figure | value | command | machine |", "| --- | --- | --- | --- |"]
+        out += ["", "| figure | value | command | machine |", "|---|---|---|---|"]
         for figure in result.figures:
             command = f"`{_cell(figure.command)}`" if figure.command else "—"
             out.append(
