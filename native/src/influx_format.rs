@@ -98,24 +98,7 @@ pub fn push_float(out: &mut Vec<u8>, value: f64) {
         out.extend_from_slice(shortest.strip_suffix(b".0").unwrap_or(shortest));
         return;
     }
-    let decimal = Decimal::of(shortest);
-    let digits = decimal.digits();
-    if decimal.negative {
-        out.push(b'-');
-    }
-    let point = decimal.point;
-    if point <= 0 {
-        out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
-        out.extend_from_slice(digits);
-    } else if point as usize >= digits.len() {
-        out.extend_from_slice(digits);
-        out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
-    } else {
-        out.extend_from_slice(&digits[..point as usize]);
-        out.push(b'.');
-        out.extend_from_slice(&digits[point as usize..]);
-    }
+    Decimal::of(shortest).push_positional(out);
 }
 
 /// The shortest decimal digits that read back to a finite float (no leading or trailing
@@ -184,6 +167,33 @@ impl Decimal {
 
     pub fn digits(&self) -> &[u8] {
         &self.digits[..self.length]
+    }
+
+    /// Appends the sign and the digits with the point where it belongs, never an exponent
+    /// (zero is "0"); true when the number is integral, so no point was written.
+    pub fn push_positional(&self, out: &mut Vec<u8>) -> bool {
+        let (digits, point) = (self.digits(), self.point);
+        if self.negative {
+            out.push(b'-');
+        }
+        if digits.is_empty() {
+            out.push(b'0');
+            true
+        } else if point <= 0 {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
+            out.extend_from_slice(digits);
+            false
+        } else if point as usize >= digits.len() {
+            out.extend_from_slice(digits);
+            out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
+            true
+        } else {
+            out.extend_from_slice(&digits[..point as usize]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[point as usize..]);
+            false
+        }
     }
 }
 

@@ -78,14 +78,10 @@ pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
     }
     let decimal = Decimal::of_float(value);
     let (digits, point) = (decimal.digits(), decimal.point);
-    if decimal.negative {
-        out.push(b'-');
-    }
-    if digits.is_empty() {
-        out.extend_from_slice(b"0.0");
-        return;
-    }
-    if point <= -4 || point > 16 {
+    if !digits.is_empty() && (point <= -4 || point > 16) {
+        if decimal.negative {
+            out.push(b'-');
+        }
         out.push(digits[0]);
         if digits.len() > 1 {
             out.push(b'.');
@@ -99,18 +95,8 @@ pub fn push_python_float(out: &mut Vec<u8>, value: f64) {
             out.push(b'0');
         }
         out.extend_from_slice(magnitude.to_string().as_bytes());
-    } else if point <= 0 {
-        out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
-        out.extend_from_slice(digits);
-    } else if point as usize >= digits.len() {
-        out.extend_from_slice(digits);
-        out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
-        out.extend_from_slice(b".0");
-    } else {
-        out.extend_from_slice(&digits[..point as usize]);
-        out.push(b'.');
-        out.extend_from_slice(&digits[point as usize..]);
+    } else if decimal.push_positional(out) {
+        out.extend_from_slice(b".0"); // as Python keeps it on an integral value
     }
 }
 
