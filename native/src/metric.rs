@@ -27,6 +27,7 @@ pub fn uint_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 }
 
 /// A field value as the parser read it.
+#[derive(Clone)]
 pub enum ParsedValue {
     Float(f64),
     Int(i64),
@@ -51,6 +52,20 @@ impl ParsedValue {
 pub type SeriesTags = Arc<[(Py<PyString>, Py<PyString>)]>;
 /// Field keys as the parser read them, in the line's order; shared by lines of one shape.
 pub type FieldKeys = Arc<[Py<PyString>]>;
+
+/// The value of tag `key` in a tag set as the parser read it.
+fn parsed_tag<'a>(
+    py: Python<'_>,
+    pairs: &'a [(Py<PyString>, Py<PyString>)],
+    key: &str,
+) -> PyResult<Option<&'a Py<PyString>>> {
+    for (have, value) in pairs {
+        if have.bind(py).to_str()? == key {
+            return Ok(Some(value));
+        }
+    }
+    Ok(None)
+}
 
 pub enum Tags {
     Parsed(SeriesTags),
@@ -185,15 +200,7 @@ impl Metric {
             Tags::Parsed(pairs) => {
                 let mut missing = Vec::new();
                 for (key, value) in tags {
-                    let key_text = key.bind(py).to_str()?;
-                    let mut present = false;
-                    for (have, _) in pairs.iter() {
-                        if have.bind(py).to_str()? == key_text {
-                            present = true;
-                            break;
-                        }
-                    }
-                    if !present {
+                    if parsed_tag(py, pairs, key.bind(py).to_str()?)?.is_none() {
                         missing.push((key.clone_ref(py), value.clone_ref(py)));
                     }
                 }
@@ -269,13 +276,8 @@ impl Metric {
         let py = slf.py();
         match &slf.borrow().tags.clone_ref(py) {
             Tags::Parsed(pairs) => {
-                let wanted = key.to_str()?;
-                for (have, value) in pairs.iter() {
-                    if have.bind(py).to_str()? == wanted {
-                        return Ok(Some(value.clone_ref(py).into_any()));
-                    }
-                }
-                Ok(None)
+                Ok(parsed_tag(py, pairs, key.to_str()?)?
+                    .map(|value| value.clone_ref(py).into_any()))
             }
             Tags::Dict(dict) => Ok(dict
                 .bind(py)

@@ -7,8 +7,6 @@
 //! each field's values call for. Once the store knows the table's columns,
 //! `PointTable.copy_data()` writes the points as one COPY … (FORMAT BINARY) stream.
 
-use std::sync::Arc;
-
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -16,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString};
 use rustc_hash::FxHashMap;
 
 use crate::metric::{
-    as_metric, field_views, tag_texts, uint_type, FieldObjects, FieldView, TagObjects,
+    as_metric, field_views, tag_texts, uint_type, FieldObjects, FieldView, ParsedValue, TagObjects,
 };
 
 /// Seconds from the Unix epoch to PostgreSQL's (2000-01-01), in microseconds.
@@ -24,44 +22,33 @@ const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-/// A field value as the store keeps it.
-#[derive(Clone)]
-enum StoredValue {
-    Float(f64),
-    Int(i64),
-    UInt(u64),
-    Bool(bool),
-    Str(Arc<str>),
+/// The column type a new column for values like this gets (Telegraf's choice).
+fn column_type_of(value: &ParsedValue) -> &'static str {
+    match value {
+        ParsedValue::Float(_) => "double precision",
+        ParsedValue::Int(_) => "bigint",
+        ParsedValue::UInt(_) => "numeric",
+        ParsedValue::Bool(_) => "boolean",
+        ParsedValue::Str(_) => "text",
+    }
 }
 
-impl StoredValue {
-    /// The column type a new column for values like this gets (Telegraf's choice).
-    fn column_type(&self) -> &'static str {
-        match self {
-            StoredValue::Float(_) => "double precision",
-            StoredValue::Int(_) => "bigint",
-            StoredValue::UInt(_) => "numeric",
-            StoredValue::Bool(_) => "boolean",
-            StoredValue::Str(_) => "text",
+/// A field value as the store keeps it (the parser's own form, whichever form it came in).
+fn stored_value(key: &str, value: &FieldView<'_, '_>) -> PyResult<ParsedValue> {
+    Ok(match value {
+        FieldView::Float(number) => ParsedValue::Float(*number),
+        FieldView::Int(number) => ParsedValue::Int(*number),
+        FieldView::UInt(number) => ParsedValue::UInt(*number),
+        FieldView::Bool(flag) => ParsedValue::Bool(*flag),
+        FieldView::Str(text) => ParsedValue::Str((*text).into()),
+        FieldView::Other(object) => {
+            return Err(PyTypeError::new_err(format!(
+                "field {key}: {} (of type {}) has no column type",
+                object.repr()?,
+                object.get_type().name()?
+            )))
         }
-    }
-
-    fn of_view(key: &str, value: &FieldView<'_, '_>) -> PyResult<Self> {
-        Ok(match value {
-            FieldView::Float(number) => StoredValue::Float(*number),
-            FieldView::Int(number) => StoredValue::Int(*number),
-            FieldView::UInt(number) => StoredValue::UInt(*number),
-            FieldView::Bool(flag) => StoredValue::Bool(*flag),
-            FieldView::Str(text) => StoredValue::Str(Arc::from(*text)),
-            FieldView::Other(object) => {
-                return Err(PyTypeError::new_err(format!(
-                    "field {key}: {} (of type {}) has no column type",
-                    object.repr()?,
-                    object.get_type().name()?
-                )))
-            }
-        })
-    }
+    })
 }
 
 /// Telegraf's tag_id: FNV-1a (64 bit) over the tags sorted by key, each key and value
@@ -86,7 +73,7 @@ struct Point {
     time_us: i64,
     tag_id: i64,
     /// By field index; None where no metric of the point had the field.
-    values: Vec<Option<StoredValue>>,
+    values: Vec<Option<ParsedValue>>,
 }
 
 /// What one batch puts into one measurement's tables.
@@ -137,7 +124,7 @@ impl PointTable {
         &mut self,
         tags: &[(&str, &str)],
         time_ns: i64,
-        fields: &[(&str, StoredValue)],
+        fields: &[(&str, ParsedValue)],
         delivery: &Bound<'_, PyAny>,
     ) {
         let mut sorted_tags = tags.to_vec();
@@ -153,7 +140,7 @@ impl PointTable {
         }
         let indexes: Vec<usize> = fields.iter().map(|(key, _)| self.field(key)).collect();
         for (&index, (_, value)) in indexes.iter().zip(fields) {
-            let column_type = value.column_type();
+            let column_type = column_type_of(value);
             let seen = &mut self.value_types[index];
             if !seen.iter().any(|(known, _)| *known == column_type) {
                 seen.push((column_type, delivery.clone().unbind()));
@@ -182,25 +169,25 @@ impl PointTable {
 /// Appends one value as COPY's binary format writes a column of `column_type`.
 fn push_copy_value(
     out: &mut Vec<u8>,
-    value: &StoredValue,
+    value: &ParsedValue,
     column_type: &str,
     field: &str,
 ) -> PyResult<()> {
     match (column_type, value) {
-        ("double precision", StoredValue::Float(number)) => push_float8(out, *number),
-        ("double precision", StoredValue::Int(number)) => push_float8(out, *number as f64),
-        ("double precision", StoredValue::UInt(number)) => push_float8(out, *number as f64),
-        ("bigint", StoredValue::Int(number)) => {
+        ("double precision", ParsedValue::Float(number)) => push_float8(out, *number),
+        ("double precision", ParsedValue::Int(number)) => push_float8(out, *number as f64),
+        ("double precision", ParsedValue::UInt(number)) => push_float8(out, *number as f64),
+        ("bigint", ParsedValue::Int(number)) => {
             out.extend_from_slice(&8i32.to_be_bytes());
             out.extend_from_slice(&number.to_be_bytes());
         }
-        ("numeric", StoredValue::UInt(number)) => push_numeric(out, i128::from(*number)),
-        ("numeric", StoredValue::Int(number)) => push_numeric(out, i128::from(*number)),
-        ("boolean", StoredValue::Bool(flag)) => {
+        ("numeric", ParsedValue::UInt(number)) => push_numeric(out, i128::from(*number)),
+        ("numeric", ParsedValue::Int(number)) => push_numeric(out, i128::from(*number)),
+        ("boolean", ParsedValue::Bool(flag)) => {
             out.extend_from_slice(&1i32.to_be_bytes());
             out.push(u8::from(*flag));
         }
-        ("text", StoredValue::Str(text)) => {
+        ("text", ParsedValue::Str(text)) => {
             let length = i32::try_from(text.len())
                 .map_err(|_| PyValueError::new_err(format!("field {field}: text too long")))?;
             out.extend_from_slice(&length.to_be_bytes());
@@ -209,7 +196,7 @@ fn push_copy_value(
         _ => {
             return Err(PyValueError::new_err(format!(
                 "field {field}: a {} value for a {column_type} column",
-                value.column_type()
+                column_type_of(value)
             )))
         }
     }
@@ -379,7 +366,7 @@ pub fn postgres_tables<'py>(
             let mut field_objects = FieldObjects::new();
             let fields = field_views(py, &parts.fields, &mut field_objects, uint)?
                 .into_iter()
-                .map(|(key, view)| Ok((key, StoredValue::of_view(key, &view)?)))
+                .map(|(key, view)| Ok((key, stored_value(key, &view)?)))
                 .collect::<PyResult<Vec<_>>>()?;
             tables[index].add(&tags, time_ns, &fields, &delivery);
         }
