@@ -122,9 +122,10 @@ def tag_id(tags: dict[str, str]) -> int:
     return _native.postgres_tag_id(tags)
 
 
-def column_type(table: PointTable, field: str) -> str:
-    """The type a new column for `field` gets: one that takes all its values, if any."""
-    types = list(table.value_types[field])
+def column_type(value_types: dict[str, None]) -> str:
+    """The type a new column gets for a field with values of `value_types` (an ordered set
+    of column types): one that takes all of them, if any."""
+    types = list(value_types)
     for candidate in types:
         if all(t == candidate or candidate in ACCEPTED_INTO.get(t, ()) for t in types):
             return candidate
@@ -312,7 +313,8 @@ class PostgresStore:
         changes = []
         tag_table = table.name + TAG_TABLE_SUFFIX
         fields = {TIME_COLUMN: "timestamp without time zone", TAG_ID_COLUMN: "bigint"}
-        fields |= {name: column_type(table, name) for name in sorted(table.value_types)}
+        value_types = table.value_types  # made anew by each read: read once
+        fields |= {name: column_type(value_types[name]) for name in sorted(value_types)}
         tags = {TAG_ID_COLUMN: "bigint"} | {key: "text" for key in sorted(table.tag_keys)}
         for name, columns, key in (
             (table.name, fields, (TIME_COLUMN, TAG_ID_COLUMN)),
