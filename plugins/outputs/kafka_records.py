@@ -114,16 +114,16 @@ class RecordBuilder:
         """The records that carry the metrics at `indexes`: one per metric, or with
         use_batch_format as few as max_message_bytes allows per topic and key. Made as they
         are sent, so the producer's thread sends while the rest is serialized."""
-        if self._routes_each_metric():
+        if self.use_batch_format and self._lines_to_one_topic():
+            yield from self._lines_in_records(metrics, indexes)
+        elif self._routes_each_metric():
             yield from self._routed_records([(i, metrics[i]) for i in indexes])
         elif not self.use_batch_format:
             topic, timestamp_ms = self.topic, self.timestamp_ms
             for index, metric, value in self._serialized(metrics, indexes):
                 yield Record(topic, None, value, timestamp_ms(metric), [index])
-        elif self.data_format == "json":
+        else:  # JSON batches, one topic without a key
             yield from self.batched(self.topic, None, self._serialized(metrics, indexes))
-        else:
-            yield from self._lines_in_records(metrics, indexes)
 
     def _routes_each_metric(self) -> bool:
         """Whether topic or key may differ between metrics (topic_tag, topic_suffix, routing)."""
@@ -145,20 +145,37 @@ class RecordBuilder:
             elif value:
                 yield index, metric, value
 
+    def _lines_to_one_topic(self) -> bool:
+        """Whether records take line protocol to one topic (keys may differ)."""
+        return not (self.topic_tag or self.topic_suffix.method) and self.data_format != "json"
+
     def _lines_in_records(self, metrics: list[Metric], indexes: Sequence[int]) -> Iterator[Record]:
-        """use_batch_format with line protocol, one topic, no key: what batched() makes,
-        with the per-line work (serializing, sizes, where records split) done for all lines
-        at once, in C where it can be."""
+        """use_batch_format with line protocol to one topic: the lines of each key
+        (routing_tag's value, else routing_key's, none without either), grouped in the
+        native core, in records as batched() makes them, with the per-line work (serializing,
+        sizes, where records split) done for all lines at once."""
         chosen = metrics if len(indexes) == len(metrics) else [metrics[i] for i in indexes]
-        values = self.serializer.serialize_each(chosen)
-        if not values:
-            return
-        sizes = list(map(len, values))
+        values = self._values_of(chosen)
+        if self.routing_tag:
+            by_tag = _native.group_by_tag(chosen, self.routing_tag)
+        else:
+            by_tag = {None: range(len(chosen))}
         limit = self.max_message_bytes
-        if min(sizes) == 0 or max(sizes) > limit:  # lines to leave out: one by one
-            yield from self.batched(self.topic, None, self._serialized(metrics, indexes))
-            return
-        yield from self._split_lines(self.topic, None, chosen, values, sizes, indexes)
+        for tag_value, positions in by_tag.items():
+            key = self.default_key() if tag_value is None else tag_value.encode()
+            members = [p for p in positions if 0 < len(values[p]) <= limit]
+            if len(members) != len(positions):
+                for p in positions:
+                    if len(values[p]) > limit:
+                        self._log_too_large(chosen[p], values[p])
+            yield from self._split_lines(
+                self.topic,
+                key,
+                [chosen[p] for p in members],
+                [values[p] for p in members],
+                [len(values[p]) for p in members],
+                [indexes[p] for p in members],
+            )
 
     def _split_lines(
         self,
@@ -190,9 +207,6 @@ class RecordBuilder:
 
     def _routed_records(self, metrics: list[tuple[int, Metric]]) -> Iterator[Record]:
         values = self._values_of([metric for _, metric in metrics])
-        if self.use_batch_format and self._keyed_lines_only():
-            yield from self._keyed_lines_in_records(metrics, values)
-            return
         groups: dict[tuple[str, bytes | RandomKey | None], list[tuple[int, Metric, bytes]]] = {}
         limit = self.max_message_bytes
         for (index, metric), value in zip(metrics, values, strict=True):
@@ -209,38 +223,6 @@ class RecordBuilder:
             groups.setdefault((topic, key), []).append((index, metric, value))
         for (topic, key), members in groups.items():
             yield from self.batched(topic, key, members)
-
-    def _keyed_lines_only(self) -> bool:
-        """Whether only the key differs between metrics (one topic, line protocol)."""
-        return not (self.topic_tag or self.topic_suffix.method) and self.data_format != "json"
-
-    def _keyed_lines_in_records(
-        self, metrics: list[tuple[int, Metric]], values: list[bytes]
-    ) -> Iterator[Record]:
-        """use_batch_format, one topic, keyed by routing_tag or routing_key: the metrics are
-        grouped by key in the native core (a write holds every host's metrics), then each
-        group's lines are split into records as _lines_in_records does."""
-        chosen = [metric for _, metric in metrics]
-        if self.routing_tag:
-            by_tag = _native.group_by_tag(chosen, self.routing_tag)
-        else:
-            by_tag = {None: range(len(chosen))}
-        limit = self.max_message_bytes
-        for tag_value, positions in by_tag.items():
-            key = self.default_key() if tag_value is None else tag_value.encode()
-            members = [p for p in positions if 0 < len(values[p]) <= limit]
-            if len(members) != len(positions):
-                for p in positions:
-                    if len(values[p]) > limit:
-                        self._log_too_large(chosen[p], values[p])
-            yield from self._split_lines(
-                self.topic,
-                key,
-                [chosen[p] for p in members],
-                [values[p] for p in members],
-                [len(values[p]) for p in members],
-                [metrics[p][0] for p in members],
-            )
 
     def _value_of(self, metric: Metric) -> bytes:
         """The serialized metric, without topic_tag if exclude_topic_tag says so."""
