@@ -25,7 +25,7 @@ from psycopg import sql
 
 from agent.metric import Metric
 from agent.sink.groups import GroupError, group_lag
-from bench import broker, data
+from bench import broker, data, telegraf
 from bench.context import AGENT, REPO, Context
 from bench.progress import say
 from bench.report import Figure
@@ -78,7 +78,6 @@ WRITE_METRICS = 1000
 RECORD_SEPARATOR = b"\x1e"
 KCAT_SEPARATOR = "\\x1e"
 SERIES_STEP_NS = 1000  # a microsecond: PostgreSQL's timestamps keep microseconds
-TELEGRAF_BUILT = REPO / ".cache" / "telegraf" / "gopath" / "bin" / "telegraf"
 READY_TIMEOUT_S = 120
 STORE_TIMEOUT_S = 900
 QUIET_S = 0.5  # a table that has not grown for this long is counted
@@ -95,14 +94,6 @@ TELEGRAF_BUFFER_LIMIT = TELEGRAF_UNDELIVERED * 25
 # A member killed with SIGKILL leaves its group after the session timeout; a short one
 # keeps the restarts quick (the sink's defaults otherwise).
 SINK_CONFIG = "session_timeout_ms = 6000\nheartbeat_interval_ms = 1000\n"
-
-
-def telegraf_binary() -> Path | None:
-    """$TELEGRAF, else the build of scripts/telegraf-check."""
-    named = os.environ.get("TELEGRAF")
-    if named:
-        return Path(named)
-    return TELEGRAF_BUILT if TELEGRAF_BUILT.is_file() else None
 
 
 def fleet_metrics(count: int, seed: int = 19) -> list[Metric]:
@@ -304,19 +295,11 @@ def telegraf_consumer(
 ) -> Consumer:
     group = f"bench-fleet-telegraf-{uuid.uuid4().hex[:8]}"
     config = directory / f"{group}.conf"
+    reader = telegraf.consumer_config(
+        ctx.bootstrap, topic, group, TELEGRAF_UNDELIVERED, TELEGRAF_BUFFER_LIMIT
+    )
     config.write_text(
-        f"""[agent]
-  omit_hostname = true
-  flush_interval = "1s"
-  metric_buffer_limit = {TELEGRAF_BUFFER_LIMIT}
-[[inputs.kafka_consumer]]
-  brokers = ["{ctx.bootstrap}"]
-  topics = ["{topic}"]
-  consumer_group = "{group}"
-  offset = "oldest"
-  version = "3.6.0"
-  data_format = "influx"
-  max_undelivered_messages = {TELEGRAF_UNDELIVERED}
+        f"""{reader}
 [[outputs.postgresql]]
   connection = "{url}"
   tags_as_foreign_keys = true
@@ -397,7 +380,7 @@ SHOWN_SINK = "agent sink --topic T --group G --from-beginning --store postgresql
 
 def compare(
     ctx: Context,
-    binary: Path | None,
+    found: telegraf.Telegraf | telegraf.Missing,
     path: Path,
     separator: str | None,
     label: str,
@@ -409,21 +392,21 @@ def compare(
     "" for one metric per record), with the ratios; and the last topic."""
     figures: list[Figure] = []
     telegraf_rate = None
-    if binary is None:
+    if isinstance(found, telegraf.Missing):
         figures.append(
             Figure(
                 f"Telegraf kafka_consumer → outputs.postgresql{label}",
                 None,
                 "metrics/s",
                 "telegraf --config fleet.conf",
-                "no Telegraf: set TELEGRAF or run scripts/telegraf-check",
+                found.reason,
             )
         )
     else:
         say(f"fleet: Telegraf kafka_consumer → outputs.postgresql{label}")
         telegraf_rate, _ = timed_run(
             ctx,
-            lambda topic, url: telegraf_consumer(ctx, binary, topic, url, directory),
+            lambda topic, url: telegraf_consumer(ctx, found.path, topic, url, directory),
             1,
             path,
             count,
@@ -480,7 +463,7 @@ def compare(
 def run(ctx: Context) -> tuple[str, list[Figure]]:
     count = ctx.count(500_000, 50_000)
     directory = ctx.scratch("fleet")
-    binary = telegraf_binary()
+    found = telegraf.find()
     server = server_url()
     say(f"fleet: {count:,} cpu metrics of {data.HOSTS} hosts, random values, keyed by host")
     metrics = fleet_metrics(count)
@@ -496,7 +479,7 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
         (BATCHED_LABEL, batched, KCAT_SEPARATOR),
     ):
         shape_figures, shape_topic = compare(
-            ctx, binary, path, separator, label, count, server, directory
+            ctx, found, path, separator, label, count, server, directory
         )
         figures += shape_figures
         topic = topic or shape_topic
@@ -511,11 +494,11 @@ def run(ctx: Context) -> tuple[str, list[Figure]]:
         Figure(f"sink after {KILLS} SIGKILLs: stored twice", twice, "metrics", killed_command),
         Figure(f"sink after {KILLS} SIGKILLs: missing or twice", missing + twice, "metrics", ""),
     ]
-    if binary is not None:
+    if isinstance(found, telegraf.Telegraf):
         say("fleet: Telegraf killed once, for contrast")
         with new_database(server, "telegraf_killed") as url:
-            telegraf = telegraf_consumer(ctx, binary, topic, url, directory)
-            stored, missing, twice = killed_run(ctx, telegraf, url, count, 1)
+            consumer = telegraf_consumer(ctx, found.path, topic, url, directory)
+            stored, missing, twice = killed_run(ctx, consumer, url, count, 1)
         command = "telegraf --config fleet.conf, SIGKILL once and started again"
         figures += [
             Figure("Telegraf after 1 SIGKILL: rows", stored, "rows", command),

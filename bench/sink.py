@@ -150,21 +150,11 @@ TELEGRAF_MAX_UNDELIVERED = 10_000
 
 
 def telegraf_config(ctx: Context, topic: str, output: Path, metrics: int) -> str:
-    return f"""
-[agent]
-  omit_hostname = true
-  flush_interval = "1s"
-  metric_buffer_limit = {metrics}
-
-[[inputs.kafka_consumer]]
-  brokers = ["{ctx.bootstrap}"]
-  topics = ["{topic}"]
-  consumer_group = "bench-telegraf-{uuid.uuid4().hex[:10]}"
-  offset = "oldest"
-  version = "3.6.0"
-  max_undelivered_messages = {TELEGRAF_MAX_UNDELIVERED}
-  data_format = "influx"
-
+    group = f"bench-telegraf-{uuid.uuid4().hex[:10]}"
+    reader = telegraf.consumer_config(
+        ctx.bootstrap, topic, group, TELEGRAF_MAX_UNDELIVERED, metrics
+    )
+    return f"""{reader}
 [[outputs.file]]
   files = ["{output}"]
   data_format = "influx"

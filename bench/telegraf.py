@@ -26,8 +26,9 @@ from bench.context import REPO
 from bench.progress import say
 
 VERSION = "v1.37.2"
-# What the benchmarks run (inputs.file, inputs.kafka_consumer, outputs.file, outputs.kafka;
-# inputs.cpu and inputs.mem for the idle comparison).
+# What the benchmarks run (inputs.file, inputs.kafka_consumer, outputs.file, outputs.kafka,
+# outputs.postgresql for the fleet; inputs.cpu and inputs.mem for the idle comparison). A
+# build made here serves scripts/telegraf-check too (its plugins are among these).
 PLUGINS_RUN = (
     "inputs.cpu",
     "inputs.mem",
@@ -35,11 +36,10 @@ PLUGINS_RUN = (
     "inputs.kafka_consumer",
     "outputs.file",
     "outputs.kafka",
+    "outputs.postgresql",
     "parsers.influx",
     "serializers.influx",
 )
-# scripts/telegraf-check's build tags beyond those: a build made here serves it as well.
-TELEGRAF_CHECK_PLUGINS = ("outputs.postgresql",)
 BUILD_DIR = REPO / ".cache" / "telegraf"
 BUILT_BINARY = BUILD_DIR / "gopath" / "bin" / "telegraf"
 BUILD_TIMEOUT_S = 1800
@@ -91,7 +91,7 @@ def build() -> Missing | None:
     when it worked, else why not."""
     if shutil.which("go") is None:
         return Missing("Go is not installed (or set TELEGRAF=/path/to/telegraf)")
-    tags = ",".join(("custom", *PLUGINS_RUN, *TELEGRAF_CHECK_PLUGINS))
+    tags = ",".join(("custom", *PLUGINS_RUN))
     say(
         f"building Telegraf {VERSION} with Go into {BUILD_DIR.relative_to(REPO)} (a minute or more)"
     )
@@ -141,6 +141,29 @@ def find() -> Telegraf | Missing:
     if absent:
         return Missing(f"{path} lacks {', '.join(absent)}")
     return Telegraf(path, module_version(path))
+
+
+def consumer_config(
+    bootstrap: str, topic: str, group: str, max_undelivered: int, buffer_limit: int
+) -> str:
+    """The `[agent]` and `[[inputs.kafka_consumer]]` of a Telegraf that reads `topic`'s line
+    protocol from its start as consumer group `group`; the caller adds the output.
+    `buffer_limit` must hold what `max_undelivered` records carry, or Telegraf drops
+    metrics. Protocol version 3.6.0: Kafka 4 no longer speaks Telegraf's default."""
+    return f"""[agent]
+  omit_hostname = true
+  flush_interval = "1s"
+  metric_buffer_limit = {buffer_limit}
+
+[[inputs.kafka_consumer]]
+  brokers = ["{bootstrap}"]
+  topics = ["{topic}"]
+  consumer_group = "{group}"
+  offset = "oldest"
+  version = "3.6.0"
+  max_undelivered_messages = {max_undelivered}
+  data_format = "influx"
+"""
 
 
 def steady_rate(
