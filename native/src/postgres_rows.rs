@@ -53,7 +53,9 @@ fn stored_value(key: &str, value: &FieldView<'_, '_>) -> PyResult<ParsedValue> {
 
 /// Telegraf's tag_id: FNV-1a (64 bit) over the tags sorted by key, each key and value
 /// followed by a zero byte, read as a signed integer.
-fn tag_id(sorted_tags: &[(&str, &str)]) -> i64 {
+fn tag_id(tags: &[(&str, &str)]) -> i64 {
+    let mut sorted_tags = tags.to_vec();
+    sorted_tags.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut hash = FNV_OFFSET;
     for (key, value) in sorted_tags {
         for &byte in key
@@ -127,9 +129,7 @@ impl PointTable {
         fields: &[(&str, ParsedValue)],
         delivery: &Bound<'_, PyAny>,
     ) {
-        let mut sorted_tags = tags.to_vec();
-        sorted_tags.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let identity = tag_id(&sorted_tags);
+        let identity = tag_id(tags);
         if !self.tag_set_index.contains_key(&identity) {
             self.tag_set_index.insert(identity, self.tag_sets.len());
             let owned = tags
@@ -385,10 +385,9 @@ pub fn postgres_tag_id(tags: &Bound<'_, PyDict>) -> PyResult<i64> {
     for (key, value) in tags.iter() {
         pairs.push((key.extract()?, value.extract()?));
     }
-    let mut sorted: Vec<(&str, &str)> = pairs
+    let texts: Vec<(&str, &str)> = pairs
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    Ok(tag_id(&sorted))
+    Ok(tag_id(&texts))
 }
