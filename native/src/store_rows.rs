@@ -189,8 +189,8 @@ pub fn sqlite_rows<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let rows = PyList::empty(py);
     let uint = uint_type(py)?;
-    let mut tag_texts = SharedTexts::default();
-    let mut name_texts = SharedTexts::default();
+    let mut shared_tags = SharedTexts::default();
+    let mut shared_names = SharedTexts::default();
     let mut text = Vec::with_capacity(512);
     for delivery in deliveries.iter() {
         let topic = delivery.getattr(intern!(py, "topic"))?;
@@ -203,7 +203,14 @@ pub fn sqlite_rows<'py>(
             // Read from a snapshot: no borrow of the metric is held while Python objects are
             // made.
             let parts = metric.borrow().snapshot(py);
-            let texts = row_texts(py, &parts, uint, &mut text, &mut tag_texts, &mut name_texts)?;
+            let texts = row_texts(
+                py,
+                &parts,
+                uint,
+                &mut text,
+                &mut shared_tags,
+                &mut shared_names,
+            )?;
             let (tags_json, names_json, fields_json) = match texts {
                 Some(texts) => texts,
                 None => {
@@ -219,15 +226,14 @@ pub fn sqlite_rows<'py>(
                     )
                 }
             };
-            let metric = parts;
             let row = PyTuple::new(
                 py,
                 [
-                    metric.name.bind(py).clone(),
+                    parts.name.bind(py).clone(),
                     tags_json,
                     names_json,
                     fields_json,
-                    metric.time_ns.bind(py).clone(),
+                    parts.time_ns.bind(py).clone(),
                     topic.clone(),
                     partition.clone(),
                     offset.clone(),
