@@ -66,6 +66,27 @@ def wait_for_rows(url: str, rows: int, process: SinkProcess, timeout: float = 60
         time.sleep(0.05)
 
 
+def assert_each_stored_once(url: str, total: int) -> None:
+    """`total` rows, one per point, and positions that account for every record."""
+    assert count(url) == total
+    assert count(url, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == total
+    assert count(url, "SELECT sum(next_offset) FROM agent_sink_positions") == total
+
+
+def sink_mid_stream(
+    kafka_bootstrap: str, create_topic, name: str, url: str, group: str, tmp_path, background
+) -> tuple[str, SinkProcess]:
+    """A sink storing a 2-partition topic of 2,000 lines into `url`, 200 rows in."""
+    topic = create_topic(name=name, partitions=2)
+    produce(kafka_bootstrap, topic, lines(2000), partitions=2)
+    process = background(
+        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
+        f"--from-beginning --store {url} --batch-size 200 --timeout-ms 5000"
+    )
+    wait_for_rows(url, 200, process)
+    return topic, process
+
+
 def test_a_topic_is_stored_once_and_a_replay_adds_nothing(
     kafka_bootstrap, create_topic, postgres_database, group
 ):
@@ -152,13 +173,9 @@ def test_postgresql_stopped_and_started_mid_stream_loses_nothing_and_stores_noth
     tmp_path,
     background,
 ):
-    topic = create_topic(name="pg-outage", partitions=2)
-    produce(kafka_bootstrap, topic, lines(2000), partitions=2)
-    process = background(
-        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
-        f"--from-beginning --store {postgres_database} --batch-size 200 --timeout-ms 5000"
+    topic, process = sink_mid_stream(
+        kafka_bootstrap, create_topic, "pg-outage", postgres_database, group, tmp_path, background
     )
-    wait_for_rows(postgres_database, 200, process)
     try:
         assert postgres_script("stop").returncode == 0
         produce(kafka_bootstrap, topic, lines(2000, start=2000), partitions=2)
@@ -171,9 +188,7 @@ def test_postgresql_stopped_and_started_mid_stream_loses_nothing_and_stores_noth
     log = process.log()
     assert log.count("retrying (nothing is lost") == 1  # once per outage
     assert "answers again after" in log
-    assert count(postgres_database) == 4000
-    assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == 4000
-    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == 4000
+    assert_each_stored_once(postgres_database, 4000)
 
 
 def sink_backend(url: str) -> tuple[int, bool]:
@@ -196,13 +211,9 @@ def test_postgresql_crashing_mid_stream_loses_nothing_and_stores_nothing_twice(
     tmp_path,
     background,
 ):
-    topic = create_topic(name="pg-crash", partitions=2)
-    produce(kafka_bootstrap, topic, lines(2000), partitions=2)
-    process = background(
-        f"-config {config(tmp_path, FAST_GROUP)} --topic {topic} --group {group} "
-        f"--from-beginning --store {postgres_database} --batch-size 200 --timeout-ms 5000"
+    topic, process = sink_mid_stream(
+        kafka_bootstrap, create_topic, "pg-crash", postgres_database, group, tmp_path, background
     )
-    wait_for_rows(postgres_database, 200, process)
     pid, tls = sink_backend(postgres_database)
     assert tls == (postgres_transport == "tls")
     # A server process killed with SIGKILL: PostgreSQL ends every connection without a word
@@ -217,9 +228,7 @@ def test_postgresql_crashing_mid_stream_loses_nothing_and_stores_nothing_twice(
     # connection unexpectedly", depending on what it was doing: both are waited out.
     assert "retrying (nothing is lost, nothing is stored twice)" in warnings[0]
     assert "answers again after" in log
-    assert count(postgres_database) == 4000
-    assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == 4000
-    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == 4000
+    assert_each_stored_once(postgres_database, 4000)
 
 
 def test_a_wrong_password_is_one_line_without_the_password_and_exit_1(
@@ -314,9 +323,7 @@ def test_workers_killed_with_sigkill_several_times_store_each_metric_exactly_onc
         process.wait_for_log("was killed by SIGKILL; starting it again", count=kill + 1)
     wait_for_rows(postgres_database, total, process, timeout=240)
     assert process.stop() == 0, process.log()
-    assert count(postgres_database) == total
-    assert count(postgres_database, "SELECT count(DISTINCT (time, tag_id)) FROM cpu") == total
-    assert count(postgres_database, "SELECT sum(next_offset) FROM agent_sink_positions") == total
+    assert_each_stored_once(postgres_database, total)
 
 
 def test_sigterm_while_waiting_for_an_unreachable_server_at_start_ends_the_sink_with_0(
