@@ -103,10 +103,6 @@ def fleet_metrics(count: int, seed: int = 19) -> list[Metric]:
     return data.cpu_metrics(count, seed=seed, step_ns=SERIES_STEP_NS)
 
 
-def host_of(index: int) -> str:
-    return f"host-{index // data.CPUS_PER_HOST % data.HOSTS}"
-
-
 def write_batched_records(path: Path, metrics: list[Metric]) -> None:
     """What outputs.kafka writes with `use_batch_format = true` and `routing_tag = "host"`:
     each write of metric_batch_size (1,000) metrics as one record per host, keyed by it, its
