@@ -1,10 +1,14 @@
 """The sink's consuming loop: Kafka records → decoder → batch → stores → offsets committed.
 
 Offsets are committed only after the batch they cover is kept (stored in one transaction,
-or printed and flushed), one explicit offset per partition; auto-commit is off. When a
-rebalance takes partitions away, the rebalance listener keeps and commits the pending batch
-before they go, so the next owner starts where this one stopped. A sink killed at any moment
-reads again at most what it had not committed; the store's identity key makes that harmless.
+or printed and flushed), one explicit offset per partition; auto-commit is off. A batch is
+kept by a thread of its own while the main thread reads and decodes the next one (a store
+spends much of a batch waiting for its disk or its server); there is at most one batch in
+that thread, and its offsets are committed by the main thread once it is kept. When a
+rebalance takes partitions away, the rebalance listener waits for that batch, keeps the
+pending one and commits both before they go, so the next owner starts where this one
+stopped. A sink killed at any moment reads again at most what it had not committed; the
+store's identity key makes that harmless.
 A store keeps each partition's next offset with the batch: when partitions are assigned, the
 sink asks the store (from the main thread, after the poll) and starts where the store stopped
 if the group's committed offset is behind it. A store that fences them (PostgreSQL) refuses a
@@ -27,6 +31,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -101,6 +107,14 @@ class _RebalanceListener(AsyncConsumerRebalanceListener):
         log.warning("lost partitions %s (the group evicted this sink)", describe_partitions(lost))
 
 
+@dataclass
+class _Write:
+    """A batch the stores are keeping in the sink's store thread."""
+
+    batch: Batch
+    done: Future[None]
+
+
 def _offsets_text(offsets: dict[TopicPartition, OffsetAndMetadata]) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]={meta.offset}" for tp, meta in offsets.items())
 
@@ -114,6 +128,10 @@ class Sink:
         self.decoder = decoder
         self.consumer: KafkaConsumer | None = None
         self.pending = Batch()
+        # The batch being kept; it and `pending` change hands under the lock (the rebalance
+        # listener takes both from kafka-python's IO thread).
+        self._in_flight: _Write | None = None
+        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-store")
         self._lock = threading.Lock()
         self._stop = False
         self._fatal: Exception | None = None
@@ -225,7 +243,7 @@ class Sink:
         self.open()
         try:
             self._consume()
-            self.flush()
+            self.flush(wait=True)
         except BrokenPipeError:
             _silence_stdout()
             log.info("stdout closed; stopping (the last batch is not committed)")
@@ -264,6 +282,8 @@ class Sink:
                 idle_s += time.monotonic() - waiting_since
             if self._fatal is not None:
                 raise self._fatal
+            if self._in_flight is not None and self._in_flight.done.done():
+                self._settle()
             if self._assigned_at_s != assigned_at_s:
                 assigned_at_s, idle_s = self._assigned_at_s, 0.0
             if self._batch_due():
@@ -283,6 +303,9 @@ class Sink:
         )
 
     def close(self) -> None:
+        # A batch still being kept is kept (not committed: the next start resumes from the
+        # store) before the stores close under it.
+        self._store_thread.shutdown(wait=True)
         if self.consumer is not None:
             try:
                 self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
@@ -329,38 +352,53 @@ class Sink:
         per_record = self._metrics_per_record or FIRST_METRICS_PER_RECORD_GUESS
         return max(1, min(MAX_POLL_RECORDS, int(room / max(per_record, 1.0))))
 
-    def flush(self) -> None:
-        """Keep the pending batch in every store, then commit its offsets."""
+    def flush(self, wait: bool = False) -> None:
+        """Hand the pending batch to the store thread, once the batch before it is kept and
+        its offsets committed; with `wait`, return once this one is too."""
+        self._settle()
         with self._lock:
             batch, self.pending = self.pending, Batch()
-            if not batch:
-                return
-            try:
-                self._keep(batch)
-            except PositionsMoved as moved:
-                self._read_again(batch, moved)
-                return
+            if batch:
+                self._in_flight = _Write(batch, self._store_thread.submit(self._keep, batch))
+        if wait:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Wait for the batch in the store thread: commit its offsets, or if the store
+        refused it (PositionsMoved), read its partitions again. A StoreError stops the sink."""
+        with self._lock:
+            write, self._in_flight = self._in_flight, None
+        if write is None:
+            return
+        try:
+            write.done.result()
+        except PositionsMoved as moved:
+            self._read_again(write.batch, moved)
+            return
         if self.settings.group:
-            self._commit(batch)
+            self._commit(write.batch)
 
     def keep_pending(self) -> dict[TopicPartition, OffsetAndMetadata]:
-        """For the rebalance listener: keep the pending batch; the offsets to commit."""
+        """For the rebalance listener: wait for the batch in the store thread and keep the
+        pending one; the offsets to commit for both."""
         with self._lock:
+            write, self._in_flight = self._in_flight, None
             batch, self.pending = self.pending, Batch()
-            if not batch:
-                return {}
-            try:
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        try:
+            if write is not None:
+                write.done.result()
+                offsets = _offsets_of(write.batch)
+            if batch:
                 self._keep(batch)
-            except PositionsMoved as moved:
-                # The partitions are going anyway; whoever gets them resumes from the store.
-                log.warning(
-                    "%s were written by another sink meanwhile; this batch is dropped", moved
-                )
-                return {}
-            except (StoreError, BrokenPipeError) as error:
-                self._fatal = error
-                return {}
-        return _commit_offsets(batch)
+                offsets |= _offsets_of(batch)
+        except PositionsMoved as moved:
+            # The partitions are going anyway; whoever gets them resumes from the store.
+            log.warning("%s were written by another sink meanwhile; this batch is dropped", moved)
+        except (StoreError, BrokenPipeError) as error:
+            self._fatal = error
+            return {}
+        return offsets
 
     def _resume_from_store(self, records: dict[TopicPartition, list]) -> dict:
         """Newly assigned partitions start where the store stopped: the store's position
@@ -368,14 +406,19 @@ class Sink:
         and committing it). Records fetched from before that position are dropped and the
         partition is read from there. A group offset past the store's (moved on purpose,
         `agent sink reset --to-latest`) is followed; one before it is not: what lies between
-        is stored already."""
+        is stored already. The group's offset is moved to the store's at once, so lag and
+        Kafka's tools show it even when nothing more comes to read."""
         assert self.consumer is not None
         partitions, self.unclaimed = self.unclaimed, set()
         if self.durable is None:
             return records
+        # The store answers one thread at a time. (The listener waited for the store
+        # thread when it revoked partitions, so this waits only on a first assignment.)
+        self._settle()
         assigned = self.consumer.assignment()
         partitions = {tp for tp in partitions if tp in assigned}
         stored = self.durable.claim((tp.topic, tp.partition) for tp in partitions)
+        resumed: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp in sorted(partitions):
             offset = stored.get((tp.topic, tp.partition))
             if offset is None:
@@ -387,6 +430,7 @@ class Sink:
                 continue
             if start is not None and offset > start and self._seek(tp, offset):
                 records = {key: value for key, value in records.items() if key != tp}
+                resumed[tp] = OffsetAndMetadata(offset, "", -1)
                 log.info(
                     "%s[%d]: resuming at offset %d, where the store stopped (the group was at %d)",
                     tp.topic,
@@ -394,19 +438,24 @@ class Sink:
                     offset,
                     start,
                 )
+        if resumed and self.settings.group:
+            self._commit_offsets(resumed)
         return records
 
     def _read_again(self, batch: Batch, moved: PositionsMoved) -> None:
-        """A batch the store refused (PositionsMoved): nothing of it was kept. Each of its
-        partitions still assigned is read again from where the store now stands."""
+        """A batch the store refused (PositionsMoved): nothing of it was kept. The batch
+        read after it is dropped too, and each of their partitions still assigned is read
+        again from where the store now stands (or from the first record dropped)."""
         assert self.consumer is not None
         log.warning(
             "%s were written by another sink since this one was assigned them; the batch "
             "is dropped and read again from the store's positions",
             moved,
         )
+        with self._lock:
+            dropped, self.pending = self.pending, Batch()
         first_offsets: dict[tuple[str, int], int] = {}
-        for delivery in batch.deliveries:
+        for delivery in [*batch.deliveries, *dropped.deliveries]:
             first_offsets.setdefault((delivery.topic, delivery.partition), delivery.offset)
         assigned = self.consumer.assignment()
         partitions = [TopicPartition(t, p) for t, p in first_offsets]
@@ -444,8 +493,10 @@ class Sink:
         )
 
     def _commit(self, batch: Batch) -> None:
+        self._commit_offsets(_offsets_of(batch))
+
+    def _commit_offsets(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         assert self.consumer is not None
-        offsets = _commit_offsets(batch)
         try:
             self.consumer.commit(offsets)
         except KafkaError as error:
@@ -565,7 +616,7 @@ class Sink:
         )
 
 
-def _commit_offsets(batch: Batch) -> dict[TopicPartition, OffsetAndMetadata]:
+def _offsets_of(batch: Batch) -> dict[TopicPartition, OffsetAndMetadata]:
     return {
         TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
         for (topic, partition), offset in batch.next_offsets.items()

@@ -16,7 +16,15 @@ import psycopg
 import pytest
 
 from tests.conftest import REPO
-from tests.integration.test_sink import FAST_GROUP, T0, SinkProcess, config, produce, sink
+from tests.integration.test_sink import (
+    FAST_GROUP,
+    T0,
+    SinkProcess,
+    config,
+    produce,
+    sink,
+    table,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -144,6 +152,28 @@ def test_a_group_member_with_a_sqlite_store_resumes_at_the_files_positions_too(
     assert second.returncode == 0, second.stderr
     assert f"{topic}[0]: resuming at offset 15, where the store stopped" in second.stderr
     assert "5 metrics kept (5 new)" in second.stderr
+
+
+def test_a_store_ahead_of_the_group_moves_the_group_offset_even_with_nothing_left_to_read(
+    kafka_bootstrap, create_topic, group, tmp_path
+):
+    topic = create_topic(name="sqlite-ahead")
+    produce(kafka_bootstrap, topic, lines(20))
+    db = tmp_path / "m.db"
+    command = (
+        f"--topic {topic} --group {group} --from-beginning --timeout-ms 2000 --store sqlite:{db}"
+    )
+    first = sink(kafka_bootstrap, f"{command} --max-messages 8")
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(db) as connection:
+        # Killed after storing everything, before its Kafka commit.
+        connection.execute("UPDATE positions SET next_offset = 20")
+    second = sink(kafka_bootstrap, command)
+    assert second.returncode == 0, second.stderr
+    assert f"{topic}[0]: resuming at offset 20, where the store stopped" in second.stderr
+    assert "0 metrics kept" in second.stderr
+    lag = sink(kafka_bootstrap, f"lag --group {group}")
+    assert [(row["CURRENT-OFFSET"], row["LAG"]) for row in table(lag.stdout)] == [("20", "0")]
 
 
 def test_a_group_offset_moved_past_the_store_with_reset_is_followed(
