@@ -1,9 +1,8 @@
 """What the native core (native/, Rust) exports: the Metric class (agent.metric), and the
 per-metric work of the influx parser and serializer, the agent's finishing of gathered
-metrics, outputs.kafka's grouping by key and the sink's SQLite rows."""
+metrics, outputs.kafka's grouping by key and the sink stores' rows."""
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from agent.metric import FieldValue
 from agent.sink.batch import Delivery
@@ -49,13 +48,6 @@ def format_influx_joined(metrics: Iterable[Metric], sort_fields: bool, uint_supp
 def format_float(value: float) -> str:
     """The shortest decimal text that reads back as `value`, without an exponent."""
 
-def sqlite_rows(
-    deliveries: Sequence[Delivery], encode_sorted: Callable[[Any], str]
-) -> list[tuple[str, str, str, str, int, str, int, int]]:
-    """Each metric's SQLite row: (measurement, tags JSON, field names JSON, fields JSON,
-    time_ns, topic, partition, offset), the JSON texts as `encode_sorted` writes them; it is
-    called for a dict or list the core cannot write itself."""
-
 def group_by_tag(metrics: Sequence[Metric], key: str) -> dict[str | None, list[int]]:
     """Positions of `metrics` grouped by their tag `key`'s value (None: without it)."""
 
@@ -66,7 +58,7 @@ def finish_metrics(
     `precision_ns` (when over 1)."""
 
 class PointTable:
-    """What one batch puts into one measurement's PostgreSQL tables."""
+    """What one batch puts into one measurement's tables (agent.sink.layout)."""
 
     name: str
     value_types: dict[str, dict[str, None]]
@@ -76,13 +68,17 @@ class PointTable:
     def __len__(self) -> int: ...
     def copy_data(self, fields: list[str], column_types: list[str]) -> bytes:
         """COPY … (time, tag_id, *fields) FROM STDIN (FORMAT BINARY) data, whole."""
+    def sqlite_rows(
+        self, fields: list[str], column_types: list[str]
+    ) -> list[tuple[str | int | float | None, ...]]:
+        """INSERT … (time, tag_id, *fields) parameters, a tuple per point."""
 
-def postgres_tables(
+def point_tables(
     deliveries: Sequence[Delivery], check_name: Callable[[str, Delivery], None]
 ) -> list[PointTable]:
     """The batch's points, tag sets and field types, one PointTable per measurement."""
 
-def postgres_tag_id(tags: dict[str, str]) -> int:
+def telegraf_tag_id(tags: dict[str, str]) -> int:
     """Telegraf's tag_id of a tag set."""
 
 def parse_influx_each(values: list[bytes], scale: int) -> list[Metric] | None:

@@ -6,11 +6,12 @@ Runs the sink's own steps one after the other in this process, each timed with
 time.perf_counter() and time.process_time() (a profiler would inflate the many small calls
 of kafka-python's record reader): kafka-python fetching and unpacking every record of TOPIC
 (a consumer without a group, the sink's fetch settings), the sink's decoder parsing the
-lines, then per batch of the sink's default size the PostgreSQL store building its rows
-(`_tables_of`) and writing them (COPY into the staging table, INSERT … ON CONFLICT, the
-positions), into the database of POSTGRESQL_URI. Wall time beyond this process's CPU time
-in the write is the server's work, which the sink waits for. The topic must hold METRICS
-records of one line each (bench/fleet.py makes such topics).
+lines, then per batch of the sink's default size the rows being built
+(`agent.sink.layout.point_tables`) and the PostgreSQL store writing them (COPY into the
+staging table, INSERT … ON CONFLICT, the positions), into the database of POSTGRESQL_URI.
+Wall time beyond this process's CPU time in the write is the server's work, which the sink
+waits for. The topic must hold METRICS records of one line each (bench/fleet.py makes such
+topics).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kafka import KafkaConsumer, TopicPartition
 from agent.sink.batch import Batch
 from agent.sink.consumer import MAX_POLL_RECORDS, PARTITION_FETCH_BYTES
 from agent.sink.decoder import RecordDecoder
+from agent.sink.layout import point_tables
 from agent.sink.postgres import PostgresStore
 from agent.sink.settings import SinkSettings
 
@@ -79,7 +81,7 @@ def main(argv: list[str]) -> int:
             batch = Batch()
             for delivery in deliveries:
                 batch.add(delivery)
-            tables = clock.time("rows (_tables_of)", lambda b=batch: store._tables_of(b))
+            tables = clock.time("rows (point_tables)", lambda b=batch: point_tables(b))
             clock.time(
                 "write (COPY, INSERT, positions)",
                 lambda b=batch, t=tables: store._call(lambda: store._write(b, t)),

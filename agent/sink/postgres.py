@@ -1,19 +1,6 @@
-"""The PostgreSQL store: Telegraf's outputs.postgresql tables (`tags_as_foreign_keys = true`),
-each Kafka record stored exactly once.
-
-Per measurement, in the connection's current schema (`public` unless the DSN's options say
-otherwise), as Telegraf makes them, so queries and dashboards written for its tables work:
-
-    cpu      (time timestamp without time zone, tag_id bigint, one column per field,
-              PRIMARY KEY (time, tag_id))
-    cpu_tag  (tag_id bigint PRIMARY KEY, one text column per tag key)
-
-Field columns take Telegraf's types: float → double precision, int → bigint, unsigned →
-numeric, bool → boolean, string → text. tag_id is Telegraf's: FNV-1a (64 bit) over the tags
-sorted by key, each key and value followed by a zero byte, read as a signed integer.
-Unlike Telegraf's table, `cpu` has a primary key: a point (measurement, tag set, time to the
-microsecond, PostgreSQL's resolution) is one row, and metrics of one point delivered
-separately merge their fields (a field delivered again takes the newer value).
+"""The PostgreSQL store: Telegraf's outputs.postgresql tables (`tags_as_foreign_keys = true`,
+agent/sink/layout.py), in the connection's current schema (`public` unless the DSN's options
+say otherwise), each Kafka record stored exactly once.
 
 Exactly once: a batch is copied (COPY, binary) into a temporary staging table and merged
 into the measurement tables with INSERT … ON CONFLICT, and the partitions' next offsets are
@@ -40,18 +27,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from agent import _native
 from agent._native import PointTable
-from agent.sink.batch import Batch, Delivery
+from agent.sink import layout
+from agent.sink.batch import Batch
+from agent.sink.layout import POSITIONS_TABLE, TAG_ID_COLUMN, TAG_TABLE_SUFFIX, TIME_COLUMN
 from agent.sink.store import PositionsMoved, StoreError
 from agent.sink.store import redact_store as redact
 
 log = logging.getLogger("sink")
 
-POSITIONS_TABLE = "agent_sink_positions"
-TAG_TABLE_SUFFIX = "_tag"
-TIME_COLUMN = "time"
-TAG_ID_COLUMN = "tag_id"
 # What a connection gets unless the DSN (or libpq's environment variable beside it) says
 # otherwise. A server that vanishes without closing the connection (its host down, the
 # network cut) is noticed by TCP keepalives while the sink awaits an answer (10 s idle, then
@@ -74,15 +58,6 @@ ENVIRONMENT_VARIABLES = {"connect_timeout": "PGCONNECT_TIMEOUT"}
 FIRST_BACKOFF_S = 0.25
 MAX_BACKOFF_S = 15.0
 DDL_ATTEMPTS = 5  # concurrent CREATE TABLE of one name may fail once per competing sink
-
-# A new column's type is Telegraf's choice for its values: float → double precision, int →
-# bigint, unsigned → numeric, bool → boolean, string → text (native/src/postgres_rows.rs).
-# Values another existing column type takes without loss: an integer field arriving for a
-# column made for floats (a value written `3` in JSON, `3i` in line protocol).
-ACCEPTED_INTO: dict[str, set[str]] = {
-    "bigint": {"double precision", "numeric"},
-    "numeric": {"double precision"},
-}
 
 # SQLSTATEs that a later attempt may not meet: the server going down or starting up, lost
 # connections, lack of resources, a deadlock, and the races of CREATE TABLE / ADD COLUMN
@@ -117,21 +92,6 @@ _REFUSALS = re.compile(
 MAX_NAME_BYTES = 63
 
 
-def tag_id(tags: dict[str, str]) -> int:
-    """Telegraf's tag_id of a tag set (see the module docstring)."""
-    return _native.postgres_tag_id(tags)
-
-
-def column_type(value_types: dict[str, None]) -> str:
-    """The type a new column gets for a field with values of `value_types` (an ordered set
-    of column types): one that takes all of them, if any."""
-    types = list(value_types)
-    for candidate in types:
-        if all(t == candidate or candidate in ACCEPTED_INTO.get(t, ()) for t in types):
-            return candidate
-    return types[0]
-
-
 class PostgresStore:
     """Metrics in PostgreSQL, Telegraf's layout; one transaction per batch, retried while
     the server is unreachable."""
@@ -155,7 +115,10 @@ class PostgresStore:
     # -- the Store contract -----------------------------------------------------------------
 
     def write(self, batch: Batch) -> int:
-        tables = self._tables_of(batch)
+        try:
+            tables = layout.point_tables(batch)
+        except layout.LayoutError as error:
+            raise StoreError(f"PostgreSQL {self.where}: {error}") from None
         return self._call(lambda: self._write(batch, tables))
 
     def claim(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -258,19 +221,6 @@ class PostgresStore:
                 ).format(sql.Identifier(POSITIONS_TABLE))
             )
 
-    def _tables_of(self, batch: Batch) -> list[PointTable]:
-        """The batch's points, tag sets and field types per measurement, read by the native
-        core (agent._native.postgres_tables)."""
-        return _native.postgres_tables(batch.deliveries, self._check_measurement)
-
-    @staticmethod
-    def _check_measurement(name: str, delivery: Delivery) -> None:
-        if name == POSITIONS_TABLE:
-            raise StoreError(
-                f"topic {delivery.topic} partition {delivery.partition} offset "
-                f"{delivery.offset}: measurement {name} is the store's own table"
-            )
-
     def _read_columns(self, connection: psycopg.Connection, names: list[str]) -> None:
         rows = connection.execute(
             "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)"
@@ -311,16 +261,9 @@ class PostgresStore:
 
     def _changes(self, table: PointTable) -> list[sql.Composed]:
         changes = []
-        tag_table = table.name + TAG_TABLE_SUFFIX
-        fields = {TIME_COLUMN: "timestamp without time zone", TAG_ID_COLUMN: "bigint"}
-        value_types = table.value_types  # made anew by each read: read once
-        fields |= {name: column_type(value_types[name]) for name in sorted(value_types)}
-        tags = {TAG_ID_COLUMN: "bigint"} | {key: "text" for key in sorted(table.tag_keys)}
-        for name, columns, key in (
-            (table.name, fields, (TIME_COLUMN, TAG_ID_COLUMN)),
-            (tag_table, tags, (TAG_ID_COLUMN,)),
-        ):
+        for name, columns in layout.needed_columns(table).items():
             existing = self._columns.get(name)
+            key = (TIME_COLUMN, TAG_ID_COLUMN) if name == table.name else (TAG_ID_COLUMN,)
             if existing is None:
                 changes.append(_create_table(name, columns, key))
             elif missing := [column for column in columns if column not in existing]:
@@ -328,15 +271,11 @@ class PostgresStore:
         return changes
 
     def _check_names(self, table: PointTable) -> None:
-        """Names the layout cannot hold: a field named time or tag_id, a tag named tag_id,
-        a name PostgreSQL would cut short."""
-        clashes = [(f, "field") for f in (TIME_COLUMN, TAG_ID_COLUMN) if f in table.value_types]
-        clashes += [(TAG_ID_COLUMN, "tag")] if TAG_ID_COLUMN in table.tag_keys else []
-        for name, kind in clashes:
-            raise StoreError(
-                f"PostgreSQL {self.where}: measurement {table.name} has a {kind} named "
-                f'"{name}", which is a column of the layout itself'
-            )
+        """Names the layout cannot hold, and names PostgreSQL would cut short."""
+        try:
+            layout.check_names(table)
+        except layout.LayoutError as error:
+            raise StoreError(f"PostgreSQL {self.where}: {error}") from None
         names = [table.name + TAG_TABLE_SUFFIX, *table.value_types, *table.tag_keys]
         for name in names:
             if len(name.encode()) > MAX_NAME_BYTES:
@@ -346,19 +285,10 @@ class PostgresStore:
                 )
 
     def _check_types(self, table: PointTable) -> None:
-        columns = self._columns[table.name]
-        for field, value_types in table.value_types.items():
-            column_type = columns[field]
-            for value_type in value_types:
-                if value_type != column_type and column_type not in ACCEPTED_INTO.get(
-                    value_type, ()
-                ):
-                    record = table.first_record[(field, value_type)]
-                    raise StoreError(
-                        f"PostgreSQL {self.where}: table {table.name} column {field} is "
-                        f"{column_type}, but topic {record.topic} partition {record.partition} "
-                        f"offset {record.offset} has a {value_type} value for it"
-                    )
+        try:
+            layout.check_types(table, self._columns[table.name])
+        except layout.LayoutError as error:
+            raise StoreError(f"PostgreSQL {self.where}: {error}") from None
 
     # -- one batch --------------------------------------------------------------------------
 
@@ -419,11 +349,7 @@ class PostgresStore:
     ) -> tuple[str, set[int]]:
         tag_table = table.name + TAG_TABLE_SUFFIX
         known = self._known_tag_ids.get(tag_table, set())
-        new = {i: tags for i, tags in table.tag_sets.items() if i not in known}
-        by_keys: dict[tuple[str, ...], list[tuple]] = {}
-        for identity, tags in new.items():
-            keys = tuple(sorted(tags))
-            by_keys.setdefault(keys, []).append((identity, *(tags[k] for k in keys)))
+        by_keys = layout.tag_rows(table, known)
         with connection.cursor() as cursor:
             for keys, rows in by_keys.items():
                 columns = sql.SQL(", ").join(map(sql.Identifier, (TAG_ID_COLUMN, *keys)))
@@ -432,7 +358,7 @@ class PostgresStore:
                     "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING"
                 ).format(sql.Identifier(tag_table), columns, values, sql.Identifier(TAG_ID_COLUMN))
                 cursor.executemany(query, rows)
-        return tag_table, set(new)
+        return tag_table, {row[0] for rows in by_keys.values() for row in rows}
 
     def _write_points(self, connection: psycopg.Connection, table: PointTable, stage: str) -> int:
         fields = sorted(table.value_types)

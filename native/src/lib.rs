@@ -2,15 +2,14 @@
 //!
 //! Python keeps the orchestration; this module does the per-line work of parsers and
 //! serializers, where an interpreter spends microseconds per line, and the sink's conversion of
-//! metrics into SQLite rows. Python calls it through plugins/parsers/influx.py,
-//! plugins/serializers/influx.py and agent/sink/store.py only.
+//! metrics into its stores' rows. Python calls it through agent/metric.py,
+//! plugins/parsers/influx.py, plugins/serializers/influx.py and the sink's stores.
 
 pub mod influx_format;
 pub mod line_protocol;
 mod metric;
-mod postgres_rows;
+mod point_tables;
 mod python_metrics;
-mod store_rows;
 
 use pyo3::prelude::*;
 
@@ -30,9 +29,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
         module
     )?)?;
     module.add_function(wrap_pyfunction!(python_metrics::format_float, module)?)?;
-    module.add_function(wrap_pyfunction!(store_rows::sqlite_rows, module)?)?;
-    module.add_class::<postgres_rows::PointTable>()?;
-    module.add_function(wrap_pyfunction!(postgres_rows::postgres_tables, module)?)?;
-    module.add_function(wrap_pyfunction!(postgres_rows::postgres_tag_id, module)?)?;
+    module.add_class::<point_tables::PointTable>()?;
+    module.add_function(wrap_pyfunction!(point_tables::point_tables, module)?)?;
+    module.add_function(wrap_pyfunction!(point_tables::telegraf_tag_id, module)?)?;
     Ok(())
 }

@@ -404,7 +404,8 @@ def test_use_batch_format_records_are_stored_by_the_sink_metric_by_metric(
     )  # fmt: skip
     assert sink.returncode == 0, sink.stderr
     with sqlite3.connect(db) as connection:
-        assert connection.execute("SELECT count(*) FROM metrics").fetchone()[0] == len(lines)
+        points = "SELECT (SELECT count(*) FROM cpu) + (SELECT count(*) FROM mem)"
+        assert connection.execute(points).fetchone()[0] == len(lines)
 
 
 @pytest.mark.parametrize("batch_format", ["false", "true"])

@@ -147,7 +147,7 @@ def test_a_group_member_with_a_sqlite_store_resumes_at_the_files_positions_too(
     first = sink(kafka_bootstrap, f"{command} --max-messages 8")
     assert first.returncode == 0, first.stderr
     with sqlite3.connect(db) as connection:
-        connection.execute("UPDATE positions SET next_offset = 15")
+        connection.execute("UPDATE agent_sink_positions SET next_offset = 15")
     second = sink(kafka_bootstrap, command)
     assert second.returncode == 0, second.stderr
     assert f"{topic}[0]: resuming at offset 15, where the store stopped" in second.stderr
@@ -167,7 +167,7 @@ def test_a_store_ahead_of_the_group_moves_the_group_offset_even_with_nothing_lef
     assert first.returncode == 0, first.stderr
     with sqlite3.connect(db) as connection:
         # Killed after storing everything, before its Kafka commit.
-        connection.execute("UPDATE positions SET next_offset = 20")
+        connection.execute("UPDATE agent_sink_positions SET next_offset = 20")
     second = sink(kafka_bootstrap, command)
     assert second.returncode == 0, second.stderr
     assert f"{topic}[0]: resuming at offset 20, where the store stopped" in second.stderr
@@ -328,6 +328,49 @@ def test_the_readmes_sql_examples_run_against_a_store_the_sink_wrote(
         ]
         rows = connection.execute(positions).fetchall()
         assert [(t, p, offset) for t, p, offset, _ in rows] == [(topic, 0, 6), (topic, 1, 6)]
+
+
+def readme_storing_queries() -> list[str]:
+    """The ```sql queries of the README's "Storing" section (its first block is the schema)."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Storing\n", 1)[1].split("\n#", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```sql\n")[2:]]
+
+
+def test_the_readmes_queries_for_both_stores_give_the_same_rows_from_each(
+    kafka_bootstrap, create_topic, postgres_database, tmp_path
+):
+    nine_oclock_s = 1_795_597_200  # 2026-11-25 09:00:00 UTC, the README query's lower bound
+    values = [
+        f"cpu,cpu={cpu},host={host} usage_idle={idle},usage_user=1i "
+        f"{(nine_oclock_s + offset_s) * 10**9}"
+        for offset_s, idle in ((-10, 50.0), (0, 90.0), (10, 92.5), (20, 94.0))
+        for host in ("vm1", "vm2")
+        for cpu in ("cpu-total", "cpu0")
+    ]
+    topic = create_topic(name="both-readme", partitions=2)
+    produce(kafka_bootstrap, topic, values, partitions=2)
+    db = tmp_path / "metrics.db"
+    for number, store in enumerate((postgres_database, f"sqlite:{db}")):
+        stored = sink(
+            kafka_bootstrap,
+            f"--topic {topic} --group both-{number}-{topic} --from-beginning --timeout-ms 2000"
+            f" --store {store}",
+        )
+        assert stored.returncode == 0, stored.stderr
+        assert "16 metrics kept (16 new)" in stored.stderr
+    queries = readme_storing_queries()
+    assert len(queries) == 2
+    with psycopg.connect(postgres_database) as connection:
+        in_postgresql = [connection.execute(query).fetchall() for query in queries]
+    with sqlite3.connect(db) as connection:
+        in_sqlite = [connection.execute(query).fetchall() for query in queries]
+    by_host = [(host, float(idle), samples) for host, idle, samples in in_postgresql[0]]
+    assert by_host == [("vm1", 92.2, 3), ("vm2", 92.2, 3)]
+    assert [(h, float(i), n) for h, i, n in in_sqlite[0]] == by_host
+    assert in_sqlite[1] == in_postgresql[1]
+    assert [(t, p) for t, p, _ in in_sqlite[1]] == [(topic, 0), (topic, 1)]
+    assert sum(offset for _, _, offset in in_sqlite[1]) == len(values)
 
 
 def worker_pids(process: SinkProcess) -> dict[int, int]:

@@ -10,7 +10,8 @@ import pytest
 
 from agent.metric import Metric, UInt
 from agent.sink.batch import Batch, Delivery
-from agent.sink.postgres import PostgresStore, tag_id
+from agent.sink.layout import tag_id
+from agent.sink.postgres import PostgresStore
 from agent.sink.store import PositionsMoved, StoreError, open_store
 
 pytestmark = pytest.mark.postgres

@@ -51,7 +51,13 @@ def test_sink_stores_over_sasl_ssl_what_the_agent_wrote_and_reports_lag(tmp_path
     result = run(["sink", "-config", str(sink_config)], kafka_secure.password)
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(db) as connection:
-        assert connection.execute("SELECT measurement FROM metrics").fetchall() == [("mem",)]
+        tables = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        assert connection.execute(tables).fetchall() == [
+            ("agent_sink_positions",),
+            ("mem",),
+            ("mem_tag",),
+        ]
+        assert connection.execute("SELECT count(*) FROM mem").fetchone() == (1,)
     lag = run(["sink", "lag", "-config", str(sink_config)], kafka_secure.password)
     assert lag.returncode == 0, lag.stderr
     (row,) = [line.split() for line in lag.stdout.splitlines() if line.startswith(group)]

@@ -6,6 +6,7 @@ process (`python -m agent sink …`), as a user would.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pty
@@ -35,9 +36,10 @@ FAST_GROUP = 'session_timeout_ms = 6000\nheartbeat_interval_ms = 1000\nflush_int
 
 
 def lines(count: int, start: int = 0, name: str = "cpu") -> list[str]:
-    """`count` distinct metrics, one line each."""
+    """`count` distinct points, one line each, a microsecond apart (the stores keep times
+    to the microsecond: points closer than that are one point)."""
     return [
-        f"{name},cpu=cpu{i % 2},host=h{i % 3} usage_idle={i}.5,n={i}i {T0 + i}"
+        f"{name},cpu=cpu{i % 2},host=h{i % 3} usage_idle={i}.5,n={i}i {T0 + i * 1000}"
         for i in range(start, start + count)
     ]
 
@@ -162,7 +164,7 @@ def config(tmp_path: Path, text: str = FAST_GROUP) -> str:
     return str(path)
 
 
-def stored(db: Path, query: str = "SELECT count(*) FROM metrics") -> int:
+def stored(db: Path, query: str = "SELECT count(*) FROM cpu") -> int:
     with sqlite3.connect(db) as connection:
         return connection.execute(query).fetchone()[0]
 
@@ -176,10 +178,18 @@ def stored_so_far(db: Path) -> int:
 
 
 def stored_rows(db: Path) -> list[tuple]:
+    """The cpu points of a SQLite store: host, cpu, n, usage_idle, time."""
     with sqlite3.connect(db) as connection:
         return connection.execute(
-            "SELECT measurement, tags, fields, time_ns FROM metrics ORDER BY time_ns"
+            "SELECT t.host, t.cpu, c.n, c.usage_idle, c.time"
+            " FROM cpu c JOIN cpu_tag t USING (tag_id) ORDER BY c.time"
         ).fetchall()
+
+
+def time_text(time_ns: int) -> str:
+    """A time as the stores' layout writes it in SQLite: UTC to the microsecond."""
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=time_ns // 1000)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def table(text: str) -> list[dict[str, str]]:
@@ -473,15 +483,8 @@ def test_stores_every_metric_once_and_a_record_of_several_lines_gives_several_me
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""  # storing prints nothing unless a --format is named
     assert stored(db) == 105
-    multi = "json_extract(fields, '$.n') >= 1000"
-    assert stored(db, f"SELECT count(*) FROM metrics WHERE {multi}") == 5
-    assert stored(db, f"SELECT count(DISTINCT kafka_offset) FROM metrics WHERE {multi}") == 1
-    assert stored_rows(db)[0] == (
-        "cpu",
-        '{"cpu":"cpu0","host":"h0"}',
-        '{"n":0,"usage_idle":0.5}',
-        T0,
-    )
+    assert stored(db, "SELECT count(*) FROM cpu WHERE n >= 1000") == 5
+    assert stored_rows(db)[0] == ("h0", "cpu0", 0, 0.5, time_text(T0))
 
 
 def test_stores_what_the_agent_itself_wrote(kafka_bootstrap, create_topic, tmp_path):
@@ -505,10 +508,11 @@ def test_stores_what_the_agent_itself_wrote(kafka_bootstrap, create_topic, tmp_p
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(db) as connection:
         rows = connection.execute(
-            "SELECT measurement, json_extract(tags, '$.host'), json_type(fields, '$.total')"
-            " FROM metrics ORDER BY measurement"
+            "SELECT 'cpu', t.host, typeof(c.usage_idle) FROM cpu c JOIN cpu_tag t USING (tag_id)"
+            " UNION ALL"
+            " SELECT 'mem', t.host, typeof(m.total) FROM mem m JOIN mem_tag t USING (tag_id)"
         ).fetchall()
-    assert rows == [("cpu", "sink-test-host", None), ("mem", "sink-test-host", "integer")]
+    assert rows == [("cpu", "sink-test-host", "real"), ("mem", "sink-test-host", "integer")]
 
 
 def test_a_garbage_message_is_counted_logged_with_its_place_and_the_rest_stored(
@@ -558,7 +562,7 @@ def test_records_no_store_or_printer_can_hold_are_logged_skipped_and_committed_p
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout.splitlines() == ["a v=1i 1000000000", "b v=2i 2000000000"]
-    assert stored(db) == 2
+    assert stored(db, "SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b)") == 2
     place = f"E! [sink] topic {topic} partition 0 offset"
     log = result.stderr
     assert f'{place} 1: not json: line 1, column 1: "timestamp": 9300000000 is outside' in log
@@ -602,7 +606,9 @@ def test_the_readme_shows_the_schema_of_the_store_a_sink_creates(
     kafka_bootstrap, create_topic, tmp_path
 ):
     topic = create_topic(name="sink-schema")
-    produce(kafka_bootstrap, topic, lines(1))
+    produce(
+        kafka_bootstrap, topic, [f"cpu,cpu=cpu-total,host=vm usage_idle=98.5,usage_user=1 {T0}"]
+    )
     db = tmp_path / "metrics.db"
     command = f"--topic {topic} --from-beginning --timeout-ms 1500 --store sqlite:{db}"
     result = sink(kafka_bootstrap, command)
@@ -615,8 +621,9 @@ def test_the_readme_shows_the_schema_of_the_store_a_sink_creates(
             )
         ]
     assert [statement.split("(")[0] for statement in schema] == [
-        "CREATE TABLE metrics ",
-        "CREATE TABLE positions ",
+        "CREATE TABLE agent_sink_positions ",
+        'CREATE TABLE "cpu" ',
+        'CREATE TABLE "cpu_tag" ',
     ]
     readme = (REPO / "README.md").read_text()
     assert [statement for statement in schema if statement not in readme] == []
@@ -693,7 +700,7 @@ def test_a_sink_killed_mid_stream_and_restarted_stores_every_metric_exactly_once
     second = sink(kafka_bootstrap, f"{common} --group {group} --timeout-ms 2000", timeout=120)
     assert second.returncode == 0, second.stderr
     assert stored(db) == total
-    assert stored(db, "SELECT count(DISTINCT time_ns) FROM metrics") == total
+    assert stored(db, "SELECT count(DISTINCT time) FROM cpu") == total
     # Everything delivered once more (without a group, the sink reads from the start; a
     # group would resume at the store's positions): nothing new.
     replay = sink(kafka_bootstrap, f"{common} --timeout-ms 1500", timeout=120)

@@ -1,19 +1,21 @@
-"""The SQLite store: one row per metric identity, typed JSON, positions, one transaction."""
+"""The SQLite store: Telegraf's layout (a table per measurement, a tag table, typed columns),
+one row per point, positions, one transaction per batch, files of the old layout moved."""
 
 from __future__ import annotations
 
-import json
-import random
 import sqlite3
 
 import pytest
 
 from agent.metric import Metric, UInt
 from agent.sink.batch import Batch, Delivery
+from agent.sink.layout import tag_id
 from agent.sink.store import SqliteStore, StoreError, open_store, redact_store, store_kind
 from tests.unit.conftest import file_modes
 
-T = 1_795_569_040_000_000_000
+T = 1_795_569_040_123_456_789  # 2026-11-25 01:10:40.123456789 UTC
+T_TEXT = "2026-11-25 01:10:40.123456"
+TAGS = {"host": "vm", "cpu": "cpu0"}
 
 
 def batch(*deliveries: Delivery) -> Batch:
@@ -27,6 +29,10 @@ def cpu(idle: float = 98.5, time_ns: int = T, host: str = "vm") -> Metric:
     return Metric("cpu", {"host": host, "cpu": "cpu0"}, {"usage_idle": idle, "n": 3}, time_ns)
 
 
+def one(*metrics: Metric, offset: int = 0, partition: int = 0) -> Batch:
+    return batch(Delivery("metrics", partition, offset, None, list(metrics)))
+
+
 @pytest.fixture
 def store(tmp_path):
     opened = SqliteStore(str(tmp_path / "metrics.db"))
@@ -34,64 +40,136 @@ def store(tmp_path):
     opened.close()
 
 
-def rows(store: SqliteStore, query: str = "SELECT * FROM metrics") -> list[tuple]:
+def rows(store: SqliteStore, query: str) -> list[tuple]:
     return store._db.execute(query).fetchall()
 
 
-def test_a_metric_is_stored_with_its_kafka_topic_partition_and_offset(store):
-    assert store.write(batch(Delivery("metrics", 2, 17, None, [cpu()]))) == 1
-    assert rows(store) == [
-        (
-            "cpu",
-            '{"cpu":"cpu0","host":"vm"}',
-            '["n","usage_idle"]',
-            '{"n":3,"usage_idle":98.5}',
-            T,
-            "metrics",
-            2,
-            17,
-        )
+def columns(store: SqliteStore, table: str) -> dict[str, str]:
+    query = f"SELECT name, lower(type) FROM pragma_table_info('{table}')"
+    return dict(rows(store, query))
+
+
+def test_a_metric_is_a_row_of_its_measurements_table_and_its_tags_a_row_of_the_tag_table(store):
+    assert store.write(one(cpu())) == 1
+    assert rows(store, "SELECT time, tag_id, n, usage_idle FROM cpu") == [
+        (T_TEXT, tag_id(TAGS), 3, 98.5)
     ]
+    assert rows(store, "SELECT tag_id, cpu, host FROM cpu_tag") == [(tag_id(TAGS), "cpu0", "vm")]
 
 
-def test_the_same_metric_from_another_offset_is_stored_once(store):
-    assert store.write(batch(Delivery("metrics", 0, 5, None, [cpu()]))) == 1
-    assert store.write(batch(Delivery("metrics", 0, 9, None, [cpu()]))) == 0
-    assert store.write(batch(Delivery("metrics", 1, 0, None, [cpu()]))) == 0
-    assert rows(store, "SELECT kafka_partition, kafka_offset FROM metrics") == [(0, 5)]
-
-
-def test_the_same_metric_twice_in_one_batch_is_stored_once(store):
-    twice = batch(
-        Delivery("metrics", 0, 1, None, [cpu()]), Delivery("metrics", 0, 2, None, [cpu()])
-    )
-    assert store.write(twice) == 1
-
-
-def test_identity_ignores_field_values_and_order_but_not_names_tags_or_time(store):
-    same = Metric("cpu", {"cpu": "cpu0", "host": "vm"}, {"n": 4, "usage_idle": 1.0}, T)
-    assert store.write(batch(Delivery("m", 0, 0, None, [cpu(), same]))) == 1
-    different = [
-        cpu(time_ns=T + 1),
-        cpu(host="other"),
-        Metric("cpu", {"host": "vm", "cpu": "cpu0"}, {"usage_idle": 1.0}, T),
-        Metric("cpu2", {"host": "vm", "cpu": "cpu0"}, {"usage_idle": 1.0, "n": 3}, T),
-    ]
-    assert store.write(batch(Delivery("m", 0, 1, None, different))) == 4
-
-
-def test_fields_keep_their_types_in_json(store):
+def test_columns_take_telegrafs_types(store):
     metric = Metric(
-        "types", {}, {"f": 3.0, "i": 3, "u": UInt(2**64 - 1), "b": True, "s": 'a "q"'}, T
+        "types", {"host": "vm"}, {"f": 3.0, "i": 3, "u": UInt(5), "b": True, "s": "x"}, T
     )
-    store.write(batch(Delivery("m", 0, 0, None, [metric])))
-    ((fields,),) = rows(store, "SELECT fields FROM metrics")
-    decoded = json.loads(fields)
-    assert decoded == {"b": True, "f": 3.0, "i": 3, "s": 'a "q"', "u": 2**64 - 1}
-    assert [type(decoded[k]) for k in "bfisu"] == [bool, float, int, str, int]
-    assert rows(store, "SELECT json_type(fields, '$.f'), json_type(fields, '$.i') FROM metrics")[
-        0
-    ] == ("real", "integer")
+    store.write(one(metric))
+    assert columns(store, "types") == {
+        "time": "timestamp without time zone",
+        "tag_id": "bigint",
+        "b": "boolean",
+        "f": "double precision",
+        "i": "bigint",
+        "s": "text",
+        "u": "numeric",
+    }
+    assert columns(store, "types_tag") == {"tag_id": "bigint", "host": "text"}
+    query = "SELECT typeof(b), b, typeof(f), typeof(i), typeof(s), typeof(u), u FROM types"
+    assert rows(store, query) == [("integer", 1, "real", "integer", "text", "integer", 5)]
+
+
+def test_an_unsigned_value_beyond_64_bit_integers_is_kept_as_a_float(store):
+    store.write(one(Metric("big", {}, {"u": UInt(2**64 - 1)}, T)))
+    assert rows(store, "SELECT typeof(u), u FROM big") == [("real", float(2**64 - 1))]
+
+
+def test_the_same_point_from_another_offset_or_partition_is_stored_once(store):
+    assert store.write(one(cpu(), offset=5)) == 1
+    assert store.write(one(cpu(), offset=9)) == 0
+    assert store.write(one(cpu(), partition=1)) == 0
+    assert rows(store, "SELECT count(*) FROM cpu") == [(1,)]
+
+
+def test_metrics_of_one_point_merge_their_fields_and_a_field_again_takes_the_newer_value(store):
+    first = Metric("cpu", TAGS, {"usage_idle": 1.0}, T)
+    second = Metric("cpu", TAGS, {"usage_user": 2.0}, T)
+    assert store.write(one(first)) == 1
+    assert store.write(one(second, offset=1)) == 1  # a value added
+    assert store.write(one(Metric("cpu", TAGS, {"usage_idle": 3.0}, T), offset=2)) == 1
+    assert rows(store, "SELECT usage_idle, usage_user FROM cpu") == [(3.0, 2.0)]
+    assert store.write(one(first, second, offset=3)) == 1  # idle back to 1.0
+    assert store.write(one(first, second, offset=4)) == 0  # nothing changes
+
+
+def test_a_point_is_a_tag_set_at_a_time_to_the_microsecond(store):
+    same_microsecond = cpu(time_ns=T + 1)
+    different = [cpu(time_ns=T + 1000), cpu(host="other"), Metric("cpu2", TAGS, {"n": 1}, T)]
+    assert store.write(one(cpu(), same_microsecond)) == 1
+    assert store.write(one(*different, offset=1)) == 3
+
+
+def test_times_are_utc_text_that_sorts_and_compares_as_time_does(store):
+    times = [-1_000, 0, 86_400_000_000_000 * 366 + 1_500, T]
+    store.write(one(*(Metric("t", {}, {"v": float(i)}, ns) for i, ns in enumerate(times))))
+    assert rows(store, "SELECT time FROM t ORDER BY time") == [
+        ("1969-12-31 23:59:59.999999",),
+        ("1970-01-01 00:00:00.000000",),
+        ("1971-01-02 00:00:00.000001",),
+        (T_TEXT,),
+    ]
+    assert rows(store, "SELECT v FROM t WHERE time >= '1971-01-02' ORDER BY time") == [
+        (2.0,),
+        (3.0,),
+    ]
+
+
+def test_a_new_field_or_tag_adds_its_column_and_earlier_rows_leave_it_empty(store):
+    store.write(one(cpu()))
+    later = Metric("cpu", {**TAGS, "rack": "r1"}, {"usage_idle": 1.0, "steal": 0.5}, T + 1000)
+    store.write(one(later, offset=1))
+    assert rows(store, "SELECT steal FROM cpu ORDER BY time") == [(None,), (0.5,)]
+    assert rows(store, "SELECT rack FROM cpu_tag ORDER BY rack") == [(None,), ("r1",)]
+
+
+def test_two_stores_on_one_file_add_columns_the_other_has_not_seen(tmp_path):
+    path = str(tmp_path / "shared.db")
+    first, second = SqliteStore(path), SqliteStore(path)
+    first.write(one(cpu()))
+    second.write(one(cpu(time_ns=T + 1000)))
+    first.write(one(Metric("cpu", TAGS, {"a": 1.0}, T + 2000)))
+    second.write(one(Metric("cpu", TAGS, {"a": 2.0, "b": 1.0}, T + 3000)))
+    first.write(one(Metric("cpu", TAGS, {"b": 2.0}, T + 4000)))
+    assert rows(first, "SELECT count(*), count(a), count(b) FROM cpu") == [(5, 2, 2)]
+    first.close()
+    second.close()
+
+
+def test_an_integer_is_taken_into_a_float_column_and_a_string_refused_naming_its_record(store):
+    store.write(one(Metric("m", {}, {"v": 1.5}, T)))
+    assert store.write(one(Metric("m", {}, {"v": 2}, T + 1000), offset=1)) == 1
+    assert rows(store, "SELECT typeof(v), v FROM m ORDER BY time") == [("real", 1.5), ("real", 2.0)]
+    with pytest.raises(StoreError) as refused:
+        store.write(one(Metric("m", {"k": "v"}, {"v": "high"}, T + 2000), offset=7))
+    assert str(refused.value) == (
+        f"sqlite:{store.path}: table m column v is double precision, but topic metrics "
+        "partition 0 offset 7 has a text value for it"
+    )
+    assert store.positions() == {("metrics", 0): 2}  # the refused batch left nothing
+    assert store.write(one(Metric("m", {"k": "v"}, {"w": 1}, T), offset=7)) == 1
+    # The refused batch's tag set was rolled back with it, and is written with this one.
+    assert rows(store, "SELECT k FROM m_tag WHERE k IS NOT NULL") == [("v",)]
+
+
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        (Metric("cpu", {}, {"time": 1.0}, T), 'has a field named "time"'),
+        (Metric("cpu", {"tag_id": "x"}, {"v": 1.0}, T), 'has a tag named "tag_id"'),
+        (Metric("agent_sink_positions", {}, {"v": 1.0}, T), "is the store's own table"),
+    ],
+)
+def test_names_the_layout_cannot_hold_are_refused_in_one_line(store, metric, message):
+    with pytest.raises(StoreError, match=message):
+        store.write(one(metric))
+    assert store.positions() == {}
 
 
 def test_positions_hold_the_next_offset_of_each_partition(store):
@@ -108,55 +186,92 @@ def test_a_record_without_metrics_still_advances_its_position(store):
 def test_database_uses_wal_and_survives_reopening(tmp_path):
     path = str(tmp_path / "sub" / "dir" / "m.db")
     first = SqliteStore(path)
-    first.write(batch(Delivery("m", 0, 0, None, [cpu()])))
+    first.write(one(cpu()))
     first.close()
     second = SqliteStore(path)
-    assert second.write(batch(Delivery("m", 0, 1, None, [cpu()]))) == 0
+    assert second.write(one(cpu(), offset=1)) == 0
     assert second._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     second.close()
     with sqlite3.connect(path) as reader:
-        assert reader.execute("SELECT count(*) FROM metrics").fetchone() == (1,)
+        assert reader.execute("SELECT count(*) FROM cpu").fetchone() == (1,)
 
 
-SCHEMA_VERSION_1 = """
+def test_a_new_file_keys_each_measurement_table_on_time_and_tag_id(store):
+    store.write(one(cpu()))
+    assert store._db.execute("PRAGMA user_version").fetchone() == (3,)
+    (sql,) = store._db.execute("SELECT sql FROM sqlite_master WHERE name = 'cpu'").fetchone()
+    assert 'PRIMARY KEY ("time", "tag_id")' in sql
+    assert sql.rstrip().endswith("WITHOUT ROWID")
+
+
+OLD_LAYOUT = """
 CREATE TABLE metrics (
     measurement TEXT NOT NULL, tags TEXT NOT NULL, field_names TEXT NOT NULL,
     fields TEXT NOT NULL, time_ns INTEGER NOT NULL, kafka_topic TEXT NOT NULL,
-    kafka_partition INTEGER NOT NULL, kafka_offset INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX metrics_identity ON metrics (time_ns, measurement, tags, field_names);
+    kafka_partition INTEGER NOT NULL, kafka_offset INTEGER NOT NULL{key}
+){table_options};
+{index}
 CREATE TABLE positions (
     kafka_topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     updated_ns INTEGER NOT NULL, PRIMARY KEY (kafka_topic, kafka_partition)
 );
-PRAGMA user_version = 1;
+PRAGMA user_version = {version};
 """
+OLD_SCHEMAS = {
+    1: OLD_LAYOUT.format(
+        key="",
+        table_options="",
+        index="CREATE UNIQUE INDEX metrics_identity ON metrics"
+        " (time_ns, measurement, tags, field_names);",
+        version=1,
+    ),
+    2: OLD_LAYOUT.format(
+        key=", PRIMARY KEY (time_ns, measurement, tags, field_names)",
+        table_options=" WITHOUT ROWID",
+        index="",
+        version=2,
+    ),
+}
 
 
-def test_a_new_file_keys_its_rows_on_the_identity_itself(store):
-    assert store._db.execute("PRAGMA user_version").fetchone() == (2,)
-    (sql,) = store._db.execute("SELECT sql FROM sqlite_master WHERE name = 'metrics'").fetchone()
-    assert "PRIMARY KEY (time_ns, measurement, tags, field_names)" in sql
-    assert sql.rstrip().endswith("WITHOUT ROWID")
-
-
-def test_a_file_of_the_first_schema_is_written_as_it_is(tmp_path):
-    path = tmp_path / "v1.db"
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_file_of_the_old_layout_is_moved_to_this_one_once_with_its_positions(tmp_path, version):
+    path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
-        db.executescript(SCHEMA_VERSION_1)
-    old = SqliteStore(str(path))
-    assert old.write(batch(Delivery("m", 0, 0, None, [cpu(), cpu(idle=1.0)]))) == 1
-    assert old.write(batch(Delivery("m", 0, 1, None, [cpu(), cpu(time_ns=T + 1)]))) == 1
-    assert old._db.execute("PRAGMA user_version").fetchone() == (1,)
-    assert old._db.execute("SELECT count(*) FROM metrics").fetchone() == (2,)
-    old.close()
+        db.executescript(OLD_SCHEMAS[version])
+        db.executemany(
+            "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, 'm', 0, ?)",
+            [
+                (
+                    "cpu",
+                    '{"cpu":"cpu0","host":"vm"}',
+                    '["n","usage_idle"]',
+                    '{"n":3,"usage_idle":98.5}',
+                    T,
+                    0,
+                ),
+                ("cpu", '{"cpu":"cpu0","host":"vm"}', '["usage_user"]', '{"usage_user":1.5}', T, 1),
+                ("metrics", "{}", '["ok"]', '{"ok":true}', T, 2),
+            ],
+        )
+        db.execute("INSERT INTO positions VALUES ('m', 0, 3, 0)")
+    moved = SqliteStore(str(path))
+    assert rows(moved, "SELECT time, tag_id, n, usage_idle, usage_user FROM cpu") == [
+        (T_TEXT, tag_id(TAGS), 3, 98.5, 1.5)
+    ]
+    assert rows(moved, "SELECT ok FROM metrics") == [(1,)]  # a measurement named metrics
+    assert moved.positions() == {("m", 0): 3}
+    assert rows(moved, "PRAGMA user_version") == [(3,)]
+    assert rows(moved, "SELECT name FROM sqlite_master WHERE name LIKE 'agent_sink_old%'") == []
+    assert moved.write(one(cpu(), offset=3)) == 0
+    moved.close()
 
 
 def test_a_file_of_a_newer_schema_is_refused_in_one_line(tmp_path):
     path = tmp_path / "future.db"
     with sqlite3.connect(path) as db:
-        db.execute("PRAGMA user_version = 3")
-    with pytest.raises(StoreError, match="newer agent .schema 3"):
+        db.execute("PRAGMA user_version = 4")
+    with pytest.raises(StoreError, match="newer agent .schema 4"):
         SqliteStore(str(path))
 
 
@@ -214,47 +329,3 @@ def test_the_store_and_its_wal_and_shm_files_are_readable_by_their_owner_only(
         "metrics.db-shm": 0o600,
     }
     store.close()
-
-
-def canonical_json(value: object) -> str:
-    """What the store's texts were before the native core wrote them, and must stay: rows of
-    existing files are keyed on them."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-class Ratio(float):
-    """A float of a type of its own, which the native core leaves to Python's json."""
-
-
-class Name(str):
-    """Likewise a str."""
-
-
-def test_json_texts_are_exactly_what_python_json_writes_for_every_value_kind(store):
-    floats = [0.0, -0.0, 1.0, 0.1, 1e-4, 1e-5, 1.5e-7, 1e15, 1e16, 2.5e300, 5e-324, 1 / 3]
-    floats += [float("nan"), float("inf"), float("-inf"), 123456789.125, -0.20040080160320642]
-    magnitudes = random.Random(7)
-    floats += [magnitudes.uniform(-1, 1) * 10 ** magnitudes.uniform(-30, 30) for _ in range(300)]
-    texts = ["", "plain", 'q"uote', "back\\slash", "new\nline\r\t", "\x00\x01\x1f\x7f", "é中😀"]
-    fields: dict[str, object] = {f"f{i}": value for i, value in enumerate(floats)}
-    fields |= {f"s{i}": value for i, value in enumerate(texts)}
-    fields |= {"i": -(2**63), "u": UInt(2**64 - 1), "t": True, "b": False, "big": 10**30}
-    fields |= {"é": 1, "Z": 2, "a\nkey": 3, "float subclass": Ratio(0.5), "str subclass": Name("x")}
-    tags = {"host": 'h"ost', "zone": "é", "Cpu": "cpu\\0"}
-    metric = Metric("m", tags, fields, T)
-    store.write(batch(Delivery("m", 0, 0, None, [metric])))
-    ((stored_tags, names, stored_fields),) = rows(
-        store, "SELECT tags, field_names, fields FROM metrics"
-    )
-    assert stored_tags == canonical_json(tags)
-    assert names == canonical_json(sorted(fields))
-    assert stored_fields == canonical_json(fields)
-
-
-def test_metrics_of_one_series_share_tag_and_field_name_texts_but_keep_their_values(store):
-    metrics = [cpu(idle=float(i), time_ns=T + i, host=f"h{i % 3}") for i in range(9)]
-    store.write(batch(Delivery("m", 0, 0, None, metrics)))
-    stored = rows(store, "SELECT tags, field_names, fields, time_ns FROM metrics ORDER BY time_ns")
-    assert [row[0] for row in stored] == [canonical_json(m.tags) for m in metrics]
-    assert [row[2] for row in stored] == [canonical_json(m.fields) for m in metrics]
-    assert {row[1] for row in stored} == {canonical_json(["n", "usage_idle"])}

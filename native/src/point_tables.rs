@@ -1,16 +1,18 @@
-//! The PostgreSQL store's rows of a batch, in Telegraf's outputs.postgresql layout
-//! (agent/sink/postgres.py says what the layout is and how a batch is written).
+//! The sink stores' rows of a batch, in Telegraf's outputs.postgresql layout (agent/sink/layout.py
+//! says what the layout is; agent/sink/postgres.py and agent/sink/store.py how each store
+//! writes a batch).
 //!
-//! `postgres_tables()` reads a batch's metrics once: per measurement, its points (a point is
-//! a tag set at a time to the microsecond; metrics of one point merge their fields, a later
+//! `point_tables()` reads a batch's metrics once: per measurement, its points (a point is a
+//! tag set at a time to the microsecond; metrics of one point merge their fields, a later
 //! value of a field replacing an earlier one), its tag sets by tag_id, and the column type
 //! each field's values call for. Once the store knows the table's columns,
-//! `PointTable.copy_data()` writes the points as one COPY … (FORMAT BINARY) stream.
+//! `PointTable.copy_data()` writes the points as one PostgreSQL COPY … (FORMAT BINARY)
+//! stream, and `PointTable.sqlite_rows()` as the parameters of SQLite's INSERT.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::metric::{
@@ -79,7 +81,7 @@ struct Point {
 }
 
 /// What one batch puts into one measurement's tables.
-#[pyclass(module = "agent.sink.postgres")]
+#[pyclass(module = "agent.sink.layout")]
 pub struct PointTable {
     #[pyo3(get)]
     name: Py<PyString>,
@@ -120,6 +122,14 @@ impl PointTable {
             point.values.push(None);
         }
         index
+    }
+
+    /// Where each of `fields` is among the table's values (None: no point has it).
+    fn field_positions(&self, fields: &[String]) -> Vec<Option<usize>> {
+        fields
+            .iter()
+            .map(|name| self.field_index.get(name).copied())
+            .collect()
     }
 
     fn add(
@@ -235,6 +245,76 @@ fn push_numeric(out: &mut Vec<u8>, number: i128) {
     }
 }
 
+/// A value as SQLite keeps it in a column declared `column_type`: a float column takes
+/// integers as floats, as PostgreSQL's does; a numeric column keeps an unsigned integer
+/// beyond SQLite's 64-bit integers as a float (SQLite would itself).
+fn sqlite_value<'py>(
+    py: Python<'py>,
+    value: &ParsedValue,
+    column_type: &str,
+    field: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match (column_type, value) {
+        ("double precision", ParsedValue::Float(number)) => number.into_pyobject(py)?.into_any(),
+        ("double precision", ParsedValue::Int(number)) => {
+            (*number as f64).into_pyobject(py)?.into_any()
+        }
+        ("double precision", ParsedValue::UInt(number)) => {
+            (*number as f64).into_pyobject(py)?.into_any()
+        }
+        ("bigint" | "numeric", ParsedValue::Int(number)) => number.into_pyobject(py)?.into_any(),
+        ("numeric", ParsedValue::UInt(number)) => match i64::try_from(*number) {
+            Ok(fits) => fits.into_pyobject(py)?.into_any(),
+            Err(_) => (*number as f64).into_pyobject(py)?.into_any(),
+        },
+        ("boolean", ParsedValue::Bool(flag)) => i64::from(*flag).into_pyobject(py)?.into_any(),
+        ("text", ParsedValue::Str(text)) => PyString::new(py, text).into_any(),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "field {field}: a {} value for a {column_type} column",
+                column_type_of(value)
+            )))
+        }
+    })
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff`, UTC: PostgreSQL's text of a timestamp, always with six
+/// fractional digits so that the texts sort as the times do.
+fn push_timestamp_text(out: &mut String, time_us: i64) {
+    use std::fmt::Write;
+    let seconds = time_us.div_euclid(1_000_000);
+    let micros = time_us.rem_euclid(1_000_000);
+    let days = seconds.div_euclid(86_400);
+    let second_of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{micros:06}",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    );
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[pymethods]
 impl PointTable {
     /// Field → {column type: None} of the values this batch has for it (an ordered set).
@@ -289,6 +369,37 @@ impl PointTable {
         Ok(keys)
     }
 
+    /// The points as SQLite's INSERT … (time, tag_id, *fields) takes them: one tuple per
+    /// point, the time as UTC text to the microsecond, each field as its column's type
+    /// (None where the point has no value).
+    fn sqlite_rows<'py>(
+        &self,
+        py: Python<'py>,
+        fields: Vec<String>,
+        column_types: Vec<String>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let columns = self.field_positions(&fields);
+        let rows = PyList::empty(py);
+        let mut time_text = String::with_capacity(26);
+        for point in &self.points {
+            time_text.clear();
+            push_timestamp_text(&mut time_text, point.time_us);
+            let mut row: Vec<Bound<'py, PyAny>> = Vec::with_capacity(fields.len() + 2);
+            row.push(PyString::new(py, &time_text).into_any());
+            row.push(point.tag_id.into_pyobject(py)?.into_any());
+            for ((column, column_type), name) in columns.iter().zip(&column_types).zip(&fields) {
+                row.push(
+                    match column.and_then(|index| point.values[index].as_ref()) {
+                        Some(value) => sqlite_value(py, value, column_type, name)?,
+                        None => py.None().into_bound(py),
+                    },
+                );
+            }
+            rows.append(PyTuple::new(py, row)?)?;
+        }
+        Ok(rows)
+    }
+
     fn __len__(&self) -> usize {
         self.points.len()
     }
@@ -301,10 +412,7 @@ impl PointTable {
         fields: Vec<String>,
         column_types: Vec<String>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let columns: Vec<Option<usize>> = fields
-            .iter()
-            .map(|name| self.field_index.get(name).copied())
-            .collect();
+        let columns = self.field_positions(&fields);
         let column_count = i16::try_from(fields.len() + 2)
             .map_err(|_| PyValueError::new_err("more columns than COPY takes"))?;
         let mut out = Vec::with_capacity(self.points.len() * (22 + 12 * fields.len()) + 32);
@@ -333,7 +441,7 @@ impl PointTable {
 /// `check_name(name, delivery)` is called once for each new measurement name (the store
 /// refuses some).
 #[pyfunction]
-pub fn postgres_tables<'py>(
+pub fn point_tables<'py>(
     py: Python<'py>,
     deliveries: &Bound<'py, PyList>,
     check_name: &Bound<'py, PyAny>,
@@ -380,7 +488,7 @@ pub fn postgres_tables<'py>(
 
 /// Telegraf's tag_id of a tag set (the store's tests compare it with Python's).
 #[pyfunction]
-pub fn postgres_tag_id(tags: &Bound<'_, PyDict>) -> PyResult<i64> {
+pub fn telegraf_tag_id(tags: &Bound<'_, PyDict>) -> PyResult<i64> {
     let mut pairs: Vec<(String, String)> = Vec::with_capacity(tags.len());
     for (key, value) in tags.iter() {
         pairs.push((key.extract()?, value.extract()?));
