@@ -135,8 +135,9 @@ def test_an_assigned_partition_resumes_at_the_offset_the_store_holds(
     assert count(postgres_database, "SELECT next_offset FROM agent_sink_positions") == 20
 
 
-def test_a_group_member_with_a_sqlite_store_resumes_at_the_files_positions_too(
-    kafka_bootstrap, create_topic, group, tmp_path
+@pytest.mark.parametrize("stored_up_to", [15, 20])
+def test_a_group_member_with_a_sqlite_store_resumes_at_the_files_positions_and_commits_them(
+    kafka_bootstrap, create_topic, group, tmp_path, stored_up_to
 ):
     topic = create_topic(name="sqlite-resume")
     produce(kafka_bootstrap, topic, lines(20))
@@ -147,31 +148,16 @@ def test_a_group_member_with_a_sqlite_store_resumes_at_the_files_positions_too(
     first = sink(kafka_bootstrap, f"{command} --max-messages 8")
     assert first.returncode == 0, first.stderr
     with sqlite3.connect(db) as connection:
-        connection.execute("UPDATE agent_sink_positions SET next_offset = 15")
+        # As if the sink had died after storing up to there, before its Kafka commit.
+        connection.execute(f"UPDATE agent_sink_positions SET next_offset = {stored_up_to}")
     second = sink(kafka_bootstrap, command)
     assert second.returncode == 0, second.stderr
-    assert f"{topic}[0]: resuming at offset 15, where the store stopped" in second.stderr
-    assert "5 metrics kept (5 new)" in second.stderr
-
-
-def test_a_store_ahead_of_the_group_moves_the_group_offset_even_with_nothing_left_to_read(
-    kafka_bootstrap, create_topic, group, tmp_path
-):
-    topic = create_topic(name="sqlite-ahead")
-    produce(kafka_bootstrap, topic, lines(20))
-    db = tmp_path / "m.db"
-    command = (
-        f"--topic {topic} --group {group} --from-beginning --timeout-ms 2000 --store sqlite:{db}"
+    assert f"{topic}[0]: resuming at offset {stored_up_to}, where the store stopped" in (
+        second.stderr
     )
-    first = sink(kafka_bootstrap, f"{command} --max-messages 8")
-    assert first.returncode == 0, first.stderr
-    with sqlite3.connect(db) as connection:
-        # Killed after storing everything, before its Kafka commit.
-        connection.execute("UPDATE agent_sink_positions SET next_offset = 20")
-    second = sink(kafka_bootstrap, command)
-    assert second.returncode == 0, second.stderr
-    assert f"{topic}[0]: resuming at offset 20, where the store stopped" in second.stderr
-    assert "0 metrics kept" in second.stderr
+    left = 20 - stored_up_to
+    assert f"{left} metrics kept ({left} new)" in second.stderr
+    # The group is moved to the store's position even when nothing is left to read there.
     lag = sink(kafka_bootstrap, f"lag --group {group}")
     assert [(row["CURRENT-OFFSET"], row["LAG"]) for row in table(lag.stdout)] == [("20", "0")]
 
