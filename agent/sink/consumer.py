@@ -376,7 +376,7 @@ class Sink:
             self._read_again(write.batch, moved)
             return
         if self.settings.group:
-            self._commit(write.batch)
+            self._commit(_offsets_of(write.batch.next_offsets))
 
     def keep_pending(self) -> dict[TopicPartition, OffsetAndMetadata]:
         """For the rebalance listener: wait for the batch in the store thread and keep the
@@ -388,10 +388,10 @@ class Sink:
         try:
             if write is not None:
                 write.done.result()
-                offsets = _offsets_of(write.batch)
+                offsets = _offsets_of(write.batch.next_offsets)
             if batch:
                 self._keep(batch)
-                offsets |= _offsets_of(batch)
+                offsets |= _offsets_of(batch.next_offsets)
         except PositionsMoved as moved:
             # The partitions are going anyway; whoever gets them resumes from the store.
             log.warning("%s were written by another sink meanwhile; this batch is dropped", moved)
@@ -418,7 +418,7 @@ class Sink:
         assigned = self.consumer.assignment()
         partitions = {tp for tp in partitions if tp in assigned}
         stored = self.durable.claim((tp.topic, tp.partition) for tp in partitions)
-        resumed: dict[TopicPartition, OffsetAndMetadata] = {}
+        resumed: dict[tuple[str, int], int] = {}
         for tp in sorted(partitions):
             offset = stored.get((tp.topic, tp.partition))
             if offset is None:
@@ -430,7 +430,7 @@ class Sink:
                 continue
             if start is not None and offset > start and self._seek(tp, offset):
                 records = {key: value for key, value in records.items() if key != tp}
-                resumed[tp] = OffsetAndMetadata(offset, "", -1)
+                resumed[(tp.topic, tp.partition)] = offset
                 log.info(
                     "%s[%d]: resuming at offset %d, where the store stopped (the group was at %d)",
                     tp.topic,
@@ -439,7 +439,7 @@ class Sink:
                     start,
                 )
         if resumed and self.settings.group:
-            self._commit_offsets(resumed)
+            self._commit(_offsets_of(resumed))
         return records
 
     def _read_again(self, batch: Batch, moved: PositionsMoved) -> None:
@@ -492,10 +492,7 @@ class Sink:
             (time.monotonic() - started) * 1000,
         )
 
-    def _commit(self, batch: Batch) -> None:
-        self._commit_offsets(_offsets_of(batch))
-
-    def _commit_offsets(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         assert self.consumer is not None
         try:
             self.consumer.commit(offsets)
@@ -616,10 +613,13 @@ class Sink:
         )
 
 
-def _offsets_of(batch: Batch) -> dict[TopicPartition, OffsetAndMetadata]:
+def _offsets_of(
+    next_offsets: dict[tuple[str, int], int],
+) -> dict[TopicPartition, OffsetAndMetadata]:
+    """Next offsets by (topic, partition), as the consumer commits them."""
     return {
         TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-        for (topic, partition), offset in batch.next_offsets.items()
+        for (topic, partition), offset in next_offsets.items()
     }
 
 
