@@ -23,6 +23,8 @@ timestamps do (`WHERE time >= '2026-12-07'` means the same in both).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from agent import _native
 from agent._native import PointTable
 from agent.sink.batch import Batch, Delivery
@@ -54,8 +56,11 @@ def tag_id(tags: dict[str, str]) -> int:
 
 def point_tables(batch: Batch) -> list[PointTable]:
     """The batch's points, tag sets and field types per measurement, read by the native
-    core."""
-    return _native.point_tables(batch.deliveries, _check_measurement)
+    core; LayoutError for a name the layout cannot hold."""
+    tables = _native.point_tables(batch.deliveries, _check_measurement)
+    for table in tables:
+        _check_names(table)
+    return tables
 
 
 def _check_measurement(name: str, delivery: Delivery) -> None:
@@ -76,7 +81,7 @@ def column_type(value_types: dict[str, None]) -> str:
     return types[0]
 
 
-def check_names(table: PointTable) -> None:
+def _check_names(table: PointTable) -> None:
     """A field named time or tag_id, or a tag named tag_id, would be a column of the layout
     itself."""
     clashes = [(f, "field") for f in (TIME_COLUMN, TAG_ID_COLUMN) if f in table.value_types]
@@ -88,13 +93,24 @@ def check_names(table: PointTable) -> None:
         )
 
 
-def needed_columns(table: PointTable) -> dict[str, dict[str, str]]:
-    """Table name → column → type, of the two tables a measurement's batch writes."""
+class TableShape(NamedTuple):
+    """A table as a batch needs it: its columns (name → type) and its primary key."""
+
+    name: str
+    columns: dict[str, str]
+    key: tuple[str, ...]
+
+
+def needed_tables(table: PointTable) -> list[TableShape]:
+    """The two tables a measurement's batch writes: its points' and its tag sets'."""
     fields = {TIME_COLUMN: TIME_TYPE, TAG_ID_COLUMN: TAG_ID_TYPE}
     value_types = table.value_types  # made anew by each read: read once
     fields |= {name: column_type(value_types[name]) for name in sorted(value_types)}
     tags = {TAG_ID_COLUMN: TAG_ID_TYPE} | {key: TAG_TYPE for key in sorted(table.tag_keys)}
-    return {table.name: fields, table.name + TAG_TABLE_SUFFIX: tags}
+    return [
+        TableShape(table.name, fields, (TIME_COLUMN, TAG_ID_COLUMN)),
+        TableShape(table.name + TAG_TABLE_SUFFIX, tags, (TAG_ID_COLUMN,)),
+    ]
 
 
 def check_types(table: PointTable, columns: dict[str, str]) -> None:

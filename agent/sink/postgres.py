@@ -261,9 +261,8 @@ class PostgresStore:
 
     def _changes(self, table: PointTable) -> list[sql.Composed]:
         changes = []
-        for name, columns in layout.needed_columns(table).items():
+        for name, columns, key in layout.needed_tables(table):
             existing = self._columns.get(name)
-            key = (TIME_COLUMN, TAG_ID_COLUMN) if name == table.name else (TAG_ID_COLUMN,)
             if existing is None:
                 changes.append(_create_table(name, columns, key))
             elif missing := [column for column in columns if column not in existing]:
@@ -271,11 +270,8 @@ class PostgresStore:
         return changes
 
     def _check_names(self, table: PointTable) -> None:
-        """Names the layout cannot hold, and names PostgreSQL would cut short."""
-        try:
-            layout.check_names(table)
-        except layout.LayoutError as error:
-            raise StoreError(f"PostgreSQL {self.where}: {error}") from None
+        """Names PostgreSQL would cut short (layout.point_tables refused those the layout
+        cannot hold)."""
         names = [table.name + TAG_TABLE_SUFFIX, *table.value_types, *table.tag_keys]
         for name in names:
             if len(name.encode()) > MAX_NAME_BYTES:

@@ -129,8 +129,6 @@ class SqliteStore:
     def write(self, batch: Batch) -> int:
         try:
             tables = layout.point_tables(batch)
-            for table in tables:
-                layout.check_names(table)
         except layout.LayoutError as error:
             raise StoreError(f"{self.where}: {error}") from None
         positions = [(t, p, offset) for (t, p), offset in batch.next_offsets.items()]
@@ -189,12 +187,11 @@ class SqliteStore:
     def _ensure_schema(self, table: PointTable) -> None:
         """The tables and columns `table` needs exist (made here, under the write lock),
         with types its values fit."""
-        for name, columns in layout.needed_columns(table).items():
+        for name, columns, key in layout.needed_tables(table):
             existing = self._columns.get(name)
             if existing is None or any(column not in existing for column in columns):
                 existing = self._read_columns(name)
             if not existing:
-                key = (TIME_COLUMN, TAG_ID_COLUMN) if name == table.name else (TAG_ID_COLUMN,)
                 self._db.execute(_create_table(name, columns, key))
             else:
                 for column, column_type in columns.items():
@@ -278,10 +275,7 @@ class SqliteStore:
                 for name, tags, fields, time_ns, topic, partition, offset in chunk:
                     metric = Metric(name, json.loads(tags), json.loads(fields), time_ns)
                     batch.add(Delivery(topic, partition, offset, None, [metric]))
-                tables = layout.point_tables(batch)
-                for table in tables:
-                    layout.check_names(table)
-                self._write(tables, [])
+                self._write(layout.point_tables(batch), [])
             self._db.execute(f"DROP TABLE {old_metrics}")
             self._db.execute(f"DROP TABLE {old_positions}")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
