@@ -39,8 +39,9 @@ from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
-from agent.sink.batch import Batch
+from agent.sink.batch import Batch, Delivery
 from agent.sink.decoder import RecordDecoder
+from agent.sink.fetch import PartitionFetcher
 from agent.sink.settings import SinkSettings
 from agent.sink.store import DurableStore, PositionsMoved, Store, StoreError
 
@@ -59,6 +60,11 @@ FIRST_METRICS_PER_RECORD_GUESS = 50.0
 # Per partition and fetch (kafka-python's default is 1 MB): the consumer waits for each
 # fetch it has no records for, so bigger fetches mean fewer waits (about 20% faster here).
 PARTITION_FETCH_BYTES = 8 * 2**20
+# A fetch asks for about as many bytes as the records that fit in the batch take, so that
+# little of what it brings is left to fetch again; until records show their size, this many
+# bytes a record, and never less than the smallest fetch.
+FIRST_RECORD_BYTES_GUESS = 300
+SMALLEST_FETCH_BYTES = 64 * 2**10
 
 
 class SinkError(Exception):
@@ -83,6 +89,7 @@ class _RebalanceListener(AsyncConsumerRebalanceListener):
         self.sink = sink
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.sink.joining = True
         offsets = self.sink.keep_pending()
         if offsets and self.sink.consumer is not None:
             try:
@@ -95,6 +102,7 @@ class _RebalanceListener(AsyncConsumerRebalanceListener):
             log.debug("partitions revoked: %s", describe_partitions(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.sink.joining = False
         self.sink.assignment_changed(set(assigned))
         # The main thread asks the store where these partitions stopped, after this poll:
         # a store that is down must not hold up the heartbeats of this thread.
@@ -103,6 +111,7 @@ class _RebalanceListener(AsyncConsumerRebalanceListener):
     async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
         # Membership is gone: keep what we hold (the store ignores what the next owner
         # stores again) but do not commit, the group no longer accepts it from us.
+        self.sink.joining = True
         self.sink.keep_pending()
         log.warning("lost partitions %s (the group evicted this sink)", describe_partitions(lost))
 
@@ -127,6 +136,7 @@ class Sink:
         self.stores = stores
         self.decoder = decoder
         self.consumer: KafkaConsumer | None = None
+        self.fetcher: PartitionFetcher | None = None
         self.pending = Batch()
         # The batch being kept; it and `pending` change hands under the lock (the rebalance
         # listener takes both from kafka-python's IO thread).
@@ -139,6 +149,7 @@ class Sink:
         self._assignment_news = False
         self._assigned_at_s = 0.0
         self._metrics_per_record = 0.0
+        self._bytes_per_record = 0.0
         self._rejoin_wait_s = REJOIN_FIRST_WAIT_S
         self._rejoin_at_s: float | None = None
         # The store that keeps positions (a printer does not), and the assigned partitions
@@ -147,6 +158,10 @@ class Sink:
             (store for store in stores if isinstance(store, DurableStore)), None
         )
         self.unclaimed: set[TopicPartition] = set()
+        # Between a revocation and the next assignment, the group is joined again: that
+        # takes the consumer's polls with time to wait (a poll that returns at once, as when
+        # the fetcher reads, would never finish a join).
+        self.joining = True
         self.messages = 0
         self.metrics_kept = 0
         self.metrics_new = 0
@@ -197,6 +212,14 @@ class Sink:
             raise SinkError(f"no Kafka broker answers at {brokers}") from None
         except KafkaError as error:
             raise SinkError(f"cannot connect to Kafka: {error}") from None
+        self.fetcher = PartitionFetcher(
+            {
+                "bootstrap_servers": settings.brokers,
+                "client_id": settings.client_id,
+                **settings.client_config(),
+            },
+            PARTITION_FETCH_BYTES,
+        )
         where = f"as group {settings.group}" if settings.group else "without a group"
         log.info(
             "reading %s %s from %s", ", ".join(settings.topics), where, ",".join(settings.brokers)
@@ -306,6 +329,9 @@ class Sink:
         # A batch still being kept is kept (not committed: the next start resumes from the
         # store) before the stores close under it.
         self._store_thread.shutdown(wait=True)
+        if self.fetcher is not None:
+            self.fetcher.close()
+            self.fetcher = None
         if self.consumer is not None:
             try:
                 self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
@@ -321,29 +347,100 @@ class Sink:
     # -- one step ---------------------------------------------------------------------------
 
     def poll(self, timeout_ms: int) -> int:
-        """Fetch records into the pending batch; the number of records taken."""
+        """Fetch records into the pending batch; the number of records taken.
+
+        The consumer's poll keeps the group going and hands over any records it fetched
+        before the partitions they belong to were paused; the fetcher reads the rest."""
         assert self.consumer is not None
         max_records = self._records_that_fit()
         if self.settings.max_messages:
             max_records = min(max_records, self.settings.max_messages - self.messages)
             if max_records <= 0:
                 return 0
-        records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        waited = not self._fetcher_reads()
+        records = self.consumer.poll(
+            timeout_ms=timeout_ms if waited else 0, max_records=max_records
+        )
         self._report_assignment()
         if self.unclaimed:
             records = self._resume_from_store(records)
         taken = [record for batch in records.values() for record in batch][:max_records]
         metrics_before = self.pending.metric_count
         deliveries = self.decoder.decode_all(taken)
+        if self._fetcher_reads() and len(taken) < max_records:
+            wait_ms = 0 if taken or waited else timeout_ms
+            deliveries += self._fetch(max_records - len(taken), wait_ms)
         with self._lock:
             for delivery in deliveries:
                 self.pending.add(delivery)
-        self.messages += len(taken)
-        if taken:
-            ratio = (self.pending.metric_count - metrics_before) / len(taken)
+        self.messages += len(deliveries)
+        if deliveries:
+            ratio = (self.pending.metric_count - metrics_before) / len(deliveries)
             previous = self._metrics_per_record or ratio
             self._metrics_per_record = (previous + ratio) / 2
-        return len(taken)
+        return len(deliveries)
+
+    def _fetcher_reads(self) -> bool:
+        """Whether the fetcher has partitions to read and the group is not being joined."""
+        assert self.consumer is not None
+        return bool(self.consumer.paused()) and not (self.settings.group and self.joining)
+
+    def _fetch(self, max_records: int, wait_ms: int) -> list[Delivery]:
+        """The deliveries of up to `max_records` records the fetcher reads of the assigned
+        partitions, from the consumer's positions, which then move past them."""
+        assert self.consumer is not None and self.fetcher is not None
+        positions = {}
+        for tp in self.consumer.paused():
+            try:
+                position = self.consumer.position(tp, timeout_ms=POLL_TIMEOUT_MS)
+            except (KafkaError, ValueError):  # revoked meanwhile, or its offset not known yet
+                continue
+            if position is not None:
+                positions[tp] = position
+        per_record = self._bytes_per_record or FIRST_RECORD_BYTES_GUESS
+        max_bytes = max(SMALLEST_FETCH_BYTES, int(max_records * per_record))
+        fetched = self.fetcher.fetch(positions, wait_ms, max_bytes)
+        for tp in fetched.out_of_range:
+            self._reset_out_of_range(tp, positions[tp])
+        deliveries = []
+        assigned = self.consumer.assignment()
+        for part in fetched.records:
+            tp = part.partition
+            room = max_records - len(deliveries)
+            if tp not in assigned or room <= 0:
+                continue
+            next_offset = part.next_offset
+            if part.offsets:
+                size = part.fetched_bytes / len(part.offsets)
+                self._bytes_per_record = (self._bytes_per_record or size) / 2 + size / 2
+            if len(part.offsets) > room:  # the rest is fetched again for the next batch
+                for column in (part.offsets, part.timestamps_ms, part.keys, part.values):
+                    del column[room:]
+                next_offset = part.offsets[-1] + 1
+            deliveries += self.decoder.decode_fetched(part)
+            if next_offset is not None and next_offset != positions[tp]:
+                self._seek(tp, next_offset)
+        return deliveries
+
+    def _reset_out_of_range(self, tp: TopicPartition, offset: int) -> None:
+        """A position outside the partition's log (deleted by retention, or a log cut
+        short): read from where auto_offset_reset says, as kafka-python would."""
+        assert self.consumer is not None
+        where = "earliest" if self.settings.from_beginning else "latest"
+        log.warning(
+            "%s[%d]: offset %d is no longer in the log; reading from the %s offset",
+            tp.topic,
+            tp.partition,
+            offset,
+            where,
+        )
+        try:
+            if self.settings.from_beginning:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek_to_end(tp)
+        except (KafkaError, ValueError):
+            pass  # revoked meanwhile: its next owner reads it
 
     def _records_that_fit(self) -> int:
         """Records to ask for so the batch stays near batch_size metrics: a record may carry
@@ -525,8 +622,11 @@ class Sink:
     # -- the group ---------------------------------------------------------------------------
 
     def assignment_changed(self, assigned: set[TopicPartition]) -> None:
+        """New partitions: the fetcher reads them, so the consumer is told not to."""
         self._assignment = assigned
         self._assignment_news = True
+        if self.consumer is not None and assigned:
+            self.consumer.pause(*assigned)
 
     def _report_assignment(self) -> None:
         """Log a new assignment (from the main thread, before the records it brings)."""

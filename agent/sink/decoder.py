@@ -18,12 +18,14 @@ from agent import registry
 from agent.metric import MAX_TIME_NS, MIN_TIME_NS, OUTSIDE_TIME_RANGE, Metric
 from agent.options import Duration
 from agent.sink.batch import Delivery
+from agent.sink.fetch import FetchedRecords
 
 log = logging.getLogger("sink")
 
 
 class Record(Protocol):
-    """What the decoder reads of a Kafka record (kafka-python's ConsumerRecord)."""
+    """What the decoder reads of a Kafka record (kafka-python's ConsumerRecord); records
+    the sink fetches itself come as FetchedRecords."""
 
     topic: str
     partition: int
@@ -31,6 +33,11 @@ class Record(Protocol):
     key: bytes | None
     value: bytes | None
     timestamp: int | None
+
+
+def _timestamp_ms(timestamp_ms: int | None) -> int:
+    """A record's timestamp, -1 for none."""
+    return -1 if timestamp_ms is None else timestamp_ms
 
 
 def _record_time_ns(timestamp_ms: int | None) -> int:
@@ -69,36 +76,49 @@ class RecordDecoder:
         self.invalid_records = 0
 
     def decode_all(self, records: Sequence[Record]) -> list[Delivery]:
-        """decode() of each record. Records of one line of line protocol each (as the agent
-        writes one metric per record) are parsed together: one parse call costs about as
-        much as a line. Should any of them not give exactly its metric, each record is
-        decoded on its own, which reports what is wrong."""
-        together = self._one_line_records(records)
+        """decode() of each record (kafka-python's ConsumerRecords)."""
+        if not records:
+            return []
+        together = self._one_line_records(
+            [record.value for record in records],
+            [_timestamp_ms(record.timestamp) for record in records],
+        )
         if together is not None:
-            return together
+            return [
+                Delivery(record.topic, record.partition, record.offset, record.key, [metric])
+                for record, metric in zip(records, together, strict=True)
+            ]
         return [
             self.decode(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
             for r in records
         ]
 
-    def _one_line_records(self, records: Sequence[Record]) -> list[Delivery] | None:
-        """The deliveries of records of one valid line each, read in one call; None if they
-        are not all such records."""
-        if len(records) < 2 or self.data_format != "influx":
-            return None
-        metrics = self.parser.parse_each_undated([record.value for record in records])
-        if metrics is None:
-            return None
-        deliveries = []
-        for record, metric in zip(records, metrics, strict=True):
-            if metric.time_ns is None:  # the line had no timestamp: its record's
-                metric.time_ns = _record_time_ns(record.timestamp)
-            elif not _time_fits(metric):
-                return None
-            deliveries.append(
-                Delivery(record.topic, record.partition, record.offset, record.key, [metric])
+    def decode_fetched(self, fetched: FetchedRecords) -> list[Delivery]:
+        """decode() of each record one fetch gave of one partition."""
+        topic, partition = fetched.partition
+        together = self._one_line_records(fetched.values, fetched.timestamps_ms)
+        if together is not None:
+            return [
+                Delivery(topic, partition, offset, key, [metric])
+                for offset, key, metric in zip(fetched.offsets, fetched.keys, together, strict=True)
+            ]
+        return [
+            self.decode(topic, partition, offset, key, value, timestamp_ms)
+            for offset, key, value, timestamp_ms in zip(
+                fetched.offsets, fetched.keys, fetched.values, fetched.timestamps_ms, strict=True
             )
-        return deliveries
+        ]
+
+    def _one_line_records(
+        self, values: list[bytes | None], timestamps_ms: list[int]
+    ) -> list[Metric] | None:
+        """The metric of each record when each holds exactly one valid line of line protocol
+        (as the agent writes one metric per record): those are parsed in one call, which
+        costs about as much as a line. None otherwise: each record is then decoded on its
+        own, which reports what is wrong."""
+        if len(values) < 2 or self.data_format != "influx":
+            return None
+        return self.parser.parse_each_dated(values, timestamps_ms)
 
     def decode(
         self,

@@ -450,19 +450,28 @@ pub fn format_float(value: f64) -> String {
     String::from_utf8(out).expect("digits, sign and point are ASCII")
 }
 
-/// One metric from each of `values` (bytes), or None when any of them is not exactly one
-/// line of line protocol (a comment, a blank, two lines, a refused line: the caller then
-/// reads each on its own and tells what is wrong). Lines without a timestamp get time_ns
-/// None; timestamps are multiplied by `scale`.
+/// One metric from each of `values` (Kafka record values, bytes), a line without a timestamp
+/// dated with its record's: `timestamps_ms[i]` in milliseconds, or `now_ns` where that is
+/// negative (no timestamp). None when any value is not exactly one line of line protocol (a
+/// comment, a blank, two lines, a refused line, no value: the caller then reads each on its
+/// own and tells what is wrong), or when a record's timestamp in nanoseconds is past 64 bits.
+/// Timestamps in the lines are multiplied by `scale`.
 #[pyfunction]
-pub fn parse_influx_each<'py>(
+pub fn parse_influx_records<'py>(
     py: Python<'py>,
     values: &Bound<'py, PyList>,
+    timestamps_ms: &Bound<'py, PyList>,
+    now_ns: i64,
     scale: i64,
 ) -> PyResult<Option<Bound<'py, PyList>>> {
+    if values.len() != timestamps_ms.len() {
+        return Err(PyValueError::new_err(
+            "values and timestamps_ms differ in length",
+        ));
+    }
     let metrics = PyList::empty(py);
     let mut shared = Shared::new();
-    for value in values.iter() {
+    for (value, timestamp) in values.iter().zip(timestamps_ms.iter()) {
         let Ok(raw) = value.cast::<PyBytes>() else {
             return Ok(None);
         };
@@ -471,7 +480,14 @@ pub fn parse_influx_each<'py>(
             (Some(Item::Metric(line)), None) => line,
             _ => return Ok(None),
         };
-        metrics.append(metric_object(py, &mut shared, &line, None)?)?;
+        let record_time_ns = match timestamp.extract::<i64>()? {
+            ms if ms < 0 => Some(now_ns),
+            ms => ms.checked_mul(1_000_000),
+        };
+        let Some(record_time_ns) = record_time_ns else {
+            return Ok(None);
+        };
+        metrics.append(metric_object(py, &mut shared, &line, Some(record_time_ns))?)?;
     }
     Ok(Some(metrics))
 }

@@ -83,11 +83,14 @@ class InfluxParser:
         that dates such lines one by one (the sink: each by its Kafka record's time)."""
         return self._parse(data, None)
 
-    def parse_each_undated(self, values: list[bytes]) -> list[Metric] | None:
-        """The one metric of each of `values` (as parse_undated() dates it), or None when
-        any value is not exactly one valid line: the sink's records of one metric each, read
-        in one call."""
-        return _native.parse_influx_each(values, self._scale)
+    def parse_each_dated(
+        self, values: list[bytes | None], timestamps_ms: list[int]
+    ) -> list[Metric] | None:
+        """The one metric of each of `values`, a line without a timestamp dated with its
+        `timestamps_ms` entry (milliseconds; now where it is negative); None when any value
+        is not exactly one valid line or its date in nanoseconds is past 64 bits: the
+        sink's records of one metric each, read in one call."""
+        return _native.parse_influx_records(values, timestamps_ms, time.time_ns(), self._scale)
 
     def _parse(
         self, data: bytes | str, default_time_ns: int | None

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
+from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from agent.metric import Metric, UInt
 from agent.options import Duration
 from agent.sink.decoder import RecordDecoder
+from agent.sink.fetch import FetchedRecords
 from plugins.parsers.json import JsonParser
 from plugins.serializers.json import JsonSerializer
 
@@ -115,8 +118,8 @@ def test_records_of_one_line_each_decode_together_as_each_would_alone():
     ]
     decoder = RecordDecoder("influx")
     parse_calls = []
-    parse_each = decoder.parser.parse_each_undated
-    decoder.parser.parse_each_undated = lambda *args: parse_calls.append(args) or parse_each(*args)
+    parse_each = decoder.parser.parse_each_dated
+    decoder.parser.parse_each_dated = lambda *args: parse_calls.append(args) or parse_each(*args)
     together = decoder.decode_all(records)
     assert len(parse_calls) == 1
     assert together == one_by_one(RecordDecoder("influx"), records)
@@ -286,3 +289,44 @@ def test_records_read_together_only_when_each_is_exactly_one_line(odd_value):
     records = [record(1, b"x v=1 1\n"), record(2, odd_value), record(3, b"y v=3 3")]
     together = RecordDecoder("influx").decode_all(records)
     assert together == one_by_one(RecordDecoder("influx"), records)
+
+
+# -- records the sink fetched itself ------------------------------------------------------------
+
+
+def fetched(records: list) -> FetchedRecords:
+    """The same records as the sink's fetcher hands them over: columns of one partition."""
+    return FetchedRecords(
+        TopicPartition("metrics", 0),
+        [r.offset for r in records],
+        [-1 if r.timestamp is None else r.timestamp for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        records[-1].offset + 1,
+        1000,
+    )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [b"cpu,host=a v=1 1\n", b"cpu,host=b v=2\n", b"mem,host=a used=3u 3"],
+        [b"cpu,host=a v=1 1\n", b"not line protocol\n", None, b"a v=1 1\nb v=2 2\n"],
+    ],
+    ids=["one line each", "odd records"],
+)
+def test_fetched_records_decode_as_the_consumers_records_would(values):
+    records = [record(offset, value) for offset, value in enumerate(values, start=40)]
+    assert RecordDecoder("influx").decode_fetched(fetched(records)) == one_by_one(
+        RecordDecoder("influx"), records
+    )
+
+
+def test_a_fetched_line_without_a_timestamp_takes_its_records_or_else_now():
+    records = [record(1, b"a v=1\n", timestamp_ms=1_700_000_000_123), record(2, b"b v=2\n")]
+    columns = fetched(records)
+    columns.timestamps_ms[1] = -1  # a record without a timestamp
+    before_ns = time.time_ns()
+    deliveries = RecordDecoder("influx").decode_fetched(columns)
+    assert deliveries[0].metrics[0].time_ns == 1_700_000_000_123_000_000
+    assert before_ns <= deliveries[1].metrics[0].time_ns <= time.time_ns()

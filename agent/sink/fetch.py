@@ -1,0 +1,243 @@
+"""The sink's reading of its partitions: Kafka fetch requests, their records read natively.
+
+kafka-python's consumer keeps the group: membership, assignment, committed offsets and each
+partition's position. Its record reader, though, spends about 7 µs of Python on every record
+(varints, a ConsumerRecord), as long as Telegraf spends on a whole metric. So the sink pauses
+every partition it is assigned, which keeps that consumer from fetching, and reads them
+with this fetcher: one Fetch request per leader broker for the positions the consumer
+holds, and the record batches of each partition read by the native core
+(`read_record_batches`) into lists of offsets, timestamps, keys and values. The sink moves
+the consumer's positions past what it takes.
+
+The fetcher has a client of its own (kafka-python's network client, with the consumer's
+connection and security settings): its requests never wait behind the group's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kafka.codec
+import kafka.errors as errors
+from kafka import TopicPartition
+from kafka.net.compat import KafkaNetClient
+from kafka.protocol.consumer.fetch import FetchRequest
+
+from agent import _native
+
+log = logging.getLogger("sink")
+
+# Fetch v12 is the newest that names topics (v13 on names them by id); Kafka 2.7 and later
+# answer it, older brokers are answered with the newest version they know.
+FETCH_MAX_VERSION = 12
+# Fetch v4 is the first with isolation levels and whole record batches (KIP-74).
+FETCH_MIN_VERSION = 4
+READ_UNCOMMITTED = 0
+# The largest response accepted (kafka-python's consumer accepts as much).
+RESPONSE_LIMIT_BYTES = 100_000_000
+# How long a fetch may take beyond the time the broker may hold it.
+REQUEST_TIMEOUT_MS = 30_000
+METADATA_WAIT_MS = 5_000
+# While no broker can be asked, wait this long between tries rather than spin.
+RETRY_WAIT_MS = 100
+CODECS = {
+    1: kafka.codec.gzip_decode,
+    2: kafka.codec.snappy_decode,
+    3: kafka.codec.lz4_decode,
+    4: kafka.codec.zstd_decode,
+}
+CODEC_NAMES = {1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+
+
+class CorruptRecords(errors.KafkaError):
+    """Bytes of a partition that are not record batches this reader knows."""
+
+
+def decompress(codec: int, data: bytes) -> bytes:
+    """The body of a compressed record batch, with kafka-python's codec functions."""
+    decode = CODECS.get(codec)
+    if decode is None:
+        raise CorruptRecords(f"unknown compression codec {codec}")
+    try:
+        return bytes(decode(data))
+    except ImportError:
+        raise CorruptRecords(
+            f"a record batch is compressed with {CODEC_NAMES[codec]}, whose Python package is"
+            " not installed"
+        ) from None
+
+
+@dataclass(slots=True)
+class FetchedRecords:
+    """The records one fetch gave of one partition, as parallel lists. `next_offset` is
+    where the partition is read from next once all of them are taken (past control batches
+    too); None when the fetch held no whole batch. `fetched_bytes`: what the broker sent."""
+
+    partition: TopicPartition
+    offsets: list[int]
+    timestamps_ms: list[int]
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    next_offset: int | None
+    fetched_bytes: int
+
+
+@dataclass(slots=True)
+class Fetched:
+    """What one round of fetches gave: records by partition, and the partitions whose
+    position is outside the log (to be reset by the consumer's auto_offset_reset)."""
+
+    records: list[FetchedRecords]
+    out_of_range: list[TopicPartition]
+
+
+class PartitionFetcher:
+    """Fetches records of given partitions from given offsets."""
+
+    def __init__(self, client_config: Mapping[str, Any], partition_max_bytes: int) -> None:
+        self.partition_max_bytes = partition_max_bytes
+        self.client = KafkaNetClient(
+            **{**client_config, "receive_message_max_bytes": RESPONSE_LIMIT_BYTES}
+        )
+        self._topics: set[str] = set()
+        self._rounds = 0
+        self._failing: str | None = None  # the error of the outage going on, logged once
+
+    def close(self) -> None:
+        self.client.close()
+
+    def fetch(
+        self, positions: Mapping[TopicPartition, int], max_wait_ms: int, max_bytes: int
+    ) -> Fetched:
+        """Records of each partition from its position: at most about `max_bytes` in all
+        (a partition's first batch comes whole whatever its size), waiting up to
+        `max_wait_ms` for some to arrive. Partitions whose leader is unknown or away give
+        nothing this time; their metadata is asked for again."""
+        fetched = Fetched([], [])
+        if not positions:
+            return fetched
+        by_leader = self._partitions_by_leader(positions)
+        futures = []
+        for node, partitions in by_leader.items():
+            if not self.client.ready(node):
+                continue
+            request = self._request(partitions, max_wait_ms, max_bytes)
+            futures.append((node, partitions, self.client.send(node, request)))
+        if not futures:
+            # Leaders unknown or connecting: let the client work (connect, ask for
+            # metadata) for a while rather than spin.
+            self.client.poll(timeout_ms=min(max_wait_ms, RETRY_WAIT_MS) or RETRY_WAIT_MS)
+            return fetched
+        for node, partitions, future in futures:
+            self.client.poll(timeout_ms=max_wait_ms + REQUEST_TIMEOUT_MS, future=future)
+            if not future.is_done:
+                self._outage(f"broker {node} did not answer a fetch in time")
+                continue
+            if future.failed():
+                self._outage(f"fetching from broker {node}: {future.exception}")
+                self.client.cluster.request_update()
+                continue
+            self._read_response(future.value, partitions, fetched)
+        if self._failing is not None and fetched.records:
+            log.info("fetching again")
+            self._failing = None
+        return fetched
+
+    def _partitions_by_leader(
+        self, positions: Mapping[TopicPartition, int]
+    ) -> dict[int, dict[TopicPartition, int]]:
+        topics = {tp.topic for tp in positions}
+        cluster = self.client.cluster
+        if not topics <= self._topics:
+            self._topics |= topics
+            update = cluster.set_topics(sorted(self._topics))
+            self.client.poll(timeout_ms=METADATA_WAIT_MS, future=update)
+        by_leader: dict[int, dict[TopicPartition, int]] = {}
+        for tp, offset in positions.items():
+            leader = cluster.leader_for_partition(tp)
+            if leader is None or leader == -1:
+                cluster.request_update()
+                continue
+            by_leader.setdefault(leader, {})[tp] = offset
+        return by_leader
+
+    def _request(
+        self, partitions: Mapping[TopicPartition, int], max_wait_ms: int, max_bytes: int
+    ) -> FetchRequest:
+        """A fetch of `partitions`. The broker fills a response in the order the request
+        names partitions, up to max_bytes: the first partition named changes each time, so
+        none waits behind a busier one."""
+        order = sorted(partitions)
+        self._rounds += 1
+        start = self._rounds % len(order)
+        by_topic: dict[str, list[Any]] = {}
+        for tp in order[start:] + order[:start]:
+            offset = partitions[tp]
+            by_topic.setdefault(tp.topic, []).append(
+                FetchRequest.FetchTopic.FetchPartition(
+                    partition=tp.partition,
+                    current_leader_epoch=-1,
+                    fetch_offset=offset,
+                    last_fetched_epoch=-1,
+                    partition_max_bytes=min(max_bytes, self.partition_max_bytes),
+                )
+            )
+        return FetchRequest(
+            replica_id=-1,
+            max_wait_ms=max_wait_ms,
+            min_bytes=1,
+            max_bytes=min(max_bytes, self.partition_max_bytes * len(partitions)),
+            isolation_level=READ_UNCOMMITTED,
+            session_id=0,  # no fetch session: each request names its partitions
+            session_epoch=-1,
+            topics=[
+                FetchRequest.FetchTopic(topic=topic, partitions=parts)
+                for topic, parts in by_topic.items()
+            ],
+            forgotten_topics_data=[],
+            rack_id="",
+            min_version=FETCH_MIN_VERSION,
+            max_version=FETCH_MAX_VERSION,
+        )
+
+    def _read_response(
+        self, response: Any, asked: Mapping[TopicPartition, int], fetched: Fetched
+    ) -> None:
+        for topic_data in response.responses:
+            for data in topic_data.partitions:
+                tp = TopicPartition(topic_data.topic, data.partition_index)
+                offset = asked.get(tp)
+                if offset is None:
+                    continue
+                error = errors.for_code(data.error_code)
+                if error is errors.OffsetOutOfRangeError:
+                    fetched.out_of_range.append(tp)
+                elif error is not errors.NoError:
+                    self._partition_error(tp, error)
+                elif data.records:
+                    fetched.records.append(self._records(tp, offset, data.records))
+
+    def _records(self, tp: TopicPartition, offset: int, data: Any) -> FetchedRecords:
+        try:
+            offsets, timestamps, keys, values, next_offset = _native.read_record_batches(
+                bytes(data), offset, decompress
+            )
+        except ValueError as error:
+            raise CorruptRecords(f"{tp.topic}[{tp.partition}]: {error}") from None
+        return FetchedRecords(tp, offsets, timestamps, keys, values, next_offset, len(data))
+
+    def _partition_error(self, tp: TopicPartition, error: type[errors.KafkaError]) -> None:
+        """A partition the broker did not serve: a leader that moved or a topic being made
+        is waited out with fresh metadata; anything else stops the sink."""
+        if not error.retriable:
+            raise error(f"fetching {tp.topic}[{tp.partition}]")
+        self._outage(f"{tp.topic}[{tp.partition}]: {error.__name__}")
+        self.client.cluster.request_update()
+
+    def _outage(self, what: str) -> None:
+        if self._failing is None:
+            log.warning("%s; trying again", what)
+        self._failing = what
