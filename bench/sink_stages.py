@@ -3,12 +3,12 @@
     python -m bench.sink_stages TOPIC METRICS BROKER POSTGRESQL_URI
 
 Runs the sink's own steps one after the other in this process, each timed with
-time.perf_counter() and time.process_time() (a profiler would inflate the many small calls
-of kafka-python's record reader): kafka-python fetching and unpacking every record of TOPIC
-(a consumer without a group, the sink's fetch settings), the sink's decoder parsing the
-lines, then per batch of the sink's default size the rows being built
-(`agent.sink.layout.point_tables`) and the PostgreSQL store writing them (COPY into the
-staging table, INSERT … ON CONFLICT, the positions), into the database of POSTGRESQL_URI.
+time.perf_counter() and time.process_time() (a profiler would inflate the many small calls):
+the sink's fetcher fetching every record of TOPIC and the native core reading the record
+batches (the sink's fetch sizes), the sink's decoder parsing the lines, then per batch of
+the sink's default size the rows being built (`agent.sink.layout.point_tables`) and the
+PostgreSQL store writing them (COPY into the staging table, INSERT … ON CONFLICT, the
+positions), into the database of POSTGRESQL_URI.
 Wall time beyond this process's CPU time in the write is the server's work, which the sink
 waits for. The topic must hold METRICS records of one line each (bench/fleet.py makes such
 topics).
@@ -16,6 +16,7 @@ topics).
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -23,9 +24,15 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from agent.cli import GC_THRESHOLDS
 from agent.sink.batch import Batch
-from agent.sink.consumer import MAX_POLL_RECORDS, PARTITION_FETCH_BYTES
+from agent.sink.consumer import (
+    FIRST_RECORD_BYTES_GUESS,
+    MAX_POLL_RECORDS,
+    PARTITION_FETCH_BYTES,
+)
 from agent.sink.decoder import RecordDecoder
+from agent.sink.fetch import FetchedRecords, PartitionFetcher
 from agent.sink.layout import point_tables
 from agent.sink.postgres import PostgresStore
 from agent.sink.settings import SinkSettings
@@ -48,39 +55,45 @@ class Clock:
         return result
 
 
-def fetch_all(topic: str, count: int, broker: str, clock: Clock) -> list:
-    consumer = KafkaConsumer(
-        bootstrap_servers=broker,
-        enable_auto_commit=False,
-        max_poll_records=MAX_POLL_RECORDS,
-        max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
-    )
+def fetch_all(topic: str, count: int, broker: str, clock: Clock) -> list[FetchedRecords]:
+    """Every record of the topic as the sink fetches them (its fetcher, its fetch sizes)."""
+    consumer = KafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning()
-    consumer.poll(timeout_ms=1000, max_records=1)  # connected, fetching: start-up left out
-    consumer.seek_to_beginning()
-    records: list = []
-    while len(records) < count:
-        fetched = clock.time("kafka-python fetch and unpack", lambda: consumer.poll(1000))
-        records += [record for batch in fetched.values() for record in batch]
+    positions = consumer.beginning_offsets(partitions)
     consumer.close()
-    return records[:count]
+    fetcher = PartitionFetcher({"bootstrap_servers": broker}, PARTITION_FETCH_BYTES)
+    fetcher.fetch(positions, 1000, 1)  # connected: start-up left out
+    max_bytes = MAX_POLL_RECORDS * FIRST_RECORD_BYTES_GUESS
+    parts: list[FetchedRecords] = []
+    taken = 0
+    while taken < count:
+        fetched = clock.time(
+            "fetch (fetcher, native reader)", lambda: fetcher.fetch(positions, 1000, max_bytes)
+        )
+        for part in fetched.records:
+            parts.append(part)
+            taken += len(part.offsets)
+            if part.next_offset is not None:
+                positions[part.partition] = part.next_offset
+    fetcher.close()
+    return parts
 
 
 def main(argv: list[str]) -> int:
     topic, count, broker, url = argv[0], int(argv[1]), argv[2], argv[3]
+    gc.set_threshold(*GC_THRESHOLDS)  # as `agent sink` runs
     clock = Clock()
-    records = fetch_all(topic, count, broker, clock)
+    parts = fetch_all(topic, count, broker, clock)
     decoder = RecordDecoder()
     store = PostgresStore(url)
     try:
-        for start in range(0, count, BATCH_METRICS):
-            chunk = records[start : start + BATCH_METRICS]
-            deliveries = clock.time("parse (decoder)", lambda c=chunk: decoder.decode_all(c))
+        while parts:
             batch = Batch()
-            for delivery in deliveries:
-                batch.add(delivery)
+            while parts and batch.metric_count < BATCH_METRICS:
+                part = parts.pop(0)
+                deliveries = clock.time("parse (decoder)", lambda p=part: decoder.decode_fetched(p))
+                for delivery in deliveries:
+                    batch.add(delivery)
             tables = clock.time("rows (point_tables)", lambda b=batch: point_tables(b))
             clock.time(
                 "write (COPY, INSERT, positions)",

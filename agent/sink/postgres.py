@@ -2,8 +2,9 @@
 agent/sink/layout.py), in the connection's current schema (`public` unless the DSN's options
 say otherwise), each Kafka record stored exactly once.
 
-Exactly once: a batch is copied (COPY, binary) into a temporary staging table and merged
-into the measurement tables with INSERT … ON CONFLICT, and the partitions' next offsets are
+Exactly once: a batch is copied (COPY, binary) into the measurement tables, or when some of
+its points are there already, into a temporary staging table and merged into them with
+INSERT … ON CONFLICT; the partitions' next offsets are
 written to `agent_sink_positions` in the same transaction, for the partitions this sink
 claimed on assignment (a sink without a group leaves positions alone). A claimed partition
 is fenced: its position is only moved from the offset this sink read or wrote last, so a
@@ -58,6 +59,9 @@ ENVIRONMENT_VARIABLES = {"connect_timeout": "PGCONNECT_TIMEOUT"}
 FIRST_BACKOFF_S = 0.25
 MAX_BACKOFF_S = 15.0
 DDL_ATTEMPTS = 5  # concurrent CREATE TABLE of one name may fail once per competing sink
+# After a batch held a point its table had already, this many of the table's next batches
+# are merged without trying a plain COPY first.
+MERGES_AFTER_A_REPEATED_POINT = 10
 
 # SQLSTATEs that a later attempt may not meet: the server going down or starting up, lost
 # connections, lack of resources, a deadlock, and the races of CREATE TABLE / ADD COLUMN
@@ -106,6 +110,7 @@ class PostgresStore:
         self._connection: psycopg.Connection | None = None
         self._columns: dict[str, dict[str, str]] = {}  # table → column → type, as last read
         self._known_tag_ids: dict[str, set[int]] = {}  # tag ids committed, per tag table
+        self._merges_left: dict[str, int] = {}  # table → batches to merge without a COPY
         # Claimed partitions → the position expected in the table (None: no row yet).
         self._expected: dict[tuple[str, int], int | None] = {}
         self._interrupted = threading.Event()
@@ -357,49 +362,73 @@ class PostgresStore:
         return tag_table, {row[0] for rows in by_keys.values() for row in rows}
 
     def _write_points(self, connection: psycopg.Connection, table: PointTable, stage: str) -> int:
+        """The table's points, as new rows or merged into the rows of the same points; the
+        number of new rows. Points are most often all new: they are copied straight into the
+        table, and only when one is there already (the unique key refuses the COPY, which
+        is undone to a savepoint) is the batch merged through a staging table. After such a
+        refusal the next batches of the table go straight to the merge for a while: a
+        stream that repeats points (read again after a restart, or fields of one point sent
+        apart) would otherwise pay for both."""
         fields = sorted(table.value_types)
         columns = self._columns[table.name]
         names = [TIME_COLUMN, TAG_ID_COLUMN, *fields]
+        data = table.copy_data(fields, [columns[name] for name in fields])
+        merges_left = self._merges_left.get(table.name, 0)
+        if merges_left:
+            self._merges_left[table.name] = merges_left - 1
+        else:
+            try:
+                with connection.transaction():  # a savepoint
+                    self._copy(connection, table.name, names, data)
+                return len(table)
+            except psycopg.errors.UniqueViolation:
+                self._merges_left[table.name] = MERGES_AFTER_A_REPEATED_POINT
         target, staging = sql.Identifier(table.name), sql.Identifier(stage)
         column_list = sql.SQL(", ").join(map(sql.Identifier, names))
         connection.execute(
             sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {}) ON COMMIT DROP").format(staging, target)
         )
-        with connection.cursor() as cursor:
-            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
-            with cursor.copy(copy_sql.format(staging, column_list)) as copy:
-                # The whole binary stream (header, rows, trailer), each value written as its
-                # column's type, by the native core.
-                copy.write(table.copy_data(fields, [columns[name] for name in fields]))
-            merged = [
-                sql.SQL("COALESCE(EXCLUDED.{0}, t.{0})").format(sql.Identifier(f)) for f in fields
-            ]
-            current = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(f)) for f in fields)
-            assignments = sql.SQL(", ").join(
-                sql.SQL("{} = {}").format(sql.Identifier(f), m)
-                for f, m in zip(fields, merged, strict=True)
+        self._copy(connection, stage, names, data)
+        merged = [
+            sql.SQL("COALESCE(EXCLUDED.{0}, t.{0})").format(sql.Identifier(f)) for f in fields
+        ]
+        current = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(f)) for f in fields)
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(f), m)
+            for f, m in zip(fields, merged, strict=True)
+        )
+        if fields:
+            on_conflict = sql.SQL("DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})").format(
+                assignments, current, sql.SQL(", ").join(merged)
             )
-            if fields:
-                on_conflict = sql.SQL(
-                    "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})"
-                ).format(assignments, current, sql.SQL(", ").join(merged))
-            else:
-                on_conflict = sql.SQL("DO NOTHING")
-            query = sql.SQL(
-                "WITH written AS (INSERT INTO {} AS t ({}) SELECT {} FROM {}"
-                " ON CONFLICT ({}, {}) {} RETURNING xmax = 0 AS inserted)"
-                " SELECT count(*) FILTER (WHERE inserted) FROM written"
-            ).format(
-                target,
-                column_list,
-                column_list,
-                staging,
-                sql.Identifier(TIME_COLUMN),
-                sql.Identifier(TAG_ID_COLUMN),
-                on_conflict,
-            )
-            (inserted,) = cursor.execute(query).fetchone() or (0,)
+        else:
+            on_conflict = sql.SQL("DO NOTHING")
+        query = sql.SQL(
+            "WITH written AS (INSERT INTO {} AS t ({}) SELECT {} FROM {}"
+            " ON CONFLICT ({}, {}) {} RETURNING xmax = 0 AS inserted)"
+            " SELECT count(*) FILTER (WHERE inserted) FROM written"
+        ).format(
+            target,
+            column_list,
+            column_list,
+            staging,
+            sql.Identifier(TIME_COLUMN),
+            sql.Identifier(TAG_ID_COLUMN),
+            on_conflict,
+        )
+        (inserted,) = connection.execute(query).fetchone() or (0,)
         return int(inserted)
+
+    def _copy(
+        self, connection: psycopg.Connection, table: str, names: list[str], data: bytes
+    ) -> None:
+        """COPY of `data` (the whole binary stream: header, rows, trailer, each value written
+        as its column's type by the native core) into `table`."""
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names))
+        )
+        with connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            copy.write(data)
 
 
 def _create_table(name: str, columns: dict[str, str], key: tuple[str, ...]) -> sql.Composed:

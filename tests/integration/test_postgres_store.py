@@ -11,7 +11,7 @@ import pytest
 from agent.metric import Metric, UInt
 from agent.sink.batch import Batch, Delivery
 from agent.sink.layout import tag_id
-from agent.sink.postgres import PostgresStore
+from agent.sink.postgres import MERGES_AFTER_A_REPEATED_POINT, PostgresStore
 from agent.sink.store import PositionsMoved, StoreError, open_store
 
 pytestmark = pytest.mark.postgres
@@ -141,6 +141,24 @@ def test_metrics_of_one_point_delivered_separately_merge_their_fields(store, pos
     store.write(batch(Delivery("m", 0, 0, None, [cpu(0, usage_idle=98.5)])))
     store.write(batch(Delivery("m", 0, 1, None, [cpu(0, usage_user=1.5)])))
     assert query(postgres_database, "SELECT usage_idle, usage_user FROM cpu") == [(98.5, 1.5)]
+
+
+@pytest.mark.parametrize("batches_after", [1, MERGES_AFTER_A_REPEATED_POINT + 1])
+def test_new_and_known_points_in_one_batch_count_only_the_new_and_merge_the_known(
+    store, postgres_database, batches_after
+):
+    store.write(batch(*[Delivery("m", 0, i, None, [cpu(i)]) for i in range(10)]))
+    mixed = [
+        Delivery("m", 0, 10, None, [cpu(4, usage_user=2.5)]),
+        Delivery("m", 0, 11, None, [cpu(10)]),
+    ]
+    assert store.write(batch(*mixed)) == 1
+    # Later batches of new points: merged for a while after that batch, then copied again.
+    for n in range(11, 11 + batches_after):
+        assert store.write(batch(Delivery("m", 0, n + 1, None, [cpu(n)]))) == 1
+    rows = query(postgres_database, "SELECT count(*), count(usage_user) FROM cpu")
+    assert rows == [(11 + batches_after, 1)]
+    assert query(postgres_database, "SELECT usage_idle FROM cpu WHERE usage_user = 2.5") == [(4.5,)]
 
 
 def test_an_integer_value_goes_into_a_float_column(store, postgres_database):
