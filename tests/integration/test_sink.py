@@ -20,9 +20,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.coordinator.assignors.abstract import ConsumerProtocolAssignment
 from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.structs import OffsetAndMetadata
 
 from bench.broker import create_and_await_topic
 from tests.conftest import REPO
@@ -260,6 +261,44 @@ def test_max_messages_stops_after_that_many_records(kafka_bootstrap, create_topi
     result = sink(kafka_bootstrap, f"--topic {topic} --from-beginning --max-messages 3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == lines(3)
+
+
+@pytest.mark.parametrize(
+    ("reset", "printed"), [("--from-beginning", lines(6)), ("", lines(2, start=6))]
+)
+def test_a_committed_offset_past_the_log_is_reset_as_auto_offset_reset_says(
+    kafka_bootstrap, create_topic, group, sinks, tmp_path, reset, printed
+):
+    topic = create_topic(name="sink-range")
+    produce(kafka_bootstrap, topic, lines(6))
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.alter_group_offsets(
+            group, {TopicPartition(topic, 0): OffsetAndMetadata(1000, "", -1)}
+        )
+    finally:
+        admin.close()
+    process = sinks(tmp_path, kafka_bootstrap, f"--topic {topic} --group {group} {reset}")
+    expected = "reading from the earliest" if reset else "reading from the latest"
+    process.wait_for_log(f"{topic}[0]: offset 1000 is no longer in the log; {expected} offset")
+    if not reset:  # read from the end: only what comes after
+        produce(kafka_bootstrap, topic, lines(2, start=6))
+    assert process.wait_for_output(len(printed)) == printed
+    assert process.stop() == 0
+
+
+def test_records_beyond_a_batch_are_fetched_again_for_the_next_one(
+    kafka_bootstrap, create_topic, tmp_path
+):
+    topic = create_topic(name="sink-batches")
+    produce(kafka_bootstrap, topic, lines(250))
+    db = tmp_path / "metrics.db"
+    result = sink(
+        kafka_bootstrap,
+        f"--topic {topic} --from-beginning --store sqlite:{db} --batch-size 7 --timeout-ms 1500",
+    )
+    assert result.returncode == 0, result.stderr
+    assert [row[2] for row in stored_rows(db)] == list(range(250))
 
 
 def test_a_topic_that_appears_after_the_sink_started_is_read_from_its_start(
