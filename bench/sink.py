@@ -90,9 +90,9 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def stored_rows(path: Path) -> int:
+def stored_rows(path: Path, table: str) -> int:
     with sqlite3.connect(path) as db:
-        return db.execute("SELECT COUNT(*) FROM cpu").fetchone()[0]
+        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
 def rate_after_start_up(
@@ -100,15 +100,15 @@ def rate_after_start_up(
     directory: Path,
     records: int,
     metrics: int,
-    stores: bool,
+    table: str | None,
 ) -> float:
     """Metrics per second of `command(records, database)` over the whole topic, less the
     time of the same run stopping after the first record (start-up, group join, first
-    fetch). When it `stores`, checked: the database then holds every metric."""
+    fetch). When it stores (into `table`), checked: the table then holds every metric."""
     base = timed(command(1, directory / "first.db"))
     whole_run = command(records, directory / "all.db")
     whole = timed(whole_run)
-    if stores and (rows := stored_rows(directory / "all.db")) != metrics:
+    if table and (rows := stored_rows(directory / "all.db", table)) != metrics:
         raise RuntimeError(f"{' '.join(whole_run)}: {rows} metrics stored, expected {metrics}")
     return metrics / max(whole - base, 1e-6)
 
@@ -123,7 +123,7 @@ def bare_rate(ctx: Context, topic: str, records: int, metrics: int) -> float:
         ]  # fmt: skip
 
     directory = ctx.scratch(f"sink-bare-{uuid.uuid4().hex[:8]}")
-    return rate_after_start_up(command, directory, records, metrics, stores=True)
+    return rate_after_start_up(command, directory, records, metrics, "metrics")
 
 
 def sink_rate(ctx: Context, topic: str, records: int, metrics: int, store: bool) -> float:
@@ -134,7 +134,7 @@ def sink_rate(ctx: Context, topic: str, records: int, metrics: int, store: bool)
         return sink_command(ctx, topic, count, how)
 
     directory = ctx.scratch(f"sink-{uuid.uuid4().hex[:8]}")
-    return rate_after_start_up(command, directory, records, metrics, stores=store)
+    return rate_after_start_up(command, directory, records, metrics, "cpu" if store else None)
 
 
 def kcat_rate(ctx: Context, topic: str, metrics: int) -> float:
