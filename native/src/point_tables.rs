@@ -16,7 +16,8 @@ use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::metric::{
-    as_metric, field_views, tag_texts, uint_type, FieldObjects, FieldView, ParsedValue, TagObjects,
+    as_metric, field_views, tag_texts, uint_type, FieldKeys, FieldObjects, FieldView, Fields,
+    ParsedValue, TagObjects, Tags,
 };
 
 /// Seconds from the Unix epoch to PostgreSQL's (2000-01-01), in microseconds.
@@ -94,6 +95,9 @@ pub struct PointTable {
     tag_set_index: FxHashMap<i64, usize>,
     points: Vec<Point>,
     point_index: FxHashMap<(i64, i64), usize>,
+    /// Field indexes of the key lists the parser shares among lines of one shape, by the
+    /// list's address (valid for the call: the batch holds every metric).
+    shapes: FxHashMap<usize, Vec<usize>>,
 }
 
 impl PointTable {
@@ -107,6 +111,7 @@ impl PointTable {
             tag_set_index: FxHashMap::default(),
             points: Vec::new(),
             point_index: FxHashMap::default(),
+            shapes: FxHashMap::default(),
         }
     }
 
@@ -132,24 +137,39 @@ impl PointTable {
             .collect()
     }
 
-    fn add(
-        &mut self,
-        tags: &[(&str, &str)],
-        time_ns: i64,
-        fields: &[(&str, ParsedValue)],
-        delivery: &Bound<'_, PyAny>,
-    ) {
-        let identity = tag_id(tags);
+    /// Notes the tag set `identity` (its tags from `tags` when it is new).
+    fn tag_set(&mut self, identity: i64, tags: impl FnOnce() -> Vec<(String, String)>) {
         if !self.tag_set_index.contains_key(&identity) {
             self.tag_set_index.insert(identity, self.tag_sets.len());
-            let owned = tags
-                .iter()
-                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-                .collect();
-            self.tag_sets.push((identity, owned));
+            self.tag_sets.push((identity, tags()));
         }
-        let indexes: Vec<usize> = fields.iter().map(|(key, _)| self.field(key)).collect();
-        for (&index, (_, value)) in indexes.iter().zip(fields) {
+    }
+
+    /// The field indexes of a key list the parser made (once per list).
+    fn shape_indexes(&mut self, py: Python<'_>, keys: &FieldKeys) -> PyResult<Vec<usize>> {
+        let address = keys.as_ptr() as usize;
+        if let Some(indexes) = self.shapes.get(&address) {
+            return Ok(indexes.clone());
+        }
+        let indexes = keys
+            .iter()
+            .map(|key| Ok(self.field(key.bind(py).to_str()?)))
+            .collect::<PyResult<Vec<usize>>>()?;
+        self.shapes.insert(address, indexes.clone());
+        Ok(indexes)
+    }
+
+    /// Merges the values (at the field `indexes`) into the point of tag set `identity` at
+    /// `time_ns`, noting the column types they call for.
+    fn merge<'v>(
+        &mut self,
+        identity: i64,
+        time_ns: i64,
+        indexes: &[usize],
+        values: impl Iterator<Item = &'v ParsedValue> + Clone,
+        delivery: &Bound<'_, PyAny>,
+    ) {
+        for (&index, value) in indexes.iter().zip(values.clone()) {
             let column_type = column_type_of(value);
             let seen = &mut self.value_types[index];
             if !seen.iter().any(|(known, _)| *known == column_type) {
@@ -170,10 +190,16 @@ impl PointTable {
                 self.points.len() - 1
             });
         let point = &mut self.points[position];
-        for (index, (_, value)) in indexes.into_iter().zip(fields) {
+        for (&index, value) in indexes.iter().zip(values) {
             point.values[index] = Some(value.clone());
         }
     }
+}
+
+fn owned_tags(tags: &[(&str, &str)]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect()
 }
 
 /// Appends one value as COPY's binary format writes a column of `column_type`.
@@ -449,6 +475,8 @@ pub fn point_tables<'py>(
     let uint = uint_type(py)?;
     let mut tables: Vec<PointTable> = Vec::new();
     let mut table_index: FxHashMap<String, usize> = FxHashMap::default();
+    // Tag ids of the tag sets the parser shares among a series' metrics, by address.
+    let mut series_ids: FxHashMap<usize, i64> = FxHashMap::default();
     for delivery in deliveries.iter() {
         let metrics = delivery.getattr(intern!(py, "metrics"))?;
         for metric in metrics.try_iter()? {
@@ -467,16 +495,60 @@ pub fn point_tables<'py>(
                     tables.len() - 1
                 }
             };
+            let table = &mut tables[index];
             let time_ns: i64 = parts.time_ns.bind(py).extract()?;
 
             let mut tag_objects = TagObjects::new();
-            let tags = tag_texts(py, &parts.tags, &mut tag_objects)?;
-            let mut field_objects = FieldObjects::new();
-            let fields = field_views(py, &parts.fields, &mut field_objects, uint)?
-                .into_iter()
-                .map(|(key, view)| Ok((key, stored_value(key, &view)?)))
-                .collect::<PyResult<Vec<_>>>()?;
-            tables[index].add(&tags, time_ns, &fields, &delivery);
+            let identity = match &parts.tags {
+                Tags::Parsed(pairs) => {
+                    let address = pairs.as_ptr() as usize;
+                    match series_ids.get(&address) {
+                        Some(&identity) => identity,
+                        None => {
+                            let texts = tag_texts(py, &parts.tags, &mut tag_objects)?;
+                            let identity = tag_id(&texts);
+                            series_ids.insert(address, identity);
+                            table.tag_set(identity, || owned_tags(&texts));
+                            identity
+                        }
+                    }
+                }
+                Tags::Dict(_) => {
+                    let texts = tag_texts(py, &parts.tags, &mut tag_objects)?;
+                    let identity = tag_id(&texts);
+                    table.tag_set(identity, || owned_tags(&texts));
+                    identity
+                }
+            };
+            // A tag set first met in another table (the same tags under another
+            // measurement) is noted in this one too.
+            if !table.tag_set_index.contains_key(&identity) {
+                let texts = tag_texts(py, &parts.tags, &mut tag_objects)?;
+                table.tag_set(identity, || owned_tags(&texts));
+            }
+
+            match &parts.fields {
+                Fields::Parsed { keys, values } => {
+                    let indexes = table.shape_indexes(py, keys)?;
+                    table.merge(identity, time_ns, &indexes, values.iter(), &delivery);
+                }
+                Fields::Dict(_) => {
+                    let mut field_objects = FieldObjects::new();
+                    let fields = field_views(py, &parts.fields, &mut field_objects, uint)?
+                        .into_iter()
+                        .map(|(key, view)| Ok((key, stored_value(key, &view)?)))
+                        .collect::<PyResult<Vec<_>>>()?;
+                    let indexes: Vec<usize> =
+                        fields.iter().map(|(key, _)| table.field(key)).collect();
+                    table.merge(
+                        identity,
+                        time_ns,
+                        &indexes,
+                        fields.iter().map(|(_, value)| value),
+                        &delivery,
+                    );
+                }
+            }
         }
     }
     let result = PyList::empty(py);
