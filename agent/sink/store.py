@@ -46,6 +46,8 @@ _POSITION = (
 )
 # Metrics read from a file of the old layout per transaction step when it is moved.
 MIGRATION_CHUNK = 10_000
+# Parameters a statement may take where Python cannot ask SQLite (its default before 3.32).
+OLD_VARIABLE_LIMIT = 999
 
 
 class Store(Protocol):
@@ -87,6 +89,13 @@ class DurableStore(Store, Protocol):
         ...
 
 
+def _variable_limit(db: sqlite3.Connection) -> int:
+    """The most parameters a statement may take: SQLite's setting (32,766 by default since
+    SQLite 3.32), or 999, the old default, where Python cannot ask (before 3.11)."""
+    getlimit = getattr(db, "getlimit", None)
+    return getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else OLD_VARIABLE_LIMIT
+
+
 class SqliteStore:
     """Metrics in one SQLite file (WAL mode), Telegraf's layout, one transaction per batch.
 
@@ -109,6 +118,7 @@ class SqliteStore:
                 path, timeout=30, check_same_thread=False, isolation_level=None
             )
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._variable_limit = _variable_limit(self._db)
             # FULL: a batch is on disk before its offsets are committed, power loss included.
             self._db.execute("PRAGMA synchronous=FULL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -233,13 +243,22 @@ class SqliteStore:
             conflict = f"DO UPDATE SET {assignments} WHERE ({current}) IS NOT ({', '.join(merged)})"
         else:
             conflict = "DO NOTHING"
-        query = (
-            f"INSERT INTO {_quote(table.name)} ({names}) VALUES ({marks})"
-            f" ON CONFLICT ({_quote(TIME_COLUMN)}, {_quote(TAG_ID_COLUMN)}) {conflict}"
-        )
-        rows = table.sqlite_rows(fields, [columns[field] for field in fields])
+        width = len(fields) + 2
+        parameters = table.sqlite_parameters(fields, [columns[field] for field in fields])
+        # Many points to a statement: Python's sqlite3 lets go of the GIL while SQLite runs
+        # a statement and must get it back after, which with the sink's main thread busy
+        # can take up to Python's switch interval (5 ms). A statement per point (executemany)
+        # made the store wait that long per point.
+        points_per_statement = max(1, self._variable_limit // width)
         before = self._db.total_changes
-        self._db.executemany(query, rows)
+        for start in range(0, len(parameters), points_per_statement * width):
+            chunk = parameters[start : start + points_per_statement * width]
+            values = ", ".join([f"({marks})"] * (len(chunk) // width))
+            self._db.execute(
+                f"INSERT INTO {_quote(table.name)} ({names}) VALUES {values}"
+                f" ON CONFLICT ({_quote(TIME_COLUMN)}, {_quote(TAG_ID_COLUMN)}) {conflict}",
+                chunk,
+            )
         return self._db.total_changes - before
 
     # -- the old layout ---------------------------------------------------------------------

@@ -7,12 +7,12 @@
 //! value of a field replacing an earlier one), its tag sets by tag_id, and the column type
 //! each field's values call for. Once the store knows the table's columns,
 //! `PointTable.copy_data()` writes the points as one PostgreSQL COPY … (FORMAT BINARY)
-//! stream, and `PointTable.sqlite_rows()` as the parameters of SQLite's INSERT.
+//! stream, and `PointTable.sqlite_parameters()` as the parameters of SQLite's INSERT.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString};
 use rustc_hash::FxHashMap;
 
 use crate::metric::{
@@ -395,35 +395,35 @@ impl PointTable {
         Ok(keys)
     }
 
-    /// The points as SQLite's INSERT … (time, tag_id, *fields) takes them: one tuple per
-    /// point, the time as UTC text to the microsecond, each field as its column's type
-    /// (None where the point has no value).
-    fn sqlite_rows<'py>(
+    /// The points as the parameters of SQLite's INSERT … (time, tag_id, *fields) VALUES
+    /// (…), (…): one flat list, point after point, each as the time (UTC text to the
+    /// microsecond), the tag_id and each field as its column's type (None where the point
+    /// has no value).
+    fn sqlite_parameters<'py>(
         &self,
         py: Python<'py>,
         fields: Vec<String>,
         column_types: Vec<String>,
     ) -> PyResult<Bound<'py, PyList>> {
         let columns = self.field_positions(&fields);
-        let rows = PyList::empty(py);
+        let mut parameters: Vec<Bound<'py, PyAny>> =
+            Vec::with_capacity(self.points.len() * (fields.len() + 2));
         let mut time_text = String::with_capacity(26);
         for point in &self.points {
             time_text.clear();
             push_timestamp_text(&mut time_text, point.time_us);
-            let mut row: Vec<Bound<'py, PyAny>> = Vec::with_capacity(fields.len() + 2);
-            row.push(PyString::new(py, &time_text).into_any());
-            row.push(point.tag_id.into_pyobject(py)?.into_any());
+            parameters.push(PyString::new(py, &time_text).into_any());
+            parameters.push(point.tag_id.into_pyobject(py)?.into_any());
             for ((column, column_type), name) in columns.iter().zip(&column_types).zip(&fields) {
-                row.push(
+                parameters.push(
                     match column.and_then(|index| point.values[index].as_ref()) {
                         Some(value) => sqlite_value(py, value, column_type, name)?,
                         None => py.None().into_bound(py),
                     },
                 );
             }
-            rows.append(PyTuple::new(py, row)?)?;
         }
-        Ok(rows)
+        PyList::new(py, parameters)
     }
 
     fn __len__(&self) -> usize {

@@ -99,6 +99,19 @@ def test_metrics_of_one_point_merge_their_fields_and_a_field_again_takes_the_new
     assert store.write(one(first, second, offset=4)) == 0  # nothing changes
 
 
+def test_a_batch_of_more_values_than_one_statement_takes_is_stored_whole(store):
+    fields = {f"f{i}": float(i) for i in range(10)}  # 12 values a point with time and tag_id
+    points = 32_766 // 12 + 500  # more than one statement's parameters (SQLite's default)
+    metrics = [Metric("wide", TAGS, fields, T + i * 1000) for i in range(points)]
+    assert store.write(one(*metrics)) == points
+    assert rows(store, "SELECT count(*), count(DISTINCT time), sum(f9) FROM wide") == [
+        (points, points, 9.0 * points)
+    ]
+    again = [Metric("wide", TAGS, {"f0": -1.0}, T + i * 1000) for i in range(points)]
+    assert store.write(one(*again, offset=1)) == points  # each point's f0 replaced
+    assert rows(store, "SELECT sum(f0), sum(f9) FROM wide") == [(-1.0 * points, 9.0 * points)]
+
+
 def test_a_point_is_a_tag_set_at_a_time_to_the_microsecond(store):
     same_microsecond = cpu(time_ns=T + 1)
     different = [cpu(time_ns=T + 1000), cpu(host="other"), Metric("cpu2", TAGS, {"n": 1}, T)]
