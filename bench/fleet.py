@@ -58,17 +58,17 @@ every offset, rows are counted: *missing* is the metrics whose point (time, tag_
 in `cpu`, *stored twice* is rows beyond one per point. Telegraf is killed the same way once,
 at half, for contrast: its `cpu` table has no key, so what it reads again after the restart
 (offsets it had not committed) is stored again. On this 2-core machine the consumers share
-the cores with the broker, PostgreSQL and kcat. What limits a sink worker, per metric
-(`python -m bench.sink_stages`, each step timed on its own over 500,000 of these metrics,
-2026-12-07; CPU time of the sink's process in brackets): kafka-python fetching and unpacking
-the record 8.8 µs (8.7: its record reader is Python, a varint at a time), parsing 4.6 (4.6;
-the step holds all 500,000 records at once, so Python's garbage collector passes over them
-count here), building the rows 0.9 (0.9), COPY and merge 5.1 (0.4; the rest is PostgreSQL's
-work, which the sink waits for). Telegraf's rate here is about 8 µs a metric: kafka-python's
-share alone is more than that. *Batched records* is the same metrics as outputs.kafka
-writes them with `use_batch_format = true` and `routing_tag = "host"` (each write of 1,000
-metrics as one record per host, about 20 lines each): kafka-python's cost a record is then
-shared by those lines. Telegraf reads that topic with `metric_buffer_limit` raised to hold
+the cores with the broker, PostgreSQL and kcat. Where a sink worker's time goes, per metric
+(`python -m bench.sink_stages`, each step timed on its own over 200,000 of these metrics,
+2026-12-07; CPU time of the sink's process in brackets): fetching the records 2.6 µs (2.2;
+most of it kafka-python's network client receiving the response, 4 KB a read; reading the
+record batches in the native core takes 0.3), parsing 1.5 to 1.8 (the same), building the
+rows 0.5 (0.5), COPY 2.5 (0.3; the rest is PostgreSQL's work, which the sink's store
+thread waits for while its main thread reads on). A batch goes straight into `cpu` by COPY;
+only a batch holding a point the table has already is merged through a staging table.
+*Batched records* is the same metrics as outputs.kafka writes them with `use_batch_format =
+true` and `routing_tag = "host"` (each write of 1,000 metrics as one record per host, about
+20 lines each). Telegraf reads that topic with `metric_buffer_limit` raised to hold
 what its `max_undelivered_messages` records carry (its default 10,000 drops metrics).
 """
 

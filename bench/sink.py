@@ -37,20 +37,17 @@ Kafka 4 needs, `offset = "oldest"`, a group of its own) writing to outputs.file 
 (with its default of 1,000 it read about 10,000 metrics/s here while this benchmark was
 written), `metric_buffer_limit` the topic's size, `flush_interval = "1s"`. Timed from the
 moment its file holds a first line to the moment it holds N, so its start-up, group join and
-first fetch are left out as the sink's are. What limits the sink: all of it runs on one core
-under the GIL. *Bare Python* is bench/bare.py: the least any Python program does for the
-same work (each line split into measurement, tag text, fields with float values and
-timestamp, nothing checked; one SQLite row per metric keyed on its identity, with the field
-set's text as it came instead of JSON; a transaction per 10,000 metrics, `synchronous=FULL`,
-offsets committed after it), timed as the sink is: the ceiling for a sink that does its
-per-line work in Python on this machine (the sink parses in its native core, so it may pass
-it). kafka-python alone (a consumer that only polls) reads about 135,000 records/s here (7
-µs per record); in the sink, reading a record of one line takes about 1.7 µs and making
-its SQLite row, JSON texts included, about 2 µs (in-process, time.process_time() around the
-decoder and the store over 100,000 metrics, 2026-12-07; both in the native core, the rest
-SQLite's). A writer thread that stores one batch while the next is
-consumed was tried: no gain (1.80 s against 1.74 s for parse and store of 100,000 metrics
-one after the other), since the writer needs the GIL back after each row's SQLite step.
+first fetch are left out as the sink's are. The sink fetches and reads the record batches
+itself (kafka-python's consumer keeps the group; its own record reader, pure Python, costs
+about 7 µs a record here) and keeps each batch in a store thread while its main thread
+reads the next; the SQLite store writes a batch with INSERT statements of about 2,700
+points each (one statement per point waited for the GIL once per point, about 10 µs, while
+the main thread read). *Bare Python* is bench/bare.py: the least any Python program does for
+the same work with kafka-python's consumer (each line split into measurement, tag text,
+fields with float values and timestamp, nothing checked; one SQLite row per metric keyed on
+its identity, with the field set's text as it came; a transaction per 10,000 metrics,
+`synchronous=FULL`, offsets committed after it), timed as the sink is: the ceiling for a
+sink that does its per-line work in Python with kafka-python's records.
 """
 
 LINES_PER_BATCHED_RECORD = 100
