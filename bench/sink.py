@@ -179,7 +179,7 @@ def telegraf_figure(ctx: Context, topic: str, metrics: int) -> Figure:
 
 
 def run(ctx: Context) -> tuple[str, list[Figure]]:
-    count = ctx.count(200_000, 20_000)
+    count = ctx.count(500_000, 20_000)
     say(f"sink: producing {count:,} cpu metrics with kcat, one per record and batched")
     # A microsecond apart: the store keeps a point (tag set and time) to the microsecond.
     metrics = data.cpu_metrics(count, step_ns=1_000)

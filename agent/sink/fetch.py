@@ -10,12 +10,19 @@ holds, and the record batches of each partition read by the native core
 the consumer's positions past what it takes.
 
 The fetcher has a client of its own (kafka-python's network client, with the consumer's
-connection and security settings): its requests never wait behind the group's.
+connection and security settings) for metadata: which broker leads each partition, and
+which Fetch versions it answers. On a plaintext cluster the fetches themselves go over a
+plain socket per broker, each response read into one buffer with a few large reads: the
+client reads 4 KB at a time and copies each response several times in Python, which cost
+about 2 µs a record here against 0.4 µs for the socket. With TLS or SASL the fetches go
+through that client, which speaks them.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +31,7 @@ import kafka.codec
 import kafka.errors as errors
 from kafka import TopicPartition
 from kafka.net.compat import KafkaNetClient
-from kafka.protocol.consumer.fetch import FetchRequest
+from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
 
 from agent import _native
 
@@ -50,6 +57,9 @@ CODECS = {
     4: kafka.codec.zstd_decode,
 }
 CODEC_NAMES = {1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+# Fetch v12 is the first flexible version: its response header ends with tagged fields.
+FIRST_FLEXIBLE_FETCH = 12
+FRAME_SIZE = struct.Struct(">i")
 
 
 class CorruptRecords(errors.KafkaError):
@@ -94,6 +104,90 @@ class Fetched:
     out_of_range: list[TopicPartition]
 
 
+class PlainBroker:
+    """A plaintext connection to one broker that sends Fetch requests and reads each
+    response whole: its size, then the rest into one buffer."""
+
+    def __init__(self, host: str, port: int, client_id: str) -> None:
+        self.address = (host, port)
+        self.client_id = client_id
+        self._socket: socket.socket | None = None
+        self._correlation_id = 0
+
+    def fetch(self, request: FetchRequest, version: int, timeout_s: float) -> Any:
+        """The broker's FetchResponse; KafkaConnectionError when the connection fails (it
+        is made again on the next fetch)."""
+        try:
+            connection = self._connect(timeout_s)
+            connection.settimeout(timeout_s)
+            self._correlation_id = (self._correlation_id + 1) % 2**31
+            request.with_header(correlation_id=self._correlation_id, client_id=self.client_id)
+            connection.sendall(request.encode(version=version, header=True, framed=True))
+            (size,) = FRAME_SIZE.unpack(self._read(connection, FRAME_SIZE.size))
+            if not 0 < size <= RESPONSE_LIMIT_BYTES:
+                raise OSError(f"a response of {size} bytes")
+            frame = memoryview(self._read(connection, size))
+        except OSError as error:
+            self.close()
+            raise errors.KafkaConnectionError(
+                f"{self.address[0]}:{self.address[1]}: {error}"
+            ) from None
+        (correlation_id,) = FRAME_SIZE.unpack_from(frame, 0)
+        if correlation_id != self._correlation_id:
+            self.close()
+            raise errors.CorrelationIdError(
+                f"sent {self._correlation_id}, received {correlation_id}"
+            )
+        start = FRAME_SIZE.size
+        if version >= FIRST_FLEXIBLE_FETCH:
+            start += self._tagged_fields_size(frame, start)
+        return FetchResponse.decode(frame[start:], version=version)
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _connect(self, timeout_s: float) -> socket.socket:
+        if self._socket is None:
+            self._socket = socket.create_connection(self.address, timeout=timeout_s)
+            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self._socket
+
+    @staticmethod
+    def _read(connection: socket.socket, size: int) -> bytearray:
+        data = bytearray(size)
+        view = memoryview(data)
+        got = 0
+        while got < size:
+            count = connection.recv_into(view[got:], size - got)
+            if not count:
+                raise OSError("the broker closed the connection")
+            got += count
+        return data
+
+    @staticmethod
+    def _tagged_fields_size(frame: memoryview, start: int) -> int:
+        """Bytes the response header's tagged fields take (brokers send none: one byte)."""
+        count, at = _unsigned_varint(frame, start)
+        for _ in range(count):
+            _, at = _unsigned_varint(frame, at)  # the field's tag
+            length, at = _unsigned_varint(frame, at)
+            at += length
+        return at - start
+
+
+def _unsigned_varint(data: memoryview, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
 class PartitionFetcher:
     """Fetches records of given partitions from given offsets."""
 
@@ -102,11 +196,16 @@ class PartitionFetcher:
         self.client = KafkaNetClient(
             **{**client_config, "receive_message_max_bytes": RESPONSE_LIMIT_BYTES}
         )
+        self._plain = client_config.get("security_protocol", "PLAINTEXT") == "PLAINTEXT"
+        self._client_id = str(client_config.get("client_id", "metrics-agent-sink"))
+        self._brokers: dict[int, PlainBroker] = {}
         self._topics: set[str] = set()
         self._rounds = 0
         self._failing: str | None = None  # the error of the outage going on, logged once
 
     def close(self) -> None:
+        for broker in self._brokers.values():
+            broker.close()
         self.client.close()
 
     def fetch(
@@ -120,6 +219,8 @@ class PartitionFetcher:
         if not positions:
             return fetched
         by_leader = self._partitions_by_leader(positions)
+        if self._plain:
+            return self._fetch_plain(by_leader, max_wait_ms, max_bytes, fetched)
         futures = []
         for node, partitions in by_leader.items():
             if not self.client.ready(node):
@@ -145,6 +246,62 @@ class PartitionFetcher:
             log.info("fetching again")
             self._failing = None
         return fetched
+
+    def _fetch_plain(
+        self,
+        by_leader: dict[int, dict[TopicPartition, int]],
+        max_wait_ms: int,
+        max_bytes: int,
+        fetched: Fetched,
+    ) -> Fetched:
+        """One fetch per leader over a plain socket, one leader after the other (a single
+        broker, here, most of the time)."""
+        cluster = self.client.cluster
+        answered = False
+        for node, partitions in by_leader.items():
+            broker = self._broker(node)
+            if broker is None:
+                continue
+            request = self._request(partitions, max_wait_ms, max_bytes)
+            timeout_s = (max_wait_ms + REQUEST_TIMEOUT_MS) / 1000
+            try:
+                response = broker.fetch(request, self._fetch_version(), timeout_s)
+            except errors.KafkaError as error:
+                self._outage(f"fetching from broker {node}: {error}")
+                cluster.request_update()
+                continue
+            answered = True
+            self._read_response(response, partitions, fetched)
+        if not answered:
+            # Leaders unknown, or brokers away: let the client ask for metadata a while
+            # rather than spin.
+            self.client.poll(timeout_ms=RETRY_WAIT_MS)
+        elif self._failing is not None:
+            log.info("fetching again")
+            self._failing = None
+        return fetched
+
+    def _broker(self, node: int) -> PlainBroker | None:
+        """The plain connection to broker `node` (None while its address is not known)."""
+        metadata = self.client.cluster.broker_metadata(node)
+        if metadata is None:
+            self.client.cluster.request_update()
+            return None
+        broker = self._brokers.get(node)
+        if broker is None or broker.address != (metadata.host, metadata.port):
+            if broker is not None:
+                broker.close()
+            broker = PlainBroker(metadata.host, metadata.port, self._client_id)
+            self._brokers[node] = broker
+        return broker
+
+    def _fetch_version(self) -> int:
+        """The newest Fetch version up to FETCH_MAX_VERSION that the brokers answer."""
+        try:
+            return int(self.client.api_version(FetchRequest, max_version=FETCH_MAX_VERSION))
+        except errors.IllegalStateError:  # not bootstrapped yet: the fetch would wait anyway
+            self.client.poll(timeout_ms=RETRY_WAIT_MS)
+            return FETCH_MAX_VERSION
 
     def _partitions_by_leader(
         self, positions: Mapping[TopicPartition, int]

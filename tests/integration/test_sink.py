@@ -23,6 +23,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.coordinator.assignors.abstract import ConsumerProtocolAssignment
 from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import CoordinatorNotAvailableError
 from kafka.structs import OffsetAndMetadata
 
 from bench.broker import create_and_await_topic
@@ -263,6 +264,26 @@ def test_max_messages_stops_after_that_many_records(kafka_bootstrap, create_topi
     assert result.stdout.splitlines() == lines(3)
 
 
+def commit_offsets(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit offsets for an inactive group, as kafka-consumer-groups --reset-offsets would
+    (without its clamping to the log). A fresh broker makes its offsets topic on the first
+    request for a coordinator: until then, it is asked again."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                admin.alter_group_offsets(
+                    group, {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+                )
+                return
+            except CoordinatorNotAvailableError:
+                assert time.monotonic() < deadline, "no group coordinator after 30 s"
+                time.sleep(0.2)
+    finally:
+        admin.close()
+
+
 @pytest.mark.parametrize(
     ("reset", "printed"), [("--from-beginning", lines(6)), ("", lines(2, start=6))]
 )
@@ -271,13 +292,7 @@ def test_a_committed_offset_past_the_log_is_reset_as_auto_offset_reset_says(
 ):
     topic = create_topic(name="sink-range")
     produce(kafka_bootstrap, topic, lines(6))
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.alter_group_offsets(
-            group, {TopicPartition(topic, 0): OffsetAndMetadata(1000, "", -1)}
-        )
-    finally:
-        admin.close()
+    commit_offsets(kafka_bootstrap, group, {TopicPartition(topic, 0): 1000})
     process = sinks(tmp_path, kafka_bootstrap, f"--topic {topic} --group {group} {reset}")
     expected = "reading from the earliest" if reset else "reading from the latest"
     process.wait_for_log(f"{topic}[0]: offset 1000 is no longer in the log; {expected} offset")
