@@ -371,8 +371,7 @@ class Sink:
             wait_ms = 0 if taken or waited else timeout_ms
             deliveries += self._fetch(max_records - len(taken), wait_ms)
         with self._lock:
-            for delivery in deliveries:
-                self.pending.add(delivery)
+            self.pending.extend(deliveries)
         self.messages += len(deliveries)
         if deliveries:
             ratio = (self.pending.metric_count - metrics_before) / len(deliveries)

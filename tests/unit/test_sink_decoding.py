@@ -11,6 +11,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from agent.metric import Metric, UInt
 from agent.options import Duration
+from agent.sink.batch import Batch
 from agent.sink.decoder import RecordDecoder
 from agent.sink.fetch import FetchedRecords
 from plugins.parsers.json import JsonParser
@@ -330,3 +331,22 @@ def test_a_fetched_line_without_a_timestamp_takes_its_records_or_else_now():
     deliveries = RecordDecoder("influx").decode_fetched(columns)
     assert deliveries[0].metrics[0].time_ns == 1_700_000_000_123_000_000
     assert before_ns <= deliveries[1].metrics[0].time_ns <= time.time_ns()
+
+
+def test_a_batch_extended_with_deliveries_equals_one_they_are_added_to_one_by_one():
+    records = [record(offset, b"a v=1 1\nb v=2 2\n", partition=offset % 2) for offset in range(9)]
+    deliveries = RecordDecoder("influx").decode_all(records)
+    one_by_one_batch, extended = Batch(), Batch()
+    for delivery in deliveries:
+        one_by_one_batch.add(delivery)
+    extended.extend(deliveries)
+    assert extended.deliveries == one_by_one_batch.deliveries
+    assert (
+        extended.next_offsets
+        == one_by_one_batch.next_offsets
+        == {
+            ("metrics", 0): 9,
+            ("metrics", 1): 8,
+        }
+    )
+    assert (extended.messages, extended.metric_count) == (9, 18)
