@@ -68,10 +68,10 @@ class PointTable:
     def __len__(self) -> int: ...
     def copy_data(self, fields: list[str], column_types: list[str]) -> bytes:
         """COPY … (time, tag_id, *fields) FROM STDIN (FORMAT BINARY) data, whole."""
-    def sqlite_rows(
+    def sqlite_parameters(
         self, fields: list[str], column_types: list[str]
-    ) -> list[tuple[str | int | float | None, ...]]:
-        """INSERT … (time, tag_id, *fields) parameters, a tuple per point."""
+    ) -> list[str | int | float | None]:
+        """INSERT … (time, tag_id, *fields) VALUES (…), (…) parameters, point after point."""
 
 def point_tables(
     deliveries: Sequence[Delivery], check_name: Callable[[str, Delivery], None]
@@ -81,6 +81,14 @@ def point_tables(
 def telegraf_tag_id(tags: dict[str, str]) -> int:
     """Telegraf's tag_id of a tag set."""
 
-def parse_influx_each(values: list[bytes], scale: int) -> list[Metric] | None:
-    """One metric from each value (time_ns None without a timestamp), or None when any
-    value is not exactly one valid line."""
+def parse_influx_records(
+    values: list[bytes | None], timestamps_ms: list[int], now_ns: int, scale: int
+) -> list[Metric] | None:
+    """One metric from each value, a line without a timestamp dated with its record's (now
+    where that is negative), or None when any value is not exactly one valid line."""
+
+def read_record_batches(
+    data: bytes, fetch_offset: int, decompress: Callable[[int, bytes], bytes]
+) -> tuple[list[int], list[int], list[bytes | None], list[bytes | None], int | None]:
+    """Offsets, timestamps (ms), keys and values of the records of Kafka record batches
+    (message format v2) from `fetch_offset` on, and the offset after the last whole batch."""
