@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -272,11 +273,19 @@ class PartitionFetcher:
                 continue
             answered = True
             self._read_response(response, partitions, fetched)
-        if not answered:
-            # Leaders unknown, or brokers away: let the client ask for metadata a while
-            # rather than spin.
-            self.client.poll(timeout_ms=RETRY_WAIT_MS)
-        elif self._failing is not None:
+        # The client's own work (its metadata asked for again once it is five minutes old)
+        # runs only while it is polled. A broker that lost a partition's leadership but
+        # keeps a replica goes on answering its fetches, so no error would ask for it.
+        self.client.poll(timeout_ms=0)
+        if not answered or cluster.need_update:
+            # Leaders unknown or moved, or brokers away: the client asks for metadata (its
+            # polls are what send the request), and without an answer the next round waits
+            # a while rather than spin.
+            waited_from = time.monotonic()
+            self.client.poll(timeout_ms=RETRY_WAIT_MS, future=cluster.request_update())
+            if not answered:
+                time.sleep(max(0.0, RETRY_WAIT_MS / 1000 - (time.monotonic() - waited_from)))
+        if answered and self._failing is not None:
             log.info("fetching again")
             self._failing = None
         return fetched

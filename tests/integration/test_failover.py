@@ -8,11 +8,12 @@ import time
 from collections import Counter
 
 import pytest
+from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 from line_protocol_parser import parse_line
 
 from tests.integration.agent_process import AgentProcess, read_records, toml_brokers
-from tests.integration.test_sink import time_text
+from tests.integration.test_sink import SinkProcess, lines, produce, stored_rows, time_text
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster]
 
@@ -101,3 +102,67 @@ flush_interval = "200ms"
     on_kafka = [r.value for r in read_records(kafka_cluster, topic, timeout=30)]
     assert len(on_kafka) == len(expected)  # the idempotent producer wrote no duplicate
     assert leader_of(kafka_cluster, topic) != -1
+
+
+def replicas_of(bootstrap: str, topic: str) -> list[int]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="failover-test")
+    try:
+        (description,) = admin.describe_topics([topic])
+        return list(description["partitions"][0]["replica_nodes"])
+    finally:
+        admin.close()
+
+
+def move_leader(bootstrap: str, topic: str, away_from: int) -> None:
+    """Take the partition off its leader's broker (the other replicas keep it, and one of
+    them leads); every broker stays up."""
+    replicas = replicas_of(bootstrap, topic)
+    order = [node for node in replicas if node != away_from]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="failover-test")
+    try:
+        admin.alter_partition_reassignments({TopicPartition(topic, 0): order})
+        deadline = time.monotonic() + 30
+        while replicas_of(bootstrap, topic) != order:
+            assert time.monotonic() < deadline, "the reassignment did not finish"
+            time.sleep(0.2)
+        admin.elect_leaders(0, {topic: [0]})  # 0: the preferred replica
+    finally:
+        admin.close()
+    deadline = time.monotonic() + 30
+    while leader_of(bootstrap, topic) != order[0]:
+        assert time.monotonic() < deadline, "the preferred replica was not elected"
+        time.sleep(0.2)
+
+
+def test_a_leader_moved_while_every_broker_stays_up_is_followed_by_the_sink(
+    tmp_path, kafka_cluster, create_topic
+):
+    topic = create_topic(replication_factor=3, name="leader-move", bootstrap=kafka_cluster)
+    db = tmp_path / "sink.db"
+    produce(kafka_cluster, topic, lines(40))
+    sink = SinkProcess(
+        tmp_path,
+        kafka_cluster,
+        f"--topic {topic} --group leader-move --from-beginning --store sqlite:{db}"
+        " --flush-interval 100ms",
+    )
+    try:
+        wait_for_rows(db, 40, sink)
+        move_leader(kafka_cluster, topic, away_from=leader_of(kafka_cluster, topic))
+        produce(kafka_cluster, topic, lines(40, start=40))
+        wait_for_rows(db, 80, sink)
+        assert sink.stop() == 0, sink.log()
+    finally:
+        sink.kill()
+    assert [row[2] for row in stored_rows(db)] == list(range(80))  # each once, none lost
+    # The old leader no longer has the partition: the fetcher asked for metadata again.
+    assert "Error; trying again" in sink.log()
+    assert "fetching again" in sink.log()
+
+
+def wait_for_rows(db, count: int, sink: SinkProcess, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(stored_identities(db)) < count:
+        assert sink.process.poll() is None, sink.log()
+        assert time.monotonic() < deadline, f"fewer than {count} rows:\n{sink.log()}"
+        time.sleep(0.2)
