@@ -441,24 +441,31 @@ impl PointTable {
         let columns = self.field_positions(&fields);
         let column_count = i16::try_from(fields.len() + 2)
             .map_err(|_| PyValueError::new_err("more columns than COPY takes"))?;
-        let mut out = Vec::with_capacity(self.points.len() * (22 + 12 * fields.len()) + 32);
-        out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        out.extend_from_slice(&0i32.to_be_bytes()); // flags
-        out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
-        for point in &self.points {
-            out.extend_from_slice(&column_count.to_be_bytes());
-            out.extend_from_slice(&8i32.to_be_bytes());
-            out.extend_from_slice(&(point.time_us - POSTGRES_EPOCH_US).to_be_bytes());
-            out.extend_from_slice(&8i32.to_be_bytes());
-            out.extend_from_slice(&point.tag_id.to_be_bytes());
-            for ((column, column_type), name) in columns.iter().zip(&column_types).zip(&fields) {
-                match column.and_then(|index| point.values[index].as_ref()) {
-                    Some(value) => push_copy_value(&mut out, value, column_type, name)?,
-                    None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        // Written without the GIL: the store thread's encoding need not wait for, nor hold
+        // up, the sink's main thread.
+        let points = &self.points;
+        let out = py.detach(|| -> PyResult<Vec<u8>> {
+            let mut out = Vec::with_capacity(points.len() * (22 + 12 * fields.len()) + 32);
+            out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+            out.extend_from_slice(&0i32.to_be_bytes()); // flags
+            out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+            for point in points {
+                out.extend_from_slice(&column_count.to_be_bytes());
+                out.extend_from_slice(&8i32.to_be_bytes());
+                out.extend_from_slice(&(point.time_us - POSTGRES_EPOCH_US).to_be_bytes());
+                out.extend_from_slice(&8i32.to_be_bytes());
+                out.extend_from_slice(&point.tag_id.to_be_bytes());
+                for ((column, column_type), name) in columns.iter().zip(&column_types).zip(&fields)
+                {
+                    match column.and_then(|index| point.values[index].as_ref()) {
+                        Some(value) => push_copy_value(&mut out, value, column_type, name)?,
+                        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                    }
                 }
             }
-        }
-        out.extend_from_slice(&(-1i16).to_be_bytes());
+            out.extend_from_slice(&(-1i16).to_be_bytes());
+            Ok(out)
+        })?;
         Ok(PyBytes::new(py, &out))
     }
 }
