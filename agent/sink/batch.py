@@ -33,15 +33,11 @@ class Batch:
     started_s: float = field(default_factory=time.monotonic)
 
     def add(self, delivery: Delivery) -> None:
-        if not self.deliveries:
-            self.started_s = time.monotonic()
-        self.deliveries.append(delivery)
-        self.next_offsets[(delivery.topic, delivery.partition)] = delivery.offset + 1
-        self.messages += 1
-        self.metric_count += len(delivery.metrics)
+        self.extend([delivery])
 
     def extend(self, deliveries: list[Delivery]) -> None:
-        """add() of each delivery, in order, in one call (the sink takes thousands a poll)."""
+        """Deliveries in the order they were read, in one call (the sink takes thousands a
+        poll)."""
         if not deliveries:
             return
         if not self.deliveries:
