@@ -202,7 +202,7 @@ class PartitionFetcher:
         self._brokers: dict[int, PlainBroker] = {}
         self._topics: set[str] = set()
         self._rounds = 0
-        self._failing: str | None = None  # the error of the outage going on, logged once
+        self._failing = False  # an outage is going on (its first error was logged)
 
     def close(self) -> None:
         for broker in self._brokers.values():
@@ -243,9 +243,7 @@ class PartitionFetcher:
                 self.client.cluster.request_update()
                 continue
             self._read_response(future.value, partitions, fetched)
-        if self._failing is not None and fetched.records:
-            log.info("fetching again")
-            self._failing = None
+            self._recovered()
         return fetched
 
     def _fetch_plain(
@@ -285,9 +283,8 @@ class PartitionFetcher:
             self.client.poll(timeout_ms=RETRY_WAIT_MS, future=cluster.request_update())
             if not answered:
                 time.sleep(max(0.0, RETRY_WAIT_MS / 1000 - (time.monotonic() - waited_from)))
-        if answered and self._failing is not None:
-            log.info("fetching again")
-            self._failing = None
+        if answered:
+            self._recovered()
         return fetched
 
     def _broker(self, node: int) -> PlainBroker | None:
@@ -404,6 +401,12 @@ class PartitionFetcher:
         self.client.cluster.request_update()
 
     def _outage(self, what: str) -> None:
-        if self._failing is None:
+        if not self._failing:
             log.warning("%s; trying again", what)
-        self._failing = what
+        self._failing = True
+
+    def _recovered(self) -> None:
+        """A broker answered a fetch: an outage going on is over."""
+        if self._failing:
+            log.info("fetching again")
+            self._failing = False
