@@ -138,11 +138,17 @@ impl PointTable {
     }
 
     /// Notes the tag set `identity` (its tags from `tags` when it is new).
-    fn tag_set(&mut self, identity: i64, tags: impl FnOnce() -> Vec<(String, String)>) {
+    fn tag_set(
+        &mut self,
+        identity: i64,
+        tags: impl FnOnce() -> PyResult<Vec<(String, String)>>,
+    ) -> PyResult<()> {
         if !self.tag_set_index.contains_key(&identity) {
+            let tags = tags()?;
             self.tag_set_index.insert(identity, self.tag_sets.len());
-            self.tag_sets.push((identity, tags()));
+            self.tag_sets.push((identity, tags));
         }
+        Ok(())
     }
 
     /// The field indexes of a key list the parser made (once per list).
@@ -505,34 +511,29 @@ pub fn point_tables<'py>(
             let table = &mut tables[index];
             let time_ns: i64 = parts.time_ns.bind(py).extract()?;
 
-            let mut tag_objects = TagObjects::new();
-            let identity = match &parts.tags {
-                Tags::Parsed(pairs) => {
-                    let address = pairs.as_ptr() as usize;
-                    match series_ids.get(&address) {
-                        Some(&identity) => identity,
-                        None => {
-                            let texts = tag_texts(py, &parts.tags, &mut tag_objects)?;
-                            let identity = tag_id(&texts);
-                            series_ids.insert(address, identity);
-                            table.tag_set(identity, || owned_tags(&texts));
-                            identity
-                        }
+            // The parser shares a series' tag set among its metrics: its id is worked out
+            // once per batch.
+            let series = match &parts.tags {
+                Tags::Parsed(pairs) => Some(pairs.as_ptr() as usize),
+                Tags::Dict(_) => None,
+            };
+            let identity = match series.and_then(|address| series_ids.get(&address)) {
+                Some(&identity) => identity,
+                None => {
+                    let identity = tag_id(&tag_texts(py, &parts.tags, &mut TagObjects::new())?);
+                    if let Some(address) = series {
+                        series_ids.insert(address, identity);
                     }
-                }
-                Tags::Dict(_) => {
-                    let texts = tag_texts(py, &parts.tags, &mut tag_objects)?;
-                    let identity = tag_id(&texts);
-                    table.tag_set(identity, || owned_tags(&texts));
                     identity
                 }
             };
-            // A tag set first met in another table (the same tags under another
-            // measurement) is noted in this one too.
-            if !table.tag_set_index.contains_key(&identity) {
-                let texts = tag_texts(py, &parts.tags, &mut tag_objects)?;
-                table.tag_set(identity, || owned_tags(&texts));
-            }
+            table.tag_set(identity, || {
+                Ok(owned_tags(&tag_texts(
+                    py,
+                    &parts.tags,
+                    &mut TagObjects::new(),
+                )?))
+            })?;
 
             match &parts.fields {
                 Fields::Parsed { keys, values } => {
