@@ -38,10 +38,9 @@ def file_to_kafka(path: str, topic: str, bootstrap: str) -> int:
     outputs.kafka's producer settings and lz4. Returns the number of lines sent."""
     from kafka import KafkaProducer
 
-    from plugins.outputs.kafka import Kafka
+    from bench.broker import kafka_python_producer_config
 
-    settings = Kafka(brokers=[bootstrap], topic=topic, compression_codec="lz4")
-    producer = KafkaProducer(**settings.producer_config())
+    producer = KafkaProducer(**kafka_python_producer_config(bootstrap))
     with open(path, "rb") as file:
         lines = file.read().decode().splitlines()
     metrics = [split_line(line) for line in lines]

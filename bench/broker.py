@@ -13,6 +13,21 @@ import uuid
 TOPIC_READY_TIMEOUT_S = 30.0
 
 
+def kafka_python_producer_config(bootstrap: str, compression_type: str = "lz4") -> dict:
+    """KafkaProducer settings of the benchmarks that measure kafka-python itself: what
+    outputs.kafka asks of its own producer (acks all, idempotence, linger 5 ms, 1 MiB
+    batches), in kafka-python's terms."""
+    return {
+        "bootstrap_servers": [bootstrap],
+        "acks": "all",
+        "enable_idempotence": True,
+        "compression_type": compression_type,
+        "linger_ms": 5,
+        "batch_size": 1048576,
+        "max_request_size": 1048576 + 4096,
+    }
+
+
 def unique_name(prefix: str) -> str:
     return f"bench-{prefix}-{uuid.uuid4().hex[:10]}"
 

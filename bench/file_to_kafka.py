@@ -186,15 +186,12 @@ def kafka_python_rate(ctx: Context, path: Path, lines_per_record: int) -> float:
     acknowledgement, connected and with the topic's metadata before."""
     from kafka import KafkaProducer
 
-    from plugins.outputs.kafka import Kafka
-
     topic = broker.create_topic(ctx.bootstrap, "file-kafka-python")
     lines = path.read_bytes().splitlines(keepends=True)
     values = [
         b"".join(lines[i : i + lines_per_record]) for i in range(0, len(lines), lines_per_record)
     ]
-    settings = Kafka(brokers=[ctx.bootstrap], topic=topic, compression_codec="lz4")
-    producer = KafkaProducer(**settings.producer_config())
+    producer = KafkaProducer(**broker.kafka_python_producer_config(ctx.bootstrap))
     try:
         producer.send(topic, b"first\n").get(timeout=30)
         started = time.perf_counter()

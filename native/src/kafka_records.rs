@@ -1,10 +1,13 @@
-//! Kafka's record batches (message format v2), read from the bytes a fetch response carries.
+//! Kafka's record batches (message format v2): read from the bytes a fetch response carries,
+//! and written for a produce request.
 //!
 //! The sink fetches a partition's records as the broker stores them and reads them here:
 //! kafka-python's reader spends about as long per record in Python as the whole sink may
 //! spend per metric. What the sink needs of a record is its offset, timestamp, key and
-//! value; headers are skipped. Compressed batches are handed to a Python callable that
-//! knows the codecs (the same packages kafka-python uses), one call per batch.
+//! value; headers are skipped. outputs.kafka's producer writes its batches here for the same
+//! reason (kafka-python's writer encodes each record in Python). Compressed bodies go
+//! through a Python callable that knows the codecs (the same packages kafka-python uses),
+//! one call per batch.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -22,7 +25,12 @@ const ATTRIBUTES_AT: usize = 21;
 const LAST_OFFSET_DELTA_AT: usize = 23;
 const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
 const RECORD_COUNT_AT: usize = 57;
+/// The leader epoch a producer leaves for the broker to fill in.
+const NO_PARTITION_LEADER_EPOCH: i32 = -1;
 
 const COMPRESSION_MASK: i16 = 0x07;
 const LOG_APPEND_TIME: i16 = 0x08;
@@ -271,4 +279,134 @@ pub fn read_record_batches<'py>(
             next_offset.into_pyobject(py)?.into_any(),
         ],
     )
+}
+
+/// Appends `value` zigzag-encoded as a varint (records' lengths, deltas).
+fn put_varlong(out: &mut Vec<u8>, value: i64) {
+    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+    while raw >= 0x80 {
+        out.push((raw as u8 & 0x7f) | 0x80);
+        raw >>= 7;
+    }
+    out.push(raw as u8);
+}
+
+/// A run of bytes after its length; length -1 for None.
+fn put_bytes(out: &mut Vec<u8>, run: Option<&[u8]>) {
+    match run {
+        Some(run) => {
+            put_varlong(out, run.len() as i64);
+            out.extend_from_slice(run);
+        }
+        None => put_varlong(out, -1),
+    }
+}
+
+/// The body of a batch: each record with its length, attributes (none), timestamp delta,
+/// offset delta, key, value and no headers.
+fn records_body(
+    keys: &[Option<&[u8]>],
+    values: &[&[u8]],
+    timestamps_ms: &[i64],
+    base_timestamp: i64,
+) -> Vec<u8> {
+    let size: usize = values.iter().map(|value| value.len() + 24).sum::<usize>()
+        + keys.iter().flatten().map(|key| key.len()).sum::<usize>();
+    let mut body = Vec::with_capacity(size);
+    let mut record = Vec::with_capacity(64);
+    for (offset_delta, ((key, value), timestamp)) in
+        keys.iter().zip(values).zip(timestamps_ms).enumerate()
+    {
+        record.clear();
+        record.push(0);
+        put_varlong(&mut record, timestamp.wrapping_sub(base_timestamp));
+        put_varlong(&mut record, offset_delta as i64);
+        put_bytes(&mut record, *key);
+        put_bytes(&mut record, Some(value));
+        put_varlong(&mut record, 0);
+        put_varlong(&mut body, record.len() as i64);
+        body.extend_from_slice(&record);
+    }
+    body
+}
+
+/// One record batch (message format v2, base offset 0: the broker assigns offsets) holding
+/// a record for each of `keys`, `values` and `timestamps_ms` (parallel lists; a key may be
+/// None). `producer_id`, `producer_epoch` and `base_sequence` are the idempotent producer's
+/// (-1 each without idempotence). With `codec` 1-4 the records are compressed by
+/// `compress(codec, body)`; a body that does not shrink is sent uncompressed, as
+/// kafka-python's producer does.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn write_record_batch<'py>(
+    py: Python<'py>,
+    keys: &Bound<'py, PyList>,
+    values: &Bound<'py, PyList>,
+    timestamps_ms: Vec<i64>,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    codec: i16,
+    compress: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    if values.is_empty() || keys.len() != values.len() || timestamps_ms.len() != values.len() {
+        return Err(PyValueError::new_err(
+            "a record batch needs one key, value and timestamp per record, and a record",
+        ));
+    }
+    let count = i32::try_from(values.len())
+        .map_err(|_| PyValueError::new_err("too many records for one batch"))?;
+    let base_timestamp = timestamps_ms[0];
+    let max_timestamp = timestamps_ms
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(base_timestamp);
+    let keys: Vec<Option<Bound<'py, PyBytes>>> = keys
+        .iter()
+        .map(|key| match key.is_none() {
+            true => Ok(None),
+            false => key.cast_into::<PyBytes>().map(Some),
+        })
+        .collect::<Result<_, _>>()?;
+    let values: Vec<Bound<'py, PyBytes>> = values
+        .iter()
+        .map(|value| value.cast_into::<PyBytes>())
+        .collect::<Result<_, _>>()?;
+    let key_runs: Vec<Option<&[u8]>> = keys
+        .iter()
+        .map(|key| key.as_ref().map(|k| k.as_bytes()))
+        .collect();
+    let value_runs: Vec<&[u8]> = values.iter().map(|value| value.as_bytes()).collect();
+    let body = py.detach(|| records_body(&key_runs, &value_runs, &timestamps_ms, base_timestamp));
+    let mut attributes = 0i16;
+    let compressed;
+    let mut records: &[u8] = &body;
+    if codec != 0 {
+        compressed = compress.call1((codec, PyBytes::new(py, &body)))?;
+        let shrunk = compressed.cast::<PyBytes>()?.as_bytes();
+        if shrunk.len() < body.len() {
+            attributes = codec & COMPRESSION_MASK;
+            records = shrunk;
+        }
+    }
+    let mut batch = vec![0u8; BATCH_HEADER_BYTES];
+    batch.extend_from_slice(records);
+    let length = i32::try_from(batch.len() - LENGTH_FIELD_END)
+        .map_err(|_| PyValueError::new_err("a record batch over 2 GB"))?;
+    let mut put = |at: usize, bytes: &[u8]| batch[at..at + bytes.len()].copy_from_slice(bytes);
+    put(8, &length.to_be_bytes());
+    put(12, &NO_PARTITION_LEADER_EPOCH.to_be_bytes());
+    put(MAGIC_AT, &[2]);
+    put(ATTRIBUTES_AT, &attributes.to_be_bytes());
+    put(LAST_OFFSET_DELTA_AT, &(count - 1).to_be_bytes());
+    put(BASE_TIMESTAMP_AT, &base_timestamp.to_be_bytes());
+    put(MAX_TIMESTAMP_AT, &max_timestamp.to_be_bytes());
+    put(PRODUCER_ID_AT, &producer_id.to_be_bytes());
+    put(PRODUCER_EPOCH_AT, &producer_epoch.to_be_bytes());
+    put(BASE_SEQUENCE_AT, &base_sequence.to_be_bytes());
+    put(RECORD_COUNT_AT, &count.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(PyBytes::new(py, &batch))
 }

@@ -29,6 +29,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
         kafka_records::read_record_batches,
         module
     )?)?;
+    module.add_function(wrap_pyfunction!(kafka_records::write_record_batch, module)?)?;
     module.add_function(wrap_pyfunction!(
         python_metrics::format_influx_lines,
         module

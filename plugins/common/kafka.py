@@ -94,6 +94,42 @@ class KafkaSecurity:
         config["security_protocol"] = protocol
         return config
 
+    def open_exchange(self, host: str, port: int, timeout_s: float, client_id: str) -> Any:
+        """A blocking connection (a KafkaExchange) to one broker, with TLS and the SASL login
+        as the options say. Raises OSError (ssl.SSLError too) or a KafkaError when the
+        broker refuses the login."""
+        import kafka.errors as errors
+
+        from plugins.common.kafka_exchange import KafkaExchange, SaslRefused, sasl_login
+
+        raw = socket.create_connection((host, port), timeout_s)
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = raw
+            if self.uses_tls:
+                sock = self.ssl_context().wrap_socket(
+                    raw, server_hostname=self.tls_server_name or host
+                )
+            exchange = KafkaExchange(sock, client_id)
+            if self.sasl_mechanism:
+                try:
+                    sasl_login(
+                        exchange,
+                        self.sasl_mechanism.upper(),
+                        self.sasl_username,
+                        self.sasl_password,
+                        self.uses_tls,
+                    )
+                except SaslRefused as refusal:
+                    raise errors.SaslAuthenticationFailedError(
+                        f"SASL {self.sasl_mechanism.upper()} login as {self.sasl_username!r}: "
+                        f"{refusal.reason}"
+                    ) from None
+        except BaseException:
+            raw.close()
+            raise
+        return exchange
+
     def probe(self, brokers: list[str]) -> None:
         """Log in to the first broker that answers, as the client will, and raise one clear
         ConnectionError for a certificate or credential problem. kafka-python itself only

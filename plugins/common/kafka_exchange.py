@@ -39,20 +39,34 @@ class KafkaExchange:
     def call(self, request: Any, response_class: Any, version: int) -> Any:
         """Send `request` (a kafka-python request) as `version`; the decoded response.
 
-        Raises ConnectionResetError if the broker closes the connection first."""
-        self.correlation += 1
+        Raises ConnectionResetError if the broker closes the connection first, and
+        CorrelationIdError if the answer is to another request."""
+        self.send(request, version)
+        (size,) = struct.unpack(">i", self._read(4))
+        response = response_class.decode(self._read(size), version=version, header=True)
+        if response.header.correlation_id != self.correlation:
+            answered = response.header.correlation_id
+            raise errors.CorrelationIdError(
+                f"sent request {self.correlation}, the answer is to {answered}"
+            )
+        return response
+
+    def send(self, request: Any, version: int) -> None:
+        """Send `request` without reading an answer (a Produce request with acks = 0 has
+        none)."""
+        self.correlation = (self.correlation + 1) % 2**31
         request.with_header(correlation_id=self.correlation, client_id=self.client_id)
         self.sock.sendall(request.encode(version=version, header=True, framed=True))
-        (size,) = struct.unpack(">i", self._read(4))
-        return response_class.decode(self._read(size), version=version, header=True)
 
-    def _read(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self.sock.recv(size - len(data))
-            if not chunk:
+    def _read(self, size: int) -> bytearray:
+        data = bytearray(size)
+        view = memoryview(data)
+        got = 0
+        while got < size:
+            count = self.sock.recv_into(view[got:], size - got)
+            if not count:
                 raise ConnectionResetError("the broker closed the connection")
-            data += chunk
+            got += count
         return data
 
 

@@ -17,12 +17,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kafka.errors import KafkaError
+
 from agent.buffer import Batch
 from agent.plugin import Output, WriteError
 from agent.registry import output
 from plugins.common.kafka import KafkaSecurity
 from plugins.outputs.kafka_deliveries import Deliveries, Sending
-from plugins.outputs.kafka_records import RecordBuilder, TopicSuffix
+from plugins.outputs.kafka_producer import Producer, ProducerSettings, WritePartitions
+from plugins.outputs.kafka_records import Record, RecordBuilder, TopicSuffix
 
 log = logging.getLogger("outputs.kafka")
 
@@ -126,47 +129,8 @@ WRITE_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 10.0
 SEND_BLOCK_MS = 2_000
 BOOTSTRAP_TIMEOUT_MS = 5_000
-DELIVERY_TIMEOUT_MS = 7 * 24 * 3600 * 1000
-
-# Room for a record's key, headers and framing beside a value of max_message_bytes.
-RECORD_OVERHEAD_BYTES = 4096
-
 CODECS: dict[int, str | None] = {0: None, 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 CODEC_NAMES = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
-
-
-def write_partitioner() -> Any:
-    """A kafka-python partitioner that places records as its DefaultPartitioner does (by the
-    murmur2 hash of the key; without a key, on a random partition that has a leader), but
-    chooses once per write: one partition for all records of a write that have no key, one
-    hash per key. The default chooses per record, which cost a fifth of sending one."""
-    from kafka.partitioner import DefaultPartitioner
-
-    class WritePartitioner(DefaultPartitioner):
-        def __init__(self) -> None:
-            self._chosen: dict[tuple[str, bytes | None], int] = {}
-
-        def new_write(self) -> None:
-            self._chosen.clear()
-
-        def partition(
-            self,
-            topic: str,
-            key: Any,
-            serialized_key: bytes | None,
-            value: Any,
-            serialized_value: bytes | None,
-            cluster: Any,
-        ) -> int:
-            chosen = self._chosen.get((topic, serialized_key))
-            if chosen is None:
-                chosen = super().partition(
-                    topic, key, serialized_key, value, serialized_value, cluster
-                )
-                self._chosen[(topic, serialized_key)] = chosen
-            return chosen
-
-    return WritePartitioner()
 
 
 @output("kafka")
@@ -201,7 +165,6 @@ class Kafka(KafkaSecurity, Output):
     _producer: Any = field(default=None, init=False, repr=False)
     _deliveries: Deliveries = field(default_factory=Deliveries, init=False, repr=False)
     _latest_sending: Sending | None = field(default=None, init=False, repr=False)
-    _partitioner: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.compression_codec, str):
@@ -225,43 +188,33 @@ class Kafka(KafkaSecurity, Output):
             raise ValueError("brokers: at least one broker address is needed")
         self.check_security()
 
-    def producer_config(self) -> dict[str, Any]:
-        """kafka-python settings that carry out the options."""
-        config: dict[str, Any] = {
-            "bootstrap_servers": self.brokers,
-            "client_id": self.client_id,
-            "acks": "all" if self.required_acks == -1 else self.required_acks,
-            "enable_idempotence": self.idempotent_writes,
-            "compression_type": CODECS[int(self.compression_codec)],
-            # The limit applies to the value; the record adds its key and headers on top.
-            "max_request_size": self.max_message_bytes + RECORD_OVERHEAD_BYTES,
-            "linger_ms": self.linger_ms,
-            "batch_size": self.batch_size,
-            # A record is never given up by the producer itself while the agent runs: the
-            # idempotent producer's own retries keep their sequence numbers, so the broker
-            # drops a repeat; a resend by the agent would be a new record (a duplicate).
-            "delivery_timeout_ms": DELIVERY_TIMEOUT_MS,
-            "retries": 2**31 - 1 if self.idempotent_writes else self.max_retry,
-            "max_block_ms": SEND_BLOCK_MS,
-            "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
-        }
-        config.update(self.client_config())
-        if self.version:
-            config["api_version"] = tuple(int(part) for part in self.version.split(".")[:3])
-        return config
+    def producer_settings(self) -> ProducerSettings:
+        """What the options make of the agent's producer."""
+        return ProducerSettings(
+            bootstrap=list(self.brokers),
+            client_id=self.client_id,
+            acks=self.required_acks,
+            idempotent=self.idempotent_writes,
+            codec=int(self.compression_codec),
+            max_retry=self.max_retry,
+            batch_size=self.batch_size,
+            linger_ms=self.linger_ms,
+            connect=self._open_exchange,
+        )
+
+    def _open_exchange(self, host: str, port: int, timeout_s: float) -> Any:
+        return self.open_exchange(host, port, timeout_s, self.client_id)
 
     def connect(self) -> None:
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaError
-
         self.probe(self.brokers)
-        self._partitioner = write_partitioner()
+        producer = Producer(self.producer_settings())
         try:
-            self._producer = KafkaProducer(**self.producer_config(), partitioner=self._partitioner)
+            producer.start(BOOTSTRAP_TIMEOUT_MS / 1000)
         except KafkaError as error:
             raise ConnectionError(
                 f"cannot reach Kafka at {','.join(self.brokers)}: {error}"
             ) from None
+        self._producer = producer
 
     def record_builder(self) -> RecordBuilder:
         """What makes the records of a write, from the options as they are now (the agent sets
@@ -283,32 +236,40 @@ class Kafka(KafkaSecurity, Output):
         )
 
     def send(self, batch: Batch) -> Sending:
-        """Hand each metric's record to the producer, whose thread sends it meanwhile.
+        """Hand the records of a write to the producer, a list per partition; its thread
+        sends them meanwhile.
 
         A metric whose record is still on its way from an earlier write is not sent again:
         its pending acknowledgement is awaited instead."""
-        from kafka.errors import KafkaError
-
         assert self._producer is not None
         sending, unsent = self._deliveries.start(batch)
-        self._partitioner.new_write()
+        partitions = WritePartitions(self._producer, SEND_BLOCK_MS / 1000)
+        by_partition: dict[tuple[str, int], list[Record]] = {}
         records = self.record_builder().records(batch.metrics, unsent)
         for record in records:
             try:
-                future = self._producer.send(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    timestamp_ms=record.timestamp_ms,
-                )
+                partition = partitions.of(record.topic, record.key)
             except KafkaError as error:  # no metadata for the topic: the broker is away
                 sending.not_sent = [
                     *record.indexes,
                     *(i for later in records for i in later.indexes),
                 ]
-                log.debug("Send stopped after %d records: %s", len(sending.sent), error)
+                log.debug("Send stopped before a record for %s: %s", record.topic, error)
                 break
-            sending.sent.append((record, future))
+            by_partition.setdefault((record.topic, partition), []).append(record)
+        now_ms = time.time_ns() // 1_000_000
+        for (topic, partition), group in by_partition.items():
+            deliveries = self._producer.send(
+                topic,
+                partition,
+                [record.key for record in group],
+                [record.value for record in group],
+                [now_ms if r.timestamp_ms is None else r.timestamp_ms for r in group],
+            )
+            start = 0
+            for end, delivery in deliveries:
+                sending.sent.extend((record, delivery) for record in group[start:end])
+                start = end
         self._latest_sending = sending
         return sending
 
@@ -330,13 +291,11 @@ class Kafka(KafkaSecurity, Output):
     def _await(self, sending: Sending) -> None:
         """Until the records of `sending` (and the earlier ones it awaits) are acknowledged,
         or WRITE_TIMEOUT_S has passed."""
-        from kafka.errors import KafkaError
-
         assert self._producer is not None
         if sending is self._latest_sending:
             # Nothing was sent after it: flush() ends the producer's linger and waits.
             try:
-                self._producer.flush(timeout=WRITE_TIMEOUT_S)
+                self._producer.flush(WRITE_TIMEOUT_S)
             except KafkaError as error:  # timed out: what is not acknowledged stays pending
                 log.debug("Flush did not complete: %s", error)
             return
@@ -353,7 +312,7 @@ class Kafka(KafkaSecurity, Output):
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=CLOSE_TIMEOUT_S)
+            self._producer.close(CLOSE_TIMEOUT_S)
             self._producer = None
         self._deliveries.clear()
         self._latest_sending = None

@@ -1,5 +1,5 @@
-"""outputs.kafka's options, Telegraf's names, in kafka-python's terms: the producer settings
-they become (producer_config()) and how they route a metric (topic, key, timestamp).
+"""outputs.kafka's options, Telegraf's names: the producer settings they become
+(producer_settings()) and how they route a metric (topic, key, timestamp).
 
 Each output is built as the agent builds it, from a `[[outputs.kafka]]` table of a config
 file; nothing connects to a broker.
@@ -13,7 +13,8 @@ import pytest
 
 from agent.config import load
 from agent.metric import Metric
-from plugins.outputs.kafka import DELIVERY_TIMEOUT_MS, RECORD_OVERHEAD_BYTES, Kafka
+from plugins.outputs.kafka import Kafka
+from plugins.outputs.kafka_producer import ProducerSettings
 from plugins.parsers.influx import InfluxParser
 from tests.unit.test_config import error_of, write
 
@@ -33,8 +34,8 @@ def refusal(tmp_path, options: str) -> str:
     return error_of(tmp_path, kafka_table(options))
 
 
-def producer_config(tmp_path, options: str = "") -> dict:
-    return kafka_output(tmp_path, options).producer_config()
+def settings(tmp_path, options: str = "") -> ProducerSettings:
+    return kafka_output(tmp_path, options).producer_settings()
 
 
 def cpu(tags: dict[str, str] | None = None, time_ns: int = 1_700_000_000_123_456_789) -> Metric:
@@ -45,24 +46,18 @@ def cpu(tags: dict[str, str] | None = None, time_ns: int = 1_700_000_000_123_456
 
 
 def test_by_default_the_producer_waits_for_all_in_sync_replicas(tmp_path):
-    assert producer_config(tmp_path)["acks"] == "all"
+    assert settings(tmp_path).acks == -1
 
 
 def test_by_default_the_producer_is_idempotent(tmp_path):
-    assert producer_config(tmp_path)["enable_idempotence"] is True
-
-
-def test_required_acks_minus_one_is_acks_all(tmp_path):
-    assert producer_config(tmp_path, "required_acks = -1\n")["acks"] == "all"
+    assert settings(tmp_path).idempotent is True
 
 
 @pytest.mark.parametrize("required_acks", [0, 1])
 def test_required_acks_0_or_1_without_idempotence_is_that_many_acks(tmp_path, required_acks):
-    config = producer_config(
-        tmp_path, f"required_acks = {required_acks}\nidempotent_writes = false\n"
-    )
-    assert config["acks"] == required_acks
-    assert config["enable_idempotence"] is False
+    producer = settings(tmp_path, f"required_acks = {required_acks}\nidempotent_writes = false\n")
+    assert producer.acks == required_acks
+    assert producer.idempotent is False
 
 
 def test_idempotent_writes_with_required_acks_1_is_refused_saying_it_needs_minus_one(tmp_path):
@@ -76,19 +71,14 @@ def test_idempotent_writes_with_required_acks_1_is_refused_saying_it_needs_minus
 
 @pytest.mark.parametrize("codec", ["0", '"none"', '"None"'])
 def test_compression_codec_0_or_none_sends_uncompressed(tmp_path, codec):
-    assert producer_config(tmp_path, f"compression_codec = {codec}\n")["compression_type"] is None
+    assert settings(tmp_path, f"compression_codec = {codec}\n").codec == 0
 
 
 @pytest.mark.parametrize(("number", "name"), [(1, "gzip"), (2, "snappy"), (3, "lz4"), (4, "zstd")])
-def test_compression_codec_number_is_kafka_pythons_compression_type(tmp_path, number, name):
-    config = producer_config(tmp_path, f"compression_codec = {number}\n")
-    assert config["compression_type"] == name
-
-
-@pytest.mark.parametrize("name", ["gzip", "snappy", "lz4", "zstd", "ZSTD"])
-def test_compression_codec_name_is_kafka_pythons_compression_type(tmp_path, name):
-    config = producer_config(tmp_path, f'compression_codec = "{name}"\n')
-    assert config["compression_type"] == name.lower()
+def test_compression_codec_names_are_telegrafs_numbers(tmp_path, number, name):
+    assert settings(tmp_path, f"compression_codec = {number}\n").codec == number
+    assert settings(tmp_path, f'compression_codec = "{name}"\n').codec == number
+    assert settings(tmp_path, f'compression_codec = "{name.upper()}"\n').codec == number
 
 
 @pytest.mark.parametrize(
@@ -103,42 +93,27 @@ def test_an_unknown_compression_codec_is_refused_naming_it(tmp_path, codec, name
 
 
 def test_client_id_is_passed_through(tmp_path):
-    assert producer_config(tmp_path, 'client_id = "host-7"\n')["client_id"] == "host-7"
+    assert settings(tmp_path, 'client_id = "host-7"\n').client_id == "host-7"
 
 
 def test_client_id_is_telegraf_by_default(tmp_path):
-    assert producer_config(tmp_path)["client_id"] == "Telegraf"
+    assert settings(tmp_path).client_id == "Telegraf"
 
 
 def test_linger_ms_and_batch_size_are_passed_through(tmp_path):
-    config = producer_config(tmp_path, "linger_ms = 250\nbatch_size = 65536\n")
-    assert (config["linger_ms"], config["batch_size"]) == (250, 65536)
+    producer = settings(tmp_path, "linger_ms = 250\nbatch_size = 65536\n")
+    assert (producer.linger_ms, producer.batch_size) == (250, 65536)
 
 
-# Retries
+def test_brokers_are_the_bootstrap_list(tmp_path):
+    producer = settings(tmp_path, 'brokers = ["k1:9092", "k2:9093"]\n')
+    assert producer.bootstrap == ["k1:9092", "k2:9093"]
 
 
-def test_max_retry_is_the_producers_retries_without_idempotence(tmp_path):
-    config = producer_config(tmp_path, "idempotent_writes = false\nmax_retry = 7\n")
-    assert config["retries"] == 7
-
-
-def test_with_idempotence_retries_are_unlimited_within_the_delivery_timeout(tmp_path):
-    """The idempotent producer resends a record with its producer id and sequence number,
-    so the broker drops a repeat; once the producer gave up, the agent could only send the
-    metric again as a new record, which the broker cannot tell from a duplicate. So
-    max_retry is not applied: only the delivery timeout ends the producer's retries."""
-    config = producer_config(tmp_path, "max_retry = 7\n")
-    assert config["retries"] == 2**31 - 1
-    assert config["delivery_timeout_ms"] == DELIVERY_TIMEOUT_MS
-
-
-# Message size
-
-
-def test_max_message_bytes_bounds_the_request_size_with_room_for_key_and_headers(tmp_path):
-    config = producer_config(tmp_path, "max_message_bytes = 50000\n")
-    assert config["max_request_size"] == 50000 + RECORD_OVERHEAD_BYTES
+def test_max_retry_is_passed_through(tmp_path):
+    """It bounds the producer's resends only without idempotence (tests/integration/
+    test_kafka_producer.py)."""
+    assert settings(tmp_path, "idempotent_writes = false\nmax_retry = 7\n").max_retry == 7
 
 
 # Record timestamp
@@ -151,7 +126,7 @@ def test_producer_timestamp_metric_stamps_the_record_with_the_metrics_time_in_ms
 
 
 def test_producer_timestamp_now_leaves_the_stamp_to_the_producer(tmp_path):
-    """No timestamp given: kafka-python stamps the record with the time it batches it."""
+    """No timestamp given: the write stamps its records with the time it hands them over."""
     output = kafka_output(tmp_path, 'producer_timestamp = "now"\n')
     (record,) = output.record_builder().records([cpu()], [0])
     assert record.timestamp_ms is None

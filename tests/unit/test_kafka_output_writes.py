@@ -13,7 +13,8 @@ from agent.disk_buffer import DiskBuffer
 from agent.metric import Metric
 from agent.plugin import WriteError
 from agent.running import OutputSettings, RunningOutput
-from plugins.outputs.kafka import Kafka, write_partitioner
+from plugins.outputs.kafka import Kafka
+from plugins.outputs.kafka_producer import WritePartitions
 from plugins.serializers.influx import InfluxSerializer
 
 
@@ -34,22 +35,33 @@ class FakeFuture:
 
 
 class FakeProducer:
-    """Records what is sent; each send's future settles as `settle` says."""
+    """Records what is sent, on a topic of one partition; each record gets a delivery of its
+    own, which settles as `settle` says."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, FakeFuture]] = []
         self.settle = "ack"  # "ack", "hang" (never acknowledged), or an exception to fail with
 
-    def send(self, topic, value, key=None, timestamp_ms=None) -> FakeFuture:
-        future = FakeFuture()
-        if self.settle != "hang":
-            future.is_done = True
-            if isinstance(self.settle, Exception):
-                future.exception = self.settle
-        self.sent.append((topic, value, future))
-        return future
+    def partition_count(self, topic, timeout_s) -> int:
+        return 1
 
-    def flush(self, timeout=None) -> None:
+    def available_partitions(self, topic) -> list[int]:
+        return [0]
+
+    def send(self, topic, partition, keys, values, timestamps_ms) -> list[tuple[int, FakeFuture]]:
+        assert len(keys) == len(values) == len(timestamps_ms)
+        deliveries = []
+        for end, value in enumerate(values, start=1):
+            future = FakeFuture()
+            if self.settle != "hang":
+                future.is_done = True
+                if isinstance(self.settle, Exception):
+                    future.exception = self.settle
+            self.sent.append((topic, value, future))
+            deliveries.append((end, future))
+        return deliveries
+
+    def flush(self, timeout_s=None) -> None:
         pass
 
 
@@ -65,7 +77,6 @@ def kafka(**options) -> tuple[Kafka, FakeProducer]:
     output = Kafka(brokers=["127.0.0.1:1"], topic="t", **options)
     output.serializer = InfluxSerializer()
     output._producer = FakeProducer()
-    output._partitioner = write_partitioner()
     return output, output._producer
 
 
@@ -232,7 +243,8 @@ def test_settling_without_waiting_reports_what_is_still_on_its_way_as_in_flight(
 
 
 class FakeCluster:
-    """kafka-python's ClusterMetadata as a partitioner sees it: one topic, some partitions."""
+    """kafka-python's ClusterMetadata as its partitioner sees it, and the producer's view of
+    the same topic: some partitions, some with a leader."""
 
     def __init__(self, partitions: set[int], available: set[int]) -> None:
         self.partitions, self.available = partitions, available
@@ -246,14 +258,19 @@ class FakeCluster:
     def available_partitions_for_topic(self, topic: str) -> set[int]:
         return self.available
 
+    def partition_count(self, topic: str, timeout_s: float) -> int:
+        return len(self.partitions)
+
+    def available_partitions(self, topic: str) -> list[int]:
+        return sorted(self.available)
+
 
 def test_records_without_a_key_share_one_partition_per_write_and_only_ones_with_a_leader():
-    partitioner = write_partitioner()
     cluster = FakeCluster({0, 1, 2, 3}, available={0, 1, 3})
     used = set()
     for _ in range(200):
-        partitioner.new_write()
-        chosen = {partitioner.partition("t", None, None, None, b"v", cluster) for _ in range(20)}
+        partitions = WritePartitions(cluster, 1.0)  # type: ignore[arg-type]
+        chosen = {partitions.of("t", None) for _ in range(20)}
         assert len(chosen) == 1
         used |= chosen
     assert used == {0, 1, 3}
@@ -262,11 +279,11 @@ def test_records_without_a_key_share_one_partition_per_write_and_only_ones_with_
 def test_records_with_a_key_go_where_kafka_pythons_default_partitioner_puts_them():
     from kafka.partitioner import DefaultPartitioner
 
-    partitioner, default = write_partitioner(), DefaultPartitioner()
+    default = DefaultPartitioner()
     cluster = FakeCluster({0, 1, 2, 3, 4, 5}, available={0, 1, 2, 3, 4, 5})
-    partitioner.new_write()
+    partitions = WritePartitions(cluster, 1.0)  # type: ignore[arg-type]
     keys = [f"host-{n}".encode() for n in range(40)]
     for key in keys * 2:
         expected = default.partition("t", key, key, None, b"v", cluster)
-        assert partitioner.partition("t", key, key, None, b"v", cluster) == expected
-    assert len({default.partition("t", k, k, None, b"v", cluster) for k in keys}) > 1
+        assert partitions.of("t", key) == expected
+    assert len({partitions.of("t", k) for k in keys}) > 1
