@@ -91,10 +91,12 @@ pub fn push_string(out: &mut Vec<u8>, text: &str) {
 /// Appends a finite float in the shortest decimal form that reads back as `value`, without
 /// an exponent (`1e20` → `100000000000000000000`, `1.5e-7` → `0.00000015`, `3.0` → `3`).
 pub fn push_float(out: &mut Vec<u8>, value: f64) {
-    let mut buffer = ryu::Buffer::new();
+    let mut buffer = zmij::Buffer::new();
     let shortest = buffer.format_finite(value).as_bytes();
-    if !shortest.contains(&b'e') {
-        // Ryu writes most values as the line form wants them, but integral ones as "3.0".
+    // An exponent is at most `e-324`: only the last five bytes can hold its `e`.
+    let exponent_room = &shortest[shortest.len().saturating_sub(5)..];
+    if !exponent_room.contains(&b'e') {
+        // zmij writes most values as the line form wants them, but integral ones as "3.0".
         out.extend_from_slice(shortest.strip_suffix(b".0").unwrap_or(shortest));
         return;
     }
@@ -113,11 +115,11 @@ pub struct Decimal {
 
 impl Decimal {
     pub fn of_float(value: f64) -> Decimal {
-        let mut buffer = ryu::Buffer::new();
+        let mut buffer = zmij::Buffer::new();
         Decimal::of(buffer.format_finite(value).as_bytes())
     }
 
-    /// From ryu's text: `-`, digits with a point, and maybe `e` and an exponent.
+    /// From zmij's text: `-`, digits with a point, and maybe `e`, a sign and an exponent.
     fn of(shortest: &[u8]) -> Decimal {
         let (negative, unsigned) = match shortest.strip_prefix(b"-") {
             Some(rest) => (true, rest),
@@ -126,10 +128,10 @@ impl Decimal {
         let (mantissa, exponent) = match unsigned.iter().position(|&byte| byte == b'e') {
             Some(index) => {
                 let exponent =
-                    std::str::from_utf8(&unsigned[index + 1..]).expect("ryu writes ASCII");
+                    std::str::from_utf8(&unsigned[index + 1..]).expect("zmij writes ASCII");
                 (
                     &unsigned[..index],
-                    exponent.parse::<i32>().expect("ryu writes an integer"),
+                    exponent.parse::<i32>().expect("zmij writes an integer"),
                 )
             }
             None => (unsigned, 0),
