@@ -300,7 +300,8 @@ class Kafka(KafkaSecurity, Output):
                 log.debug("Flush did not complete: %s", error)
             return
         # A later send is on its way too: wait for this one's records only, so the next
-        # batch is prepared while the later one travels.
+        # batch is prepared while the later one travels; they go without lingering.
+        self._producer.send_now()
         deadline = time.monotonic() + WRITE_TIMEOUT_S
         for future in self._deliveries.futures(sending):
             if future.is_done:

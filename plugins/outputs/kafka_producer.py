@@ -224,6 +224,7 @@ class Producer:
         self._topics: set[str] = set()
         self._topic_errors: dict[str, type[errors.KafkaError]] = {}
         self._flushing = 0
+        self._hurried = False  # someone waits for what is queued: no lingering until it went
         self._closing = False
         # The sender thread's own state: brokers, leaders, connections, producer id.
         self._brokers: dict[int, tuple[str, int]] = {}
@@ -344,6 +345,13 @@ class Producer:
             now,
         )
 
+    def send_now(self) -> None:
+        """End the lingering of what is queued: the caller is about to wait for it."""
+        with self._lock:
+            if any(state.queue for state in self._partitions.values()):
+                self._hurried = True
+                self._lock.notify_all()
+
     def flush(self, timeout_s: float) -> None:
         """Send what is queued without lingering and wait until every record handed over so
         far is settled; KafkaTimeoutError after `timeout_s`."""
@@ -419,6 +427,7 @@ class Producer:
                     wake_at = min(wake_at, due)
             if ready or self._metadata_due(now):
                 return ready
+            self._hurried = False  # what was queued when it was asked for has gone
             if self._metadata_wanted:  # wanted, but the last try failed just now
                 wake_at = min(wake_at, self._metadata_retry_at)
             self._lock.wait(wake_at - now)
@@ -432,7 +441,7 @@ class Producer:
             return state.retry_at
         if not state.queue:
             return None
-        if self._flushing or state.queued_bytes >= self.settings.batch_size:
+        if self._flushing or self._hurried or state.queued_bytes >= self.settings.batch_size:
             return state.retry_at
         return max(state.retry_at, state.queue[0].queued_at + self.settings.linger_ms / 1000)
 

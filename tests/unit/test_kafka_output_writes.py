@@ -61,6 +61,9 @@ class FakeProducer:
             deliveries.append((end, future))
         return deliveries
 
+    def send_now(self) -> None:
+        pass
+
     def flush(self, timeout_s=None) -> None:
         pass
 
