@@ -92,3 +92,17 @@ def read_record_batches(
 ) -> tuple[list[int], list[int], list[bytes | None], list[bytes | None], int | None]:
     """Offsets, timestamps (ms), keys and values of the records of Kafka record batches
     (message format v2) from `fetch_offset` on, and the offset after the last whole batch."""
+
+def write_record_batch(
+    keys: list[bytes | None],
+    values: list[bytes],
+    timestamps_ms: list[int],
+    producer_id: int,
+    producer_epoch: int,
+    base_sequence: int,
+    codec: int,
+    compress: Callable[[int, bytes], bytes],
+) -> bytes:
+    """One record batch (message format v2) of the records, with the idempotent producer's
+    id, epoch and first sequence (-1 each without idempotence); compressed by
+    `compress(codec, body)` when codec is 1-4 and that makes it smaller."""

@@ -20,11 +20,17 @@ from typing import Any, Literal
 from kafka.errors import KafkaError
 
 from agent.buffer import Batch
+from agent.options import ignored
 from agent.plugin import Output, WriteError
 from agent.registry import output
 from plugins.common.kafka import KafkaSecurity
 from plugins.outputs.kafka_deliveries import Deliveries, Sending
-from plugins.outputs.kafka_producer import Producer, ProducerSettings, WritePartitions
+from plugins.outputs.kafka_producer import (
+    Producer,
+    ProducerSettings,
+    WritePartitions,
+    check_codec,
+)
 from plugins.outputs.kafka_records import Record, RecordBuilder, TopicSuffix
 
 log = logging.getLogger("outputs.kafka")
@@ -94,7 +100,8 @@ SAMPLE_CONFIG = """\
   ## Record timestamp: "metric" (the metric's own time) or "now".
   # producer_timestamp = "metric"
 
-  ## Kafka protocol version of the brokers, e.g. "3.6.0". Empty: ask the broker.
+  ## Telegraf's Kafka protocol version (e.g. "3.6.0"): accepted, with no effect;
+  ## the producer asks each broker which versions it speaks.
   # version = ""
 
   ## Producer batching, as the Java producer's linger.ms and batch.size.
@@ -158,8 +165,8 @@ class Kafka(KafkaSecurity, Output):
     producer_timestamp: Literal["metric", "now"] = "metric"
     linger_ms: int = 5
     batch_size: int = 1048576
-    # Sarama's protocol version in Telegraf; kafka-python negotiates it, so it is only accepted.
-    version: str = ""
+    # Sarama's protocol version in Telegraf; the producer asks the brokers (ApiVersions).
+    version: str = ignored("")
     use_batch_format: bool = False
     data_format: str = "influx"
     _producer: Any = field(default=None, init=False, repr=False)
@@ -180,6 +187,7 @@ class Kafka(KafkaSecurity, Output):
                 f"compression_codec: expected 0 (none), 1 (gzip), 2 (snappy), 3 (lz4) "
                 f"or 4 (zstd), got {self.compression_codec}"
             )
+        check_codec(int(self.compression_codec))
         if self.required_acks not in (-1, 0, 1):
             raise ValueError(f"required_acks: expected -1, 0 or 1, got {self.required_acks}")
         if self.idempotent_writes and self.required_acks != -1:
