@@ -42,6 +42,10 @@ class KafkaExchange:
         Raises ConnectionResetError if the broker closes the connection first, and
         CorrelationIdError if the answer is to another request."""
         self.send(request, version)
+        return self.receive(response_class, version)
+
+    def receive(self, response_class: Any, version: int) -> Any:
+        """The answer to the request sent last, decoded as `response_class` `version`."""
         (size,) = struct.unpack(">i", self._read(4))
         response = response_class.decode(self._read(size), version=version, header=True)
         if response.header.correlation_id != self.correlation:

@@ -25,8 +25,11 @@ sender owns every connection; send() and flush() only hand work over and wait.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -63,6 +66,8 @@ INIT_PRODUCER_ID_VERSIONS = (0, 4)
 METADATA_MAX_AGE_S = 300.0
 RETRY_BACKOFF_S = 0.1
 REQUEST_TIMEOUT_S = 30.0
+# How long close() waits for the sender thread once its sockets are shut.
+CLOSE_JOIN_S = 5.0
 NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
 NO_SEQUENCE = -1
@@ -185,6 +190,17 @@ class ProducerSettings:
     connect: Callable[[str, int, float], KafkaExchange]
 
 
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the broker closed the connection. Between requests it sends nothing, so a
+    connection with something to read is at its end: brokers close connections left idle for
+    connections.max.idle.ms (10 minutes), and a request sent on one would be lost."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):  # closed here already
+        return True
+    return bool(readable)
+
+
 class WritePartitions:
     """The partitions of one write's records: a keyed record goes where the murmur2 hash of
     its key puts it, as Java's producer and kafka-python's put it; the records without a key
@@ -273,6 +289,7 @@ class Producer:
             while (count := self._partition_counts.get(topic)) is None:
                 error = self._topic_errors.get(topic)
                 if error is not None and not error.retriable:
+                    self._topics.discard(topic)  # asked for again by the next write only
                     raise error(f"topic {topic}")
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -379,8 +396,12 @@ class Producer:
         with self._lock:
             self._closing = True
             self._lock.notify_all()
+        # A sender waiting on a broker that does not answer is woken by the shutdown.
+        for exchange in list(self._exchanges.values()):
+            with contextlib.suppress(OSError):
+                exchange.sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
-            self._thread.join(REQUEST_TIMEOUT_S)
+            self._thread.join(CLOSE_JOIN_S)
         with self._lock:
             for state in self._partitions.values():
                 chunks = [*(state.batch.chunks if state.batch else []), *state.queue]
@@ -543,13 +564,7 @@ class Producer:
             ],
         )
         try:
-            exchange = self._exchange(leader)
-            version = self._version(leader, ProduceRequest, PRODUCE_VERSIONS)
-            if self.settings.acks == 0:
-                exchange.send(request, version)
-                response = None
-            else:
-                response = exchange.call(request, ProduceResponse, version)
+            response = self._request(leader, request)
         except (errors.KafkaError, OSError) as error:
             self._drop_exchange(leader)
             self._outage(f"sending to broker {leader}: {error}")
@@ -562,6 +577,7 @@ class Producer:
                 self._settle(tp, None)
             return
         answered: dict[tuple[str, int], int] = {}
+        sequence_lost = False
         for topic_response in response.responses:
             for partition in topic_response.partition_responses:
                 answered[(topic_response.name, partition.index)] = partition.error_code
@@ -577,12 +593,23 @@ class Producer:
                 log.warning(
                     "%s[%d]: %s; asking for a new producer id", tp[0], tp[1], error.__name__
                 )
-                self._new_producer_id()
+                sequence_lost = True
                 self._retry_later([tp])
             else:
                 if error.invalid_metadata or error is errors.UnknownTopicOrPartitionError:
                     self._metadata_wanted = True
                 self._after_failure({tp: batch}, error(f"{tp[0]}[{tp[1]}]"))
+        if sequence_lost:  # after the other partitions' answers are settled, not before
+            self._new_producer_id()
+
+    def _request(self, leader: int, request: ProduceRequest) -> Any:
+        """The broker's answer to a Produce request (None with acks = 0, which has none)."""
+        exchange = self._exchange(leader)
+        version = self._version(leader, ProduceRequest, PRODUCE_VERSIONS)
+        exchange.send(request, version)
+        if self.settings.acks == 0:
+            return None
+        return exchange.receive(ProduceResponse, version)
 
     def _after_failure(
         self, batches: dict[tuple[str, int], Batch], error: errors.KafkaError
@@ -684,6 +711,7 @@ class Producer:
             self._topic_errors = topic_errors
             if set(topic_errors) & set(topics):
                 self._metadata_wanted = True
+                self._metadata_retry_at = time.monotonic() + RETRY_BACKOFF_S
             self._lock.notify_all()
 
     def _metadata(self, topics: list[str], bootstrap: bool) -> Any:
@@ -714,7 +742,12 @@ class Producer:
         raise BrokerAway(f"no broker answered a metadata request: {last}")
 
     def _exchange(self, node: int | str, address: tuple[str, int] | None = None) -> KafkaExchange:
+        """The connection to `node`: the open one, or a new one (to `address` when the node
+        is a bootstrap address)."""
         exchange = self._exchanges.get(node)  # type: ignore[call-overload]
+        if exchange is not None and closed_by_peer(exchange.sock):
+            self._drop_exchange(node)
+            exchange = None
         if exchange is None:
             if address is None:
                 address = self._brokers.get(node)  # type: ignore[call-overload]

@@ -8,6 +8,8 @@ A connection may be given a fault: `FaultyExchange` loses the answer to a Produc
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,23 +30,31 @@ pytestmark = pytest.mark.kafka
 class FaultyExchange(KafkaExchange):
     """A connection whose next `faults` Produce requests meet `fault`: "lose answer" (sent,
     then the connection drops before the answer is read) or "refuse" (the connection drops
-    before anything is sent)."""
+    before anything is sent). `produce_requests` counts the Produce requests tried."""
 
     faults = 0
     fault = "lose answer"
     produce_requests = 0
+    losing = False
 
-    def call(self, request: Any, response_class: Any, version: int) -> Any:
+    def send(self, request: Any, version: int) -> None:
+        self.losing = False
         if isinstance(request, ProduceRequest):
             FaultyExchange.produce_requests += 1
             if FaultyExchange.faults > 0:
                 FaultyExchange.faults -= 1
-                if FaultyExchange.fault == "lose answer":
-                    self.send(request, version)
-                    time.sleep(0.2)  # the broker stores the batch meanwhile
-                self.sock.close()
-                raise ConnectionResetError("connection dropped (test fault)")
-        return super().call(request, response_class, version)
+                if FaultyExchange.fault == "refuse":
+                    self.sock.close()
+                    raise ConnectionResetError("connection dropped (test fault)")
+                self.losing = True
+        super().send(request, version)
+
+    def receive(self, response_class: Any, version: int) -> Any:
+        if self.losing:
+            time.sleep(0.2)  # the broker stores the batch meanwhile
+            self.sock.close()
+            raise ConnectionResetError("connection dropped before the answer (test fault)")
+        return super().receive(response_class, version)
 
 
 @pytest.fixture
@@ -258,6 +268,25 @@ def test_a_refused_batch_fails_alone_and_the_partition_goes_on(kafka_bootstrap, 
     finally:
         sender.close(10.0)
     assert [r.value for r in read_back(kafka_bootstrap, topic)[0]] == [b"small\n"] * 3
+
+
+def test_a_connection_the_broker_ended_while_idle_is_made_again_without_a_warning(
+    kafka_bootstrap, create_topic, caplog
+):
+    """Brokers close connections idle for connections.max.idle.ms. Shown here by ending the
+    reading side of each connection, which is what the reader sees of a broker's close."""
+    topic = create_topic()
+    sender = producer(kafka_bootstrap)
+    try:
+        settled(send_all(sender, topic, 0, [b"first\n"]))
+        for exchange in list(sender._exchanges.values()):
+            exchange.sock.shutdown(socket.SHUT_RD)
+        with caplog.at_level(logging.INFO, logger="outputs.kafka"):
+            settled(send_all(sender, topic, 0, [b"second\n"]))
+    finally:
+        sender.close(10.0)
+    assert caplog.records == []
+    assert [r.value for r in read_back(kafka_bootstrap, topic)[0]] == [b"first\n", b"second\n"]
 
 
 def test_records_over_batch_size_are_split_into_deliveries_that_all_arrive(
