@@ -16,6 +16,23 @@ from agent.options import ignored
 
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 PROBE_TIMEOUT_S = 5.0
+DEFAULT_KAFKA_PORT = 9092
+
+
+def broker_address(text: str) -> tuple[str, int]:
+    """(host, port) of a `brokers` entry: "host:port", "host" (port 9092, as Kafka's clients
+    take it) or "[IPv6 address]:port". Raises ValueError naming the entry."""
+    host, port = text, str(DEFAULT_KAFKA_PORT)
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f'brokers: "{text}" is not [address]:port')
+        port = rest[1:] or port
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f'brokers: "{text}" is not host:port (a port from 1 to 65535)')
+    return host, int(port)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from agent.buffer import Batch
 from agent.options import ignored
 from agent.plugin import Output, WriteError
 from agent.registry import output
-from plugins.common.kafka import KafkaSecurity
+from plugins.common.kafka import KafkaSecurity, broker_address
 from plugins.outputs.kafka_deliveries import Deliveries, Sending
 from plugins.outputs.kafka_producer import (
     Producer,
@@ -194,12 +194,14 @@ class Kafka(KafkaSecurity, Output):
             raise ValueError("idempotent_writes = true needs required_acks = -1")
         if not self.brokers:
             raise ValueError("brokers: at least one broker address is needed")
+        for address in self.brokers:
+            broker_address(address)
         self.check_security()
 
     def producer_settings(self) -> ProducerSettings:
         """What the options make of the agent's producer."""
         return ProducerSettings(
-            bootstrap=list(self.brokers),
+            bootstrap=[broker_address(address) for address in self.brokers],
             client_id=self.client_id,
             acks=self.required_acks,
             idempotent=self.idempotent_writes,
@@ -267,17 +269,14 @@ class Kafka(KafkaSecurity, Output):
             by_partition.setdefault((record.topic, partition), []).append(record)
         now_ms = time.time_ns() // 1_000_000
         for (topic, partition), group in by_partition.items():
-            deliveries = self._producer.send(
+            delivery = self._producer.send(
                 topic,
                 partition,
                 [record.key for record in group],
                 [record.value for record in group],
                 [now_ms if r.timestamp_ms is None else r.timestamp_ms for r in group],
             )
-            start = 0
-            for end, delivery in deliveries:
-                sending.sent.extend((record, delivery) for record in group[start:end])
-                start = end
+            sending.sent.extend((record, delivery) for record in group)
         self._latest_sending = sending
         return sending
 

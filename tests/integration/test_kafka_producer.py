@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner import DefaultPartitioner
 from kafka.protocol.producer import ProduceRequest
 
-from plugins.common.kafka import KafkaSecurity
+from plugins.common.kafka import KafkaSecurity, broker_address
 from plugins.common.kafka_exchange import KafkaExchange
 from plugins.outputs.kafka_producer import Producer, ProducerSettings, WritePartitions
 
@@ -72,7 +72,7 @@ def faulty_connect(host: str, port: int, timeout_s: float) -> KafkaExchange:
 
 def producer(bootstrap: str, **overrides: Any) -> Producer:
     options: dict[str, Any] = {
-        "bootstrap": [bootstrap],
+        "bootstrap": [broker_address(bootstrap)],
         "client_id": "producer-test",
         "acks": -1,
         "idempotent": True,
@@ -104,8 +104,7 @@ def read_back(bootstrap: str, topic: str, partitions: int = 1) -> dict[int, list
 def send_all(
     sender: Producer, topic: str, partition: int, values: list[bytes], key: bytes | None = None
 ) -> list[Any]:
-    deliveries = sender.send(topic, partition, [key] * len(values), values, [1_000] * len(values))
-    return [delivery for _, delivery in deliveries]
+    return [sender.send(topic, partition, [key] * len(values), values, [1_000] * len(values))]
 
 
 def settled(deliveries: list[Any], timeout_s: float = 20.0) -> None:
@@ -122,8 +121,7 @@ def test_records_arrive_with_their_keys_values_and_timestamps_in_order(
         values = [f"m{n} v={n}i {n}\n".encode() for n in range(500)]
         keys: list[bytes | None] = [b"host-a", None] * 250
         stamps = [1_700_000_000_000 + n for n in range(500)]
-        deliveries = sender.send(topic, 1, keys, values, stamps)
-        settled([delivery for _, delivery in deliveries])
+        settled([sender.send(topic, 1, keys, values, stamps)])
     finally:
         sender.close(10.0)
     stored = read_back(kafka_bootstrap, topic, partitions=2)
@@ -289,19 +287,32 @@ def test_a_connection_the_broker_ended_while_idle_is_made_again_without_a_warnin
     assert [r.value for r in read_back(kafka_bootstrap, topic)[0]] == [b"first\n", b"second\n"]
 
 
-def test_records_over_batch_size_are_split_into_deliveries_that_all_arrive(
+def test_records_over_batch_size_go_in_several_batches_under_one_delivery(
     kafka_bootstrap, create_topic
 ):
     topic = create_topic()
     sender = producer(kafka_bootstrap, batch_size=1000)
-    values = [f"{n:099d}\n".encode() for n in range(95)]  # 100 bytes each: 10 to a batch
+    values = [f"{n:099d}\n".encode() for n in range(95)]  # 100 bytes: 7 to a batch
     try:
-        deliveries = sender.send(topic, 0, [None] * 95, values, [1] * 95)
-        assert [end for end, _ in deliveries] == [10, 20, 30, 40, 50, 60, 70, 80, 90, 95]
-        settled([delivery for _, delivery in deliveries])
+        delivery = sender.send(topic, 0, [None] * 95, values, [1] * 95)
+        delivery.get(timeout=20)
     finally:
         sender.close(10.0)
     assert [r.value for r in read_back(kafka_bootstrap, topic)[0]] == values
+
+
+def test_a_batch_over_the_topics_size_limit_is_sent_again_split(kafka_bootstrap, create_topic):
+    """batch_size 1 MiB, but the topic takes batches of at most 3,000 bytes: a write of
+    12,000 bytes on one partition goes in smaller batches, nothing refused, nothing lost."""
+    topic = create_topic(config={"max.message.bytes": "3000"})
+    sender = producer(kafka_bootstrap)
+    values = [f"cpu,host=h{n} usage={n} {n}\n".encode().ljust(120, b"_") for n in range(100)]
+    try:
+        settled(send_all(sender, topic, 0, values))
+        settled(send_all(sender, topic, 0, values[:30]))  # the lower limit is kept
+    finally:
+        sender.close(10.0)
+    assert [r.value for r in read_back(kafka_bootstrap, topic)[0]] == values + values[:30]
 
 
 def test_acks_0_sends_without_waiting_for_an_answer(kafka_bootstrap, create_topic):

@@ -105,9 +105,15 @@ def test_linger_ms_and_batch_size_are_passed_through(tmp_path):
     assert (producer.linger_ms, producer.batch_size) == (250, 65536)
 
 
-def test_brokers_are_the_bootstrap_list(tmp_path):
-    producer = settings(tmp_path, 'brokers = ["k1:9092", "k2:9093"]\n')
-    assert producer.bootstrap == ["k1:9092", "k2:9093"]
+def test_brokers_are_the_bootstrap_list_with_kafkas_default_port(tmp_path):
+    producer = settings(tmp_path, 'brokers = ["k1:9092", "k2", "[::1]:9093"]\n')
+    assert producer.bootstrap == [("k1", 9092), ("k2", 9092), ("::1", 9093)]
+
+
+@pytest.mark.parametrize("address", ["k1:0", "k1:port", ":9092", "[::1]x"])
+def test_a_broker_address_that_is_not_host_and_port_is_refused_naming_it(tmp_path, address):
+    message = refusal(tmp_path, f'brokers = ["{address}"]\n')
+    assert f'outputs.kafka: brokers: "{address}" is not' in message
 
 
 def test_max_retry_is_passed_through(tmp_path):

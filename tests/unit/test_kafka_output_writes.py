@@ -35,8 +35,8 @@ class FakeFuture:
 
 
 class FakeProducer:
-    """Records what is sent, on a topic of one partition; each record gets a delivery of its
-    own, which settles as `settle` says."""
+    """Records what is sent, on a topic of one partition; the records of each send share a
+    delivery, which settles as `settle` says."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, FakeFuture]] = []
@@ -48,18 +48,15 @@ class FakeProducer:
     def available_partitions(self, topic) -> list[int]:
         return [0]
 
-    def send(self, topic, partition, keys, values, timestamps_ms) -> list[tuple[int, FakeFuture]]:
+    def send(self, topic, partition, keys, values, timestamps_ms) -> FakeFuture:
         assert len(keys) == len(values) == len(timestamps_ms)
-        deliveries = []
-        for end, value in enumerate(values, start=1):
-            future = FakeFuture()
-            if self.settle != "hang":
-                future.is_done = True
-                if isinstance(self.settle, Exception):
-                    future.exception = self.settle
-            self.sent.append((topic, value, future))
-            deliveries.append((end, future))
-        return deliveries
+        future = FakeFuture()
+        if self.settle != "hang":
+            future.is_done = True
+            if isinstance(self.settle, Exception):
+                future.exception = self.settle
+        self.sent.extend((topic, value, future) for value in values)
+        return future
 
     def send_now(self) -> None:
         pass
