@@ -14,14 +14,15 @@ from bench.report import Figure
 
 TITLE = "Overhead of the running agent"
 MEANING = """
-CPU seconds per minute (utime + stime of the process, all threads, from /proc/PID/stat) and
-peak resident memory (VmHWM from /proc/PID/status; MB = 2^20 bytes) of `agent -config C`
+CPU seconds per minute (the time on a CPU of each thread of the process, in nanoseconds from
+/proc/PID/task/TID/schedstat; from utime + stime in /proc/PID/stat, clock ticks of 10 ms,
+if a thread started or ended during the window) and peak resident memory (VmHWM from
+/proc/PID/status; MB = 2^20 bytes) of `agent -config C`
 with the default config's plugins: cpu (per CPU and total), mem, system, disk, diskio, net,
 swap, processes, kernel, and outputs.kafka (acks all, idempotent), `flush_interval` equal to
 `interval`. The CPU figure is the steady state: counted over the measuring window, which
-starts after a warm-up (two intervals plus 5 s: the first gathers, the Kafka connection),
-in clock ticks of 10 ms (over 120 s, a resolution of 0.005 CPU-s per minute); the peak
-RSS covers the whole life of the process. Beside it, started at the same time,
+starts after a warm-up (two intervals plus 5 s: the first gathers, the Kafka connection);
+the peak RSS covers the whole life of the process. Beside it, started at the same time,
 collectd 5.12 (`collectd -f`, Debian package collectd-core) with its cpu (per CPU, per
 state, percentages), memory and write_kafka plugins (JSON, `enable.idempotence=true`, which
 implies acks all) to a topic of its own on the same broker, at the same interval. The
@@ -54,9 +55,9 @@ telegraf.conf (conf/examples/seed-telegraf.conf: cpu per CPU and total without t
 fields, mem, outputs.kafka with nothing set but the broker and a topic of each's own, so
 each program's defaults: the agent's producer is idempotent, Telegraf's is not), the same
 file for both: the agent, and Telegraf 1.37.2. Their CPU and peak RSS are counted as above;
-the target compares the CPU. Each uses only a few clock ticks in the window (one tick is
-0.005 CPU-s per minute over 120 s), so one tick more or less moves their ratio by a third or
-more: a longer window would be needed to settle a ratio near 1.
+the target compares the CPU. Each uses only a few clock ticks' worth in the window (one
+tick is 0.005 CPU-s per minute over 120 s), which is why the threads' own nanosecond counts
+are used: with ticks, one more or less moved the ratio by a third.
 """
 
 MB = 2**20
@@ -123,12 +124,14 @@ def measure(processes: dict[str, subprocess.Popen], warmup_s: float, seconds: fl
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited during the warm-up (status {process.returncode})")
     before = {name: procstat.cpu_seconds(p.pid) for name, p in processes.items()}
+    threads_before = {name: procstat.thread_times(p.pid) for name, p in processes.items()}
     started = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - started
     usage = {}
     for name, process in processes.items():
-        cpu = procstat.cpu_seconds(process.pid) - before[name]
+        precise = procstat.thread_times(process.pid).seconds_since(threads_before[name])
+        cpu = precise if precise is not None else procstat.cpu_seconds(process.pid) - before[name]
         peak = procstat.peak_rss_bytes(process.pid) / MB
         usage[name] = Usage(cpu / elapsed * 60, peak)
     return usage

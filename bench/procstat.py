@@ -20,6 +20,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+@dataclass(frozen=True)
+class ThreadTimes:
+    """The CPU time of each live thread of a process, in nanoseconds (schedstat)."""
+
+    ns_by_thread: dict[int, int]
+
+    def seconds_since(self, earlier: ThreadTimes) -> float | None:
+        """CPU seconds the process used since `earlier`; None when its threads changed
+        meanwhile (an ended thread's time leaves the count)."""
+        if self.ns_by_thread.keys() != earlier.ns_by_thread.keys():
+            return None
+        return (sum(self.ns_by_thread.values()) - sum(earlier.ns_by_thread.values())) / 1e9
+
+
+def thread_times(pid: int) -> ThreadTimes:
+    """Each live thread's time on a CPU, from /proc/PID/task/TID/schedstat (nanoseconds: a
+    clock tick of /proc/PID/stat is 10 ms, more than an idle agent uses in a minute)."""
+    times = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        path = f"/proc/{pid}/task/{task}/schedstat"
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError), open(path) as schedstat:
+            times[int(task)] = int(schedstat.read().split()[0])
+    return ThreadTimes(times)
+
+
 def peak_rss_bytes(pid: int) -> int:
     """VmHWM of `pid`: the most resident memory it has had."""
     with open(f"/proc/{pid}/status") as status:
