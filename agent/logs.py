@@ -78,3 +78,22 @@ def setup(debug: bool = False, quiet: bool = False, logfile: str = "") -> None:
     # delivery problems itself, once per flush, so the library only speaks when debugging.
     logging.getLogger("kafka").setLevel(logging.WARNING if debug else logging.CRITICAL)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+class Outage:
+    """Logs an outage once: its first error as a warning, then a line when it is over."""
+
+    def __init__(self, log: logging.Logger, over: str) -> None:
+        self.log = log
+        self.over = over  # the line that says it is over
+        self.going_on = False
+
+    def failed(self, what: str) -> None:
+        if not self.going_on:
+            self.log.warning("%s; trying again", what)
+        self.going_on = True
+
+    def recovered(self) -> None:
+        if self.going_on:
+            self.log.info("%s", self.over)
+            self.going_on = False

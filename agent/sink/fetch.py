@@ -35,6 +35,7 @@ from kafka.net.compat import KafkaNetClient
 from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
 
 from agent import _native
+from agent.logs import Outage
 
 log = logging.getLogger("sink")
 
@@ -202,7 +203,7 @@ class PartitionFetcher:
         self._brokers: dict[int, PlainBroker] = {}
         self._topics: set[str] = set()
         self._rounds = 0
-        self._failing = False  # an outage is going on (its first error was logged)
+        self._outage = Outage(log, "fetching again")
 
     def close(self) -> None:
         for broker in self._brokers.values():
@@ -236,14 +237,14 @@ class PartitionFetcher:
         for node, partitions, future in futures:
             self.client.poll(timeout_ms=max_wait_ms + REQUEST_TIMEOUT_MS, future=future)
             if not future.is_done:
-                self._outage(f"broker {node} did not answer a fetch in time")
+                self._outage.failed(f"broker {node} did not answer a fetch in time")
                 continue
             if future.failed():
-                self._outage(f"fetching from broker {node}: {future.exception}")
+                self._outage.failed(f"fetching from broker {node}: {future.exception}")
                 self.client.cluster.request_update()
                 continue
             self._read_response(future.value, partitions, fetched)
-            self._recovered()
+            self._outage.recovered()  # a broker answered a fetch
         return fetched
 
     def _fetch_plain(
@@ -266,7 +267,7 @@ class PartitionFetcher:
             try:
                 response = broker.fetch(request, self._fetch_version(), timeout_s)
             except errors.KafkaError as error:
-                self._outage(f"fetching from broker {node}: {error}")
+                self._outage.failed(f"fetching from broker {node}: {error}")
                 cluster.request_update()
                 continue
             answered = True
@@ -284,7 +285,7 @@ class PartitionFetcher:
             if not answered:
                 time.sleep(max(0.0, RETRY_WAIT_MS / 1000 - (time.monotonic() - waited_from)))
         if answered:
-            self._recovered()
+            self._outage.recovered()  # a broker answered a fetch
         return fetched
 
     def _broker(self, node: int) -> PlainBroker | None:
@@ -397,16 +398,5 @@ class PartitionFetcher:
         is waited out with fresh metadata; anything else stops the sink."""
         if not error.retriable:
             raise error(f"fetching {tp.topic}[{tp.partition}]")
-        self._outage(f"{tp.topic}[{tp.partition}]: {error.__name__}")
+        self._outage.failed(f"{tp.topic}[{tp.partition}]: {error.__name__}")
         self.client.cluster.request_update()
-
-    def _outage(self, what: str) -> None:
-        if not self._failing:
-            log.warning("%s; trying again", what)
-        self._failing = True
-
-    def _recovered(self) -> None:
-        """A broker answered a fetch: an outage going on is over."""
-        if self._failing:
-            log.info("fetching again")
-            self._failing = False

@@ -54,6 +54,7 @@ from kafka.protocol.producer import (
 )
 
 from agent import _native
+from agent.logs import Outage
 from plugins.common.kafka_exchange import KafkaExchange
 
 log = logging.getLogger("outputs.kafka")
@@ -311,7 +312,7 @@ class Producer:
         self._metadata_wanted = True
         self._producer_id = NO_PRODUCER_ID
         self._producer_epoch = NO_PRODUCER_EPOCH
-        self._failing = False
+        self._outage = Outage(log, "Kafka: sending again")
         self._thread: threading.Thread | None = None
 
     # The caller's side ----------------------------------------------------------------
@@ -501,7 +502,7 @@ class Producer:
             try:
                 self._refresh_metadata()
             except (errors.KafkaError, OSError) as error:
-                self._outage(f"asking for metadata: {error}")
+                self._outage.failed(f"Kafka: asking for metadata: {error}")
                 self._metadata_wanted = True
                 self._metadata_retry_at = time.monotonic() + RETRY_BACKOFF_S
                 self._retry_later(ready)
@@ -510,7 +511,7 @@ class Producer:
             try:
                 self._init_producer_id()
             except (errors.KafkaError, OSError) as error:
-                self._outage(f"asking for a producer id: {error}")
+                self._outage.failed(f"Kafka: asking for a producer id: {error}")
                 self._retry_later(ready)
                 return
         by_leader: dict[int, list[tuple[str, int]]] = {}
@@ -625,11 +626,11 @@ class Producer:
             response = self._request(leader, request)
         except (errors.KafkaError, OSError) as error:
             self._drop_exchange(leader)
-            self._outage(f"sending to broker {leader}: {error}")
+            self._outage.failed(f"Kafka: sending to broker {leader}: {error}")
             self._metadata_wanted = True
             self._after_failure(batches, errors.KafkaConnectionError(str(error)))
             return
-        self._recovered()
+        self._outage.recovered()
         if response is None:  # acks = 0: nothing comes back
             for tp in batches:
                 self._settle(tp, None)
@@ -880,13 +881,3 @@ class Producer:
         exchange = self._exchanges.pop(node, None)  # type: ignore[call-overload]
         if exchange is not None:
             exchange.sock.close()
-
-    def _outage(self, what: str) -> None:
-        if not self._failing:
-            log.warning("Kafka: %s; trying again", what)
-        self._failing = True
-
-    def _recovered(self) -> None:
-        if self._failing:
-            log.info("Kafka: sending again")
-            self._failing = False
