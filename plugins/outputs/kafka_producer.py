@@ -568,19 +568,20 @@ class Producer:
             if self.settings.idempotent:
                 batch.base_sequence = state.next_sequence
                 state.next_sequence = (state.next_sequence + count) % (MAX_SEQUENCE + 1)
+            # Its records are on their way from now on: a flush waits for them.
+            state.batch = batch
         try:
             batch.data = self._write(batch)
         except Exception as error:  # noqa: BLE001 - a bug or a codec failing: said, not lost
             log.error("Kafka: %s[%d]: a record batch could not be written: %s", *tp, error)
             with self._lock:
+                state.batch = None
                 if self.settings.idempotent:
                     state.next_sequence = batch.base_sequence
                 for chunk in chunks:
                     chunk.delivery.fail(errors.KafkaError(f"batch not written: {error}"))
                 self._lock.notify_all()
             return None
-        with self._lock:
-            state.batch = batch
         return batch
 
     def _write(self, batch: Batch) -> bytes:

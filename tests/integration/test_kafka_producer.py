@@ -315,6 +315,23 @@ def test_a_batch_over_the_topics_size_limit_is_sent_again_split(kafka_bootstrap,
     assert [r.value for r in read_back(kafka_bootstrap, topic)[0]] == values + values[:30]
 
 
+def test_flush_returns_once_every_record_handed_over_is_stored(kafka_bootstrap, create_topic):
+    """Also while a batch is being written (compressed), between the queue and the wire."""
+    topic = create_topic()
+    sender = producer(kafka_bootstrap, codec=4, linger_ms=0)
+    values = [f"cpu,host=h{n % 50} usage={n}.25 {n}\n".encode() for n in range(200_000)]
+    try:
+        deliveries = [
+            sender.send(topic, 0, [None] * 1000, values[i : i + 1000], [1] * 1000)
+            for i in range(0, len(values), 1000)
+        ]
+        sender.flush(30.0)
+        assert all(delivery.is_done and not delivery.failed() for delivery in deliveries)
+    finally:
+        sender.close(10.0)
+    assert len(read_back(kafka_bootstrap, topic)[0]) == len(values)
+
+
 def test_acks_0_sends_without_waiting_for_an_answer(kafka_bootstrap, create_topic):
     topic = create_topic()
     sender = producer(kafka_bootstrap, acks=0, idempotent=False)
