@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::influx_format::{
     push_field_key, push_float, push_int, push_measurement, push_string, push_tag_text, push_uint,
@@ -16,8 +16,8 @@ use crate::influx_format::{
 };
 use crate::line_protocol::{Item, Line, LineError, Reader, Value};
 use crate::metric::{
-    as_metric, field_views, tag_texts, uint_type, FieldKeys, FieldObjects, FieldView, Metric,
-    ParsedValue, SeriesTags, TagObjects,
+    as_metric, field_views, tag_texts, uint_type, FieldKeys, FieldObjects, FieldView, Fields,
+    Metric, ParsedValue, SeriesTags, TagObjects,
 };
 
 /// Lines parsed per release of the GIL: enough to make the release cheap, few enough that
@@ -349,23 +349,24 @@ fn push_line(
     out.push(b' ');
 
     let fields_start = out.len();
-    let mut field_objects = FieldObjects::new();
-    let mut fields = field_views(py, &metric.fields, &mut field_objects, uint)?;
-    if style.sort_fields {
-        fields.sort_by(|a, b| a.0.cmp(b.0));
-    }
-    for (key, value) in &fields {
-        if key.is_empty() {
-            continue;
+    match &metric.fields {
+        // In their order: written as the dict is walked, without gathering views first.
+        Fields::Dict(dict) if !style.sort_fields => {
+            for (key, value) in dict.bind(py).cast::<PyDict>()?.iter() {
+                let key = key.cast_into::<PyString>()?;
+                let value = FieldView::of_object(&value, uint);
+                push_field(out, fields_start, key.to_str()?, &value, style)?;
+            }
         }
-        let field_start = out.len();
-        if field_start != fields_start {
-            out.push(b',');
-        }
-        push_field_key(out, key);
-        out.push(b'=');
-        if !push_value(out, value, style)? {
-            out.truncate(field_start);
+        _ => {
+            let mut field_objects = FieldObjects::new();
+            let mut fields = field_views(py, &metric.fields, &mut field_objects, uint)?;
+            if style.sort_fields {
+                fields.sort_by(|a, b| a.0.cmp(b.0));
+            }
+            for (key, value) in &fields {
+                push_field(out, fields_start, key, value, style)?;
+            }
         }
     }
     if out.len() == fields_start {
@@ -380,6 +381,30 @@ fn push_line(
     }
     out.push(b'\n');
     Ok(true)
+}
+
+/// Appends `key=value` (after a comma unless it is the first field of the line, which
+/// starts at `fields_start`); nothing for an empty key or a value that cannot be written.
+fn push_field(
+    out: &mut Vec<u8>,
+    fields_start: usize,
+    key: &str,
+    value: &FieldView<'_, '_>,
+    style: FieldStyle,
+) -> PyResult<()> {
+    if key.is_empty() {
+        return Ok(());
+    }
+    let field_start = out.len();
+    if field_start != fields_start {
+        out.push(b',');
+    }
+    push_field_key(out, key);
+    out.push(b'=');
+    if !push_value(out, value, style)? {
+        out.truncate(field_start);
+    }
+    Ok(())
 }
 
 /// Calls `each` with every metric's line (with its newline; empty when nothing of the
