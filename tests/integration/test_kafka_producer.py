@@ -70,19 +70,20 @@ def faulty_connect(host: str, port: int, timeout_s: float) -> KafkaExchange:
     return FaultyExchange(plain.sock, plain.client_id)
 
 
+SETTINGS: dict[str, Any] = {
+    "client_id": "producer-test",
+    "acks": -1,
+    "idempotent": True,
+    "codec": 0,
+    "max_retry": 3,
+    "batch_size": 1048576,
+    "linger_ms": 5,
+    "connect": faulty_connect,
+}
+
+
 def producer(bootstrap: str, **overrides: Any) -> Producer:
-    options: dict[str, Any] = {
-        "bootstrap": [broker_address(bootstrap)],
-        "client_id": "producer-test",
-        "acks": -1,
-        "idempotent": True,
-        "codec": 0,
-        "max_retry": 3,
-        "batch_size": 1048576,
-        "linger_ms": 5,
-        "connect": faulty_connect,
-    }
-    options.update(overrides)
+    options = {**SETTINGS, "bootstrap": [broker_address(bootstrap)], **overrides}
     started = Producer(ProducerSettings(**options))
     started.start(10.0)
     return started
@@ -357,11 +358,11 @@ def test_a_new_topic_is_created_and_its_partitions_known(kafka_bootstrap):
     assert [r.value for r in read_back(kafka_bootstrap, topic)[0]] == [b"first\n"]
 
 
-def test_an_unreachable_cluster_fails_to_start_in_time():
-    started = time.monotonic()
-    with pytest.raises(errors.KafkaConnectionError):
-        producer("127.0.0.1:1")
-    assert time.monotonic() - started < 15
+def test_an_unreachable_cluster_is_an_error_naming_why_once_start_gives_up():
+    unreachable = Producer(ProducerSettings(**{**SETTINGS, "bootstrap": [("127.0.0.1", 1)]}))
+    with pytest.raises(errors.KafkaConnectionError, match="no broker answered.*refused"):
+        unreachable.start(0.5)
+    assert unreachable._thread is None  # no sender was started
 
 
 def test_close_fails_what_is_still_unsent_and_stops_its_thread(
