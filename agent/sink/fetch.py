@@ -36,6 +36,7 @@ from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
 
 from agent import _native
 from agent.logs import Outage
+from plugins.common.kafka_exchange import read_exactly
 
 log = logging.getLogger("sink")
 
@@ -125,10 +126,10 @@ class PlainBroker:
             self._correlation_id = (self._correlation_id + 1) % 2**31
             request.with_header(correlation_id=self._correlation_id, client_id=self.client_id)
             connection.sendall(request.encode(version=version, header=True, framed=True))
-            (size,) = FRAME_SIZE.unpack(self._read(connection, FRAME_SIZE.size))
+            (size,) = FRAME_SIZE.unpack(read_exactly(connection, FRAME_SIZE.size))
             if not 0 < size <= RESPONSE_LIMIT_BYTES:
                 raise OSError(f"a response of {size} bytes")
-            frame = memoryview(self._read(connection, size))
+            frame = memoryview(read_exactly(connection, size))
         except OSError as error:
             self.close()
             raise errors.KafkaConnectionError(
@@ -155,18 +156,6 @@ class PlainBroker:
             self._socket = socket.create_connection(self.address, timeout=timeout_s)
             self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self._socket
-
-    @staticmethod
-    def _read(connection: socket.socket, size: int) -> bytearray:
-        data = bytearray(size)
-        view = memoryview(data)
-        got = 0
-        while got < size:
-            count = connection.recv_into(view[got:], size - got)
-            if not count:
-                raise OSError("the broker closed the connection")
-            got += count
-        return data
 
     @staticmethod
     def _tagged_fields_size(frame: memoryview, start: int) -> int:

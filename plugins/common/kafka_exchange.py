@@ -63,15 +63,21 @@ class KafkaExchange:
         self.sock.sendall(request.encode(version=version, header=True, framed=True))
 
     def _read(self, size: int) -> bytearray:
-        data = bytearray(size)
-        view = memoryview(data)
-        got = 0
-        while got < size:
-            count = self.sock.recv_into(view[got:], size - got)
-            if not count:
-                raise ConnectionResetError("the broker closed the connection")
-            got += count
-        return data
+        return read_exactly(self.sock, size)
+
+
+def read_exactly(sock: socket.socket, size: int) -> bytearray:
+    """`size` bytes from `sock`, read into one buffer; ConnectionResetError if the broker
+    closes the connection first."""
+    data = bytearray(size)
+    view = memoryview(data)
+    got = 0
+    while got < size:
+        count = sock.recv_into(view[got:], size - got)
+        if not count:
+            raise ConnectionResetError("the broker closed the connection")
+        got += count
+    return data
 
 
 class SaslRefused(Exception):
