@@ -62,7 +62,7 @@ class PointTable:
 
     name: str
     value_types: dict[str, dict[str, None]]
-    first_record: dict[tuple[str, str], Delivery]
+    first_record: dict[tuple[str, str], tuple[str, int, int]]
     tag_sets: dict[int, dict[str, str]]
     tag_keys: set[str]
     def __len__(self) -> int: ...
@@ -74,9 +74,33 @@ class PointTable:
         """INSERT … (time, tag_id, *fields) VALUES (…), (…) parameters, point after point."""
 
 def point_tables(
-    deliveries: Sequence[Delivery], check_name: Callable[[str, Delivery], None]
+    deliveries: Sequence[Delivery | PointRun], check_name: Callable[[str, str, int, int], None]
 ) -> list[PointTable]:
-    """The batch's points, tag sets and field types, one PointTable per measurement."""
+    """The batch's points, tag sets and field types, one PointTable per measurement;
+    check_name(name, topic, partition, offset) for each new measurement."""
+
+class PointRun:
+    """Consecutive records of one partition read straight into store points."""
+
+    topic: str
+    partition: int
+    offset: int
+    next_offset: int
+    records: int
+    metric_count: int
+
+def read_point_run(
+    topic: str,
+    partition: int,
+    offsets: list[int],
+    values: list[bytes | None],
+    timestamps_ms: list[int],
+    start: int,
+    now_ns: int,
+    scale: int,
+) -> tuple[PointRun | None, int]:
+    """The records from index `start` read into a run, up to the first that needs words:
+    (the run, or None; the index of that record, or the number of records)."""
 
 def telegraf_tag_id(tags: dict[str, str]) -> int:
     """Telegraf's tag_id of a tag set."""

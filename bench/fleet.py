@@ -60,11 +60,11 @@ at half, for contrast: its `cpu` table has no key, so what it reads again after 
 (offsets it had not committed) is stored again. On this 2-core machine the consumers share
 the cores with the broker, PostgreSQL and kcat. Where a sink worker's time goes, per metric
 (`python -m bench.sink_stages`, each step timed on its own over 200,000 of these metrics,
-2026-12-07, two runs; CPU time of the sink's process in brackets): fetching the records 1.4
-µs (1.0 to 1.2: the response read over a plain socket, its record batches read in the
-native core), parsing 1.6 to 1.8 (the same), building the rows 0.5 (0.5), COPY 2.4 to 2.8
-(0.3; the rest is PostgreSQL's work, which the sink's store thread waits for while its main
-thread reads on). A batch goes straight into `cpu` by COPY;
+2026-12-07, two runs; CPU time of the sink's process in brackets): fetching the records 1.1
+to 1.4 µs (0.9 to 1.1: the response read over a plain socket, its record batches read in the
+native core), reading the lines into points 1.0 (the same, no Python metric made), building
+the rows 0.26 (0.26), COPY 2.3 (0.3; the rest is PostgreSQL's work, which the sink's store
+thread waits for while its main thread reads on). A batch goes straight into `cpu` by COPY;
 only a batch holding a point the table has already is merged through a staging table.
 *Batched records* is the same metrics as outputs.kafka writes them with `use_batch_format =
 true` and `routing_tag = "host"` (each write of 1,000 metrics as one record per host, about

@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
     gc.set_threshold(*GC_THRESHOLDS)  # as `agent sink` runs
     clock = Clock()
     parts = fetch_all(topic, count, broker, clock)
-    decoder = RecordDecoder()
+    decoder = RecordDecoder(into_points=True)  # as `agent sink --store` decodes
     store = PostgresStore(url)
     try:
         while parts:

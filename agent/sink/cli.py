@@ -171,7 +171,11 @@ def run(argv: Sequence[str]) -> int:
         return Workers(argv, settings.workers).run()
     try:
         decoder = RecordDecoder(
-            settings.data_format, settings.influx_timestamp_precision, settings.json_timestamp_units
+            settings.data_format,
+            settings.influx_timestamp_precision,
+            settings.json_timestamp_units,
+            # A sink that only stores needs no Python metrics: records are read into points.
+            into_points=bool(settings.store) and not settings.prints,
         )
     except ValueError as error:  # a parser's own check of its options
         raise UsageError(str(error)) from None

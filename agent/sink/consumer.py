@@ -39,6 +39,7 @@ from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
+from agent._native import PointRun
 from agent.sink.batch import Batch, Delivery
 from agent.sink.decoder import RecordDecoder
 from agent.sink.fetch import PartitionFetcher
@@ -372,19 +373,20 @@ class Sink:
             deliveries += self._fetch(max_records - len(taken), wait_ms)
         with self._lock:
             self.pending.extend(deliveries)
-        self.messages += len(deliveries)
-        if deliveries:
-            ratio = (self.pending.metric_count - metrics_before) / len(deliveries)
+        read = sum(delivery.records for delivery in deliveries)
+        self.messages += read
+        if read:
+            ratio = (self.pending.metric_count - metrics_before) / read
             previous = self._metrics_per_record or ratio
             self._metrics_per_record = (previous + ratio) / 2
-        return len(deliveries)
+        return read
 
     def _fetcher_reads(self) -> bool:
         """Whether the fetcher has partitions to read and the group is not being joined."""
         assert self.consumer is not None
         return bool(self.consumer.paused()) and not (self.settings.group and self.joining)
 
-    def _fetch(self, max_records: int, wait_ms: int) -> list[Delivery]:
+    def _fetch(self, max_records: int, wait_ms: int) -> list[Delivery | PointRun]:
         """The deliveries of up to `max_records` records the fetcher reads of the assigned
         partitions, from the consumer's positions, which then move past them."""
         assert self.consumer is not None and self.fetcher is not None
@@ -401,11 +403,12 @@ class Sink:
         fetched = self.fetcher.fetch(positions, wait_ms, max_bytes)
         for tp in fetched.out_of_range:
             self._reset_out_of_range(tp, positions[tp])
-        deliveries = []
+        deliveries: list[Delivery | PointRun] = []
+        taken = 0
         assigned = self.consumer.assignment()
         for part in fetched.records:
             tp = part.partition
-            room = max_records - len(deliveries)
+            room = max_records - taken
             if tp not in assigned or room <= 0:
                 continue
             next_offset = part.next_offset
@@ -416,6 +419,7 @@ class Sink:
                 for column in (part.offsets, part.timestamps_ms, part.keys, part.values):
                     del column[room:]
                 next_offset = part.offsets[-1] + 1
+            taken += len(part.offsets)
             deliveries += self.decoder.decode_fetched(part)
             if next_offset is not None and next_offset != positions[tp]:
                 self._seek(tp, next_offset)

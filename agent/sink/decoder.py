@@ -5,6 +5,11 @@ logged with its topic, partition and offset and the parser's reason, and skipped
 lines of the record are kept. So is a metric no store or printer can hold (a timestamp past
 64-bit nanoseconds): it is refused here, so the stores never see it, and its record's offset
 is committed with the others (a restart does not meet it again).
+
+For a sink that only stores (no printer), the records the sink fetches itself are read
+straight into the stores' points (`into_points`, influx only): a run of records becomes one
+PointRun, and no Python metric is made. A record that does not read cleanly ends the run and
+is decoded on its own as above, which says what is wrong; the next run starts after it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from agent import registry
+from agent._native import PointRun
 from agent.metric import MAX_TIME_NS, MIN_TIME_NS, OUTSIDE_TIME_RANGE, Metric
 from agent.options import Duration
 from agent.sink.batch import Delivery
@@ -47,9 +53,10 @@ def _record_time_ns(timestamp_ms: int | None) -> int:
 
 
 def _time_fits(metric: Metric) -> bool:
-    """Whether the timestamp is within signed 64-bit nanoseconds: a parser may read wider
-    (seconds past 2262 scaled to nanoseconds)."""
-    return MIN_TIME_NS <= metric.time_ns <= MAX_TIME_NS
+    """Whether the metric has a timestamp within signed 64-bit nanoseconds: a parser may
+    read wider (seconds past 2262 scaled to nanoseconds), and a line left undated had a
+    record time past them."""
+    return metric.time_ns is not None and MIN_TIME_NS <= metric.time_ns <= MAX_TIME_NS
 
 
 class RecordDecoder:
@@ -60,6 +67,7 @@ class RecordDecoder:
         data_format: str = "influx",
         influx_timestamp_precision: float = 0.0,
         json_timestamp_units: float = 1.0,
+        into_points: bool = False,
     ) -> None:
         parser_cls = registry.lookup("parsers", data_format)
         if parser_cls is None:
@@ -72,6 +80,7 @@ class RecordDecoder:
             options["json_timestamp_units"] = Duration(json_timestamp_units)
         self.data_format = data_format
         self.parser = parser_cls(**options)
+        self.into_points = into_points and data_format == "influx"
         self.invalid_lines = 0
         self.invalid_records = 0
 
@@ -93,8 +102,11 @@ class RecordDecoder:
             for r in records
         ]
 
-    def decode_fetched(self, fetched: FetchedRecords) -> list[Delivery]:
-        """decode() of each record one fetch gave of one partition."""
+    def decode_fetched(self, fetched: FetchedRecords) -> list[Delivery | PointRun]:
+        """decode() of each record one fetch gave of one partition; with `into_points`,
+        runs of them read as points."""
+        if self.into_points:
+            return self._point_runs(fetched)
         topic, partition = fetched.partition
         together = self._one_line_records(fetched.values, fetched.timestamps_ms)
         if together is not None:
@@ -108,6 +120,32 @@ class RecordDecoder:
                 fetched.offsets, fetched.keys, fetched.values, fetched.timestamps_ms, strict=True
             )
         ]
+
+    def _point_runs(self, fetched: FetchedRecords) -> list[Delivery | PointRun]:
+        topic, partition = fetched.partition
+        offsets, values, timestamps_ms = fetched.offsets, fetched.values, fetched.timestamps_ms
+        decoded: list[Delivery | PointRun] = []
+        start = 0
+        while start < len(offsets):
+            run, stop = self.parser.read_point_run(
+                topic, partition, offsets, values, timestamps_ms, start
+            )
+            if run is not None:
+                decoded.append(run)
+            if stop < len(offsets):  # a record that needs words
+                decoded.append(
+                    self.decode(
+                        topic,
+                        partition,
+                        offsets[stop],
+                        fetched.keys[stop],
+                        values[stop],
+                        timestamps_ms[stop],
+                    )
+                )
+                stop += 1
+            start = stop
+        return decoded
 
     def _one_line_records(
         self, values: list[bytes | None], timestamps_ms: list[int]
@@ -131,11 +169,18 @@ class RecordDecoder:
     ) -> Delivery:
         """The metrics of one record. A line without a timestamp takes the record's, so the
         same record always yields the same metrics (and the store's identity holds)."""
-        metrics, errors = self.parser.parse(value or b"", _record_time_ns(timestamp_ms))
+        record_time_ns = _record_time_ns(timestamp_ms)
+        if self.data_format == "influx" and not MIN_TIME_NS <= record_time_ns <= MAX_TIME_NS:
+            # Its lines without a timestamp cannot take the record's: read undated, refused below.
+            metrics, errors = self.parser.parse_undated(value or b"")
+        else:
+            metrics, errors = self.parser.parse(value or b"", record_time_ns)
         reasons = [f"not {self._format_name()}: {error}" for error in errors]
         if not all(map(_time_fits, metrics)):
             reasons += [
-                f"metric {metric.name!r}: timestamp {metric.time_ns} ns {OUTSIDE_TIME_RANGE}"
+                f"metric {metric.name!r}: timestamp "
+                f"{record_time_ns if metric.time_ns is None else metric.time_ns} ns "
+                f"{OUTSIDE_TIME_RANGE}"
                 for metric in metrics
                 if not _time_fits(metric)
             ]

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from agent import _native
 from agent._native import PointTable
-from agent.sink.batch import Batch, Delivery
+from agent.sink.batch import Batch
 
 POSITIONS_TABLE = "agent_sink_positions"
 TAG_TABLE_SUFFIX = "_tag"
@@ -63,11 +63,11 @@ def point_tables(batch: Batch) -> list[PointTable]:
     return tables
 
 
-def _check_measurement(name: str, delivery: Delivery) -> None:
+def _check_measurement(name: str, topic: str, partition: int, offset: int) -> None:
     if name == POSITIONS_TABLE:
         raise LayoutError(
-            f"topic {delivery.topic} partition {delivery.partition} offset "
-            f"{delivery.offset}: measurement {name} is the store's own table"
+            f"topic {topic} partition {partition} offset {offset}: measurement {name} is the "
+            "store's own table"
         )
 
 
@@ -119,10 +119,10 @@ def check_types(table: PointTable, columns: dict[str, str]) -> None:
         existing = columns[field]
         for value_type in value_types:
             if value_type != existing and existing not in ACCEPTED_INTO.get(value_type, ()):
-                record = table.first_record[(field, value_type)]
+                topic, partition, offset = table.first_record[(field, value_type)]
                 raise LayoutError(
                     f"table {table.name} column {field} is {existing}, but topic "
-                    f"{record.topic} partition {record.partition} offset {record.offset} "
+                    f"{topic} partition {partition} offset {offset} "
                     f"has a {value_type} value for it"
                 )
 

@@ -10,6 +10,7 @@ pub mod influx_format;
 mod kafka_records;
 pub mod line_protocol;
 mod metric;
+mod point_runs;
 mod point_tables;
 mod python_metrics;
 
@@ -40,6 +41,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     )?)?;
     module.add_function(wrap_pyfunction!(python_metrics::format_float, module)?)?;
     module.add_class::<point_tables::PointTable>()?;
+    module.add_class::<point_runs::PointRun>()?;
+    module.add_function(wrap_pyfunction!(point_runs::read_point_run, module)?)?;
     module.add_function(wrap_pyfunction!(point_tables::point_tables, module)?)?;
     module.add_function(wrap_pyfunction!(point_tables::telegraf_tag_id, module)?)?;
     Ok(())

@@ -12,13 +12,14 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::metric::{
     as_metric, field_views, tag_texts, uint_type, FieldKeys, FieldObjects, FieldView, Fields,
     ParsedValue, TagObjects, Tags,
 };
+use crate::point_runs::PointRun;
 
 /// Seconds from the Unix epoch to PostgreSQL's (2000-01-01), in microseconds.
 const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
@@ -56,7 +57,7 @@ fn stored_value(key: &str, value: &FieldView<'_, '_>) -> PyResult<ParsedValue> {
 
 /// Telegraf's tag_id: FNV-1a (64 bit) over the tags sorted by key, each key and value
 /// followed by a zero byte, read as a signed integer.
-fn tag_id(tags: &[(&str, &str)]) -> i64 {
+pub fn tag_id(tags: &[(&str, &str)]) -> i64 {
     let mut sorted_tags = tags.to_vec();
     sorted_tags.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut hash = FNV_OFFSET;
@@ -89,8 +90,8 @@ pub struct PointTable {
     field_names: Vec<String>,
     field_index: FxHashMap<String, usize>,
     /// Per field, the column types its values call for, in the order first seen, each with
-    /// the delivery that first brought one (for errors).
-    value_types: Vec<Vec<(&'static str, Py<PyAny>)>>,
+    /// the record that first brought one, as (topic, partition, offset) (for errors).
+    value_types: Vec<Vec<(&'static str, Py<PyTuple>)>>,
     tag_sets: Vec<(i64, Vec<(String, String)>)>,
     tag_set_index: FxHashMap<i64, usize>,
     points: Vec<Point>,
@@ -166,20 +167,21 @@ impl PointTable {
     }
 
     /// Merges the values (at the field `indexes`) into the point of tag set `identity` at
-    /// `time_ns`, noting the column types they call for.
+    /// `time_ns`, noting the column types they call for (and, for a type not seen before,
+    /// the record that brought it: `place()`).
     fn merge<'v>(
         &mut self,
         identity: i64,
         time_ns: i64,
         indexes: &[usize],
         values: impl Iterator<Item = &'v ParsedValue> + Clone,
-        delivery: &Bound<'_, PyAny>,
-    ) {
+        place: impl Fn() -> PyResult<Py<PyTuple>>,
+    ) -> PyResult<()> {
         for (&index, value) in indexes.iter().zip(values.clone()) {
             let column_type = column_type_of(value);
             let seen = &mut self.value_types[index];
             if !seen.iter().any(|(known, _)| *known == column_type) {
-                seen.push((column_type, delivery.clone().unbind()));
+                seen.push((column_type, place()?));
             }
         }
         let time_us = time_ns.div_euclid(1000);
@@ -199,6 +201,7 @@ impl PointTable {
         for (&index, value) in indexes.iter().zip(values) {
             point.values[index] = Some(value.clone());
         }
+        Ok(())
     }
 }
 
@@ -363,13 +366,14 @@ impl PointTable {
         Ok(result)
     }
 
-    /// (field, column type) → the delivery that first brought such a value.
+    /// (field, column type) → (topic, partition, offset) of the record that first brought
+    /// such a value.
     #[getter]
     fn first_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let result = PyDict::new(py);
         for (name, types) in self.field_names.iter().zip(&self.value_types) {
-            for (column_type, delivery) in types {
-                result.set_item((name, column_type), delivery.bind(py))?;
+            for (column_type, place) in types {
+                result.set_item((name, column_type), place.bind(py))?;
             }
         }
         Ok(result)
@@ -477,20 +481,124 @@ impl PointTable {
 }
 
 /// The batch's metrics as one PointTable per measurement, in order of first appearance.
-/// `check_name(name, delivery)` is called once for each new measurement name (the store
-/// refuses some).
+/// `items` are the batch's deliveries (a record's `metrics`, with its `topic`, `partition`
+/// and `offset`) and point runs (records read straight into points, point_runs.rs), in the
+/// order they were read. `check_name(name, topic, partition, offset)` is called once for
+/// each new measurement name, with the record that brought it (the store refuses some).
 #[pyfunction]
 pub fn point_tables<'py>(
     py: Python<'py>,
-    deliveries: &Bound<'py, PyList>,
+    items: &Bound<'py, PyList>,
     check_name: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let uint = uint_type(py)?;
-    let mut tables: Vec<PointTable> = Vec::new();
-    let mut table_index: FxHashMap<String, usize> = FxHashMap::default();
-    // Tag ids of the tag sets the parser shares among a series' metrics, by address.
-    let mut series_ids: FxHashMap<usize, i64> = FxHashMap::default();
-    for delivery in deliveries.iter() {
+    let mut tables = Tables {
+        tables: Vec::new(),
+        index: FxHashMap::default(),
+        series_ids: FxHashMap::default(),
+        check_name,
+    };
+    for item in items.iter() {
+        match item.cast::<PointRun>() {
+            Ok(run) => tables.add_run(py, run.get())?,
+            Err(_) => tables.add_delivery(py, &item)?,
+        }
+    }
+    let result = PyList::empty(py);
+    for table in tables.tables {
+        result.append(Bound::new(py, table)?)?;
+    }
+    Ok(result)
+}
+
+/// The tables one point_tables() call is building.
+struct Tables<'a, 'py> {
+    tables: Vec<PointTable>,
+    index: FxHashMap<String, usize>,
+    /// Tag ids of the tag sets the parser shares among a series' metrics, by address.
+    series_ids: FxHashMap<usize, i64>,
+    check_name: &'a Bound<'py, PyAny>,
+}
+
+impl<'py> Tables<'_, 'py> {
+    /// The index of measurement `name`'s table, made (and its name checked) when new.
+    fn table(
+        &mut self,
+        py: Python<'py>,
+        name: &str,
+        place: impl Fn() -> PyResult<Py<PyTuple>>,
+    ) -> PyResult<usize> {
+        if let Some(&index) = self.index.get(name) {
+            return Ok(index);
+        }
+        let name_object = PyString::new(py, name);
+        let (topic, partition, offset) = place()?.bind(py).extract::<(Py<PyAny>, i64, i64)>()?;
+        self.check_name
+            .call1((&name_object, topic, partition, offset))?;
+        self.index.insert(name.to_owned(), self.tables.len());
+        self.tables.push(PointTable::new(name_object.unbind()));
+        Ok(self.tables.len() - 1)
+    }
+
+    fn add_run(&mut self, py: Python<'py>, run: &PointRun) -> PyResult<()> {
+        let place = |record: usize| -> PyResult<Py<PyTuple>> {
+            Ok(PyTuple::new(
+                py,
+                [
+                    run.topic.clone_ref(py).into_any(),
+                    run.partition.into_pyobject(py)?.into_any().unbind(),
+                    run.offsets[record].into_pyobject(py)?.into_any().unbind(),
+                ],
+            )?
+            .unbind())
+        };
+        // Per series: its table, noted with the tag set; per (shape, table): the field
+        // indexes of its keys in that table.
+        let mut series_tables: Vec<Option<usize>> = vec![None; run.series.len()];
+        let mut shape_indexes: FxHashMap<(usize, usize), Vec<usize>> = FxHashMap::default();
+        for line in &run.lines {
+            let series = &run.series[line.series];
+            let table_index = match series_tables[line.series] {
+                Some(index) => index,
+                None => {
+                    let index = self.table(py, &run.names[series.name], || place(line.record))?;
+                    self.tables[index].tag_set(series.tag_id, || Ok(series.tags.clone()))?;
+                    series_tables[line.series] = Some(index);
+                    index
+                }
+            };
+            let table = &mut self.tables[table_index];
+            let indexes = shape_indexes
+                .entry((line.shape, table_index))
+                .or_insert_with(|| {
+                    run.shapes[line.shape]
+                        .iter()
+                        .map(|key| table.field(key))
+                        .collect()
+                });
+            table.merge(
+                series.tag_id,
+                line.time_ns,
+                indexes,
+                line.values.iter(),
+                || place(line.record),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn add_delivery(&mut self, py: Python<'py>, delivery: &Bound<'py, PyAny>) -> PyResult<()> {
+        let uint = uint_type(py)?;
+        let place = || -> PyResult<Py<PyTuple>> {
+            Ok(PyTuple::new(
+                py,
+                [
+                    delivery.getattr(intern!(py, "topic"))?,
+                    delivery.getattr(intern!(py, "partition"))?,
+                    delivery.getattr(intern!(py, "offset"))?,
+                ],
+            )?
+            .unbind())
+        };
         let metrics = delivery.getattr(intern!(py, "metrics"))?;
         for metric in metrics.try_iter()? {
             let metric = metric?;
@@ -498,17 +606,7 @@ pub fn point_tables<'py>(
             // Read from a snapshot: no borrow of the metric is held while Python runs.
             let parts = metric.borrow().snapshot(py);
             let name_object = parts.name.bind(py).cast::<PyString>()?.clone();
-            let name = name_object.to_str()?;
-            let index = match table_index.get(name) {
-                Some(&index) => index,
-                None => {
-                    check_name.call1((&name_object, &delivery))?;
-                    table_index.insert(name.to_owned(), tables.len());
-                    tables.push(PointTable::new(name_object.clone().unbind()));
-                    tables.len() - 1
-                }
-            };
-            let table = &mut tables[index];
+            let index = self.table(py, name_object.to_str()?, place)?;
             let time_ns: i64 = parts.time_ns.bind(py).extract()?;
 
             // The parser shares a series' tag set among its metrics: its id is worked out
@@ -517,16 +615,17 @@ pub fn point_tables<'py>(
                 Tags::Parsed(pairs) => Some(pairs.as_ptr() as usize),
                 Tags::Dict(_) => None,
             };
-            let identity = match series.and_then(|address| series_ids.get(&address)) {
+            let identity = match series.and_then(|address| self.series_ids.get(&address)) {
                 Some(&identity) => identity,
                 None => {
                     let identity = tag_id(&tag_texts(py, &parts.tags, &mut TagObjects::new())?);
                     if let Some(address) = series {
-                        series_ids.insert(address, identity);
+                        self.series_ids.insert(address, identity);
                     }
                     identity
                 }
             };
+            let table = &mut self.tables[index];
             table.tag_set(identity, || {
                 Ok(owned_tags(&tag_texts(
                     py,
@@ -538,7 +637,7 @@ pub fn point_tables<'py>(
             match &parts.fields {
                 Fields::Parsed { keys, values } => {
                     let indexes = table.shape_indexes(py, keys)?;
-                    table.merge(identity, time_ns, &indexes, values.iter(), &delivery);
+                    table.merge(identity, time_ns, &indexes, values.iter(), place)?;
                 }
                 Fields::Dict(_) => {
                     let mut field_objects = FieldObjects::new();
@@ -553,17 +652,13 @@ pub fn point_tables<'py>(
                         time_ns,
                         &indexes,
                         fields.iter().map(|(_, value)| value),
-                        &delivery,
-                    );
+                        place,
+                    )?;
                 }
             }
         }
+        Ok(())
     }
-    let result = PyList::empty(py);
-    for table in tables {
-        result.append(Bound::new(py, table)?)?;
-    }
-    Ok(result)
 }
 
 /// Telegraf's tag_id of a tag set (the store's tests compare it with Python's).

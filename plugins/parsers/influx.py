@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 
 from agent import _native
+from agent._native import PointRun
 from agent.metric import Metric
 from agent.options import Duration
 from agent.plugin import ParseError
@@ -91,6 +92,22 @@ class InfluxParser:
         is not exactly one valid line or its date in nanoseconds is past 64 bits: the
         sink's records of one metric each, read in one call."""
         return _native.parse_influx_records(values, timestamps_ms, time.time_ns(), self._scale)
+
+    def read_point_run(
+        self,
+        topic: str,
+        partition: int,
+        offsets: list[int],
+        values: list[bytes | None],
+        timestamps_ms: list[int],
+        start: int,
+    ) -> tuple[PointRun | None, int]:
+        """The sink's records from index `start`, read straight into store points up to the
+        first record that does not read cleanly: the run (None if that is the first) and
+        that record's index (or the number of records). Dated as parse_each_dated() dates."""
+        return _native.read_point_run(
+            topic, partition, offsets, values, timestamps_ms, start, time.time_ns(), self._scale
+        )
 
     def _parse(
         self, data: bytes | str, default_time_ns: int | None

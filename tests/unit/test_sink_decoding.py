@@ -9,11 +9,13 @@ import pytest
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from agent._native import PointRun
 from agent.metric import Metric, UInt
 from agent.options import Duration
-from agent.sink.batch import Batch
+from agent.sink.batch import Batch, Delivery
 from agent.sink.decoder import RecordDecoder
 from agent.sink.fetch import FetchedRecords
+from agent.sink.layout import column_type, point_tables
 from plugins.parsers.json import JsonParser
 from plugins.serializers.json import JsonSerializer
 
@@ -350,3 +352,123 @@ def test_a_batch_extended_with_deliveries_equals_one_they_are_added_to_one_by_on
         }
     )
     assert (extended.messages, extended.metric_count) == (9, 18)
+
+
+# -- records read straight into points (a sink that only stores) ---------------------------------
+
+
+def tables_of(batch: Batch) -> list[tuple]:
+    """What the stores read of a batch's point tables: each table's name, columns, tag sets,
+    the record that first brought each value type, and its rows as COPY and SQLite take them."""
+    shapes = []
+    for table in point_tables(batch):
+        value_types = table.value_types
+        fields = sorted(value_types)
+        types = [column_type(value_types[field]) for field in fields]
+        shapes.append(
+            (
+                table.name,
+                value_types,
+                table.tag_sets,
+                table.first_record,
+                table.copy_data(fields, types),
+                table.sqlite_parameters(fields, types),
+            )
+        )
+    return shapes
+
+
+def batch_of(deliveries: list) -> Batch:
+    batch = Batch()
+    batch.extend(deliveries)
+    return batch
+
+
+ODD_RECORDS = [
+    b"cpu,host=a,cpu=cpu0 usage_idle=98.5,n=3i 1700000000000000000\n",
+    b"cpu,cpu=cpu0,host=a usage_user=1.5 1700000000000000000",  # the same point, tags reordered
+    b'mem,host=a used=12u,ok=t,note="a \\"b\\"" 1700000000000000001\n',
+    b"swap,host=a free=1.5\n",  # dated with its record's time
+    b"not line protocol\n",
+    None,
+    b"# a comment\n\n",
+    b"a,host=b v=1 1\r\nnot line protocol\nb v=2i 2\n",  # one bad line among good ones
+    b"cpu,host=a,cpu=cpu0 usage_idle=97.5 1700000000000000000\n",  # a field again: the newer
+    b"",
+    b"m\\,x,k\\ y=z\\=w f\\ g=-1.5e-7 1700000000000000002",
+]
+
+
+@pytest.mark.parametrize("start", range(len(ODD_RECORDS)))
+def test_records_read_into_points_give_the_stores_what_their_metrics_give(start):
+    values = ODD_RECORDS[start:] + ODD_RECORDS[:start]
+    records = [
+        record(offset, value, timestamp_ms=1_700_000_000_000 + offset)
+        for offset, value in enumerate(values, start=100)
+    ]
+    from_points = batch_of(
+        RecordDecoder("influx", into_points=True).decode_fetched(fetched(records))
+    )
+    from_metrics = batch_of(one_by_one(RecordDecoder("influx"), records))
+    assert tables_of(from_points) == tables_of(from_metrics)
+    assert (from_points.next_offsets, from_points.messages, from_points.metric_count) == (
+        from_metrics.next_offsets,
+        from_metrics.messages,
+        from_metrics.metric_count,
+    )
+
+
+def test_a_record_that_needs_words_ends_a_run_and_is_decoded_on_its_own(caplog):
+    records = [
+        record(1, b"a v=1 1\n"),
+        record(2, b"a v=2 2\n"),
+        record(3, b"b v=3 3\nnot line protocol\n"),
+        record(4, b"c v=4 4\n"),
+    ]
+    decoder = RecordDecoder("influx", into_points=True)
+    with caplog.at_level(logging.ERROR, logger="sink"):
+        decoded = decoder.decode_fetched(fetched(records))
+    assert [type(item) for item in decoded] == [PointRun, Delivery, PointRun]
+    assert [(item.offset, item.next_offset, item.records) for item in decoded] == [
+        (1, 3, 2),
+        (3, 4, 1),
+        (4, 5, 1),
+    ]
+    assert [m.name for m in decoded[1].metrics] == ["b"]
+    assert decoder.invalid_lines == 1
+    assert "topic metrics partition 0 offset 3: not line protocol: line 2, column 9" in caplog.text
+
+
+def test_records_read_into_points_only_for_influx_and_a_sink_without_a_printer():
+    records = [record(1, b'{"name":"a","fields":{"v":1},"tags":{},"timestamp":1}')]
+    decoded = RecordDecoder("json", into_points=True).decode_fetched(fetched(records))
+    assert [type(item) for item in decoded] == [Delivery]
+    decoded = RecordDecoder("influx").decode_fetched(fetched([record(1, b"a v=1 1")]))
+    assert [type(item) for item in decoded] == [Delivery]
+
+
+def test_a_line_read_into_points_without_a_timestamp_takes_its_records_or_else_now():
+    records = [record(1, b"a v=1\n", timestamp_ms=1_700_000_000_123), record(2, b"a v=2\n")]
+    columns = fetched(records)
+    columns.timestamps_ms[1] = -1  # a record without a timestamp
+    before_us = time.time_ns() // 1000
+    (run,) = RecordDecoder("influx", into_points=True).decode_fetched(columns)
+    (table,) = point_tables(batch_of([run]))
+    times = [table.sqlite_parameters([], [])[0], table.sqlite_parameters([], [])[2]]
+    assert times[0] == "2023-11-14 22:13:20.123000"
+    now_text = times[1]
+    assert now_text >= time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(before_us / 1e6))
+
+
+def test_a_record_dated_past_64_bit_nanoseconds_is_refused_alone_from_a_run(caplog):
+    records = [
+        record(1, b"a v=1 1"),
+        record(2, b"b v=2", timestamp_ms=2**62),
+        record(3, b"c v=3 3"),
+    ]
+    decoder = RecordDecoder("influx", into_points=True)
+    with caplog.at_level(logging.ERROR, logger="sink"):
+        decoded = decoder.decode_fetched(fetched(records))
+    assert [type(item) for item in decoded] == [PointRun, Delivery, PointRun]
+    assert decoded[1].metrics == []
+    assert "offset 2: metric 'b': timestamp" in caplog.text
