@@ -89,18 +89,17 @@ class PointRun:
     records: int
     metric_count: int
 
-def read_point_run(
+def read_point_runs(
     topic: str,
     partition: int,
     offsets: list[int],
     values: list[bytes | None],
     timestamps_ms: list[int],
-    start: int,
     now_ns: int,
     scale: int,
-) -> tuple[PointRun | None, int]:
-    """The records from index `start` read into a run, up to the first that needs words:
-    (the run, or None; the index of that record, or the number of records)."""
+) -> list[PointRun | int]:
+    """The records read into runs, with the index of each record that needs words between
+    them, in the records' order."""
 
 def telegraf_tag_id(tags: dict[str, str]) -> int:
     """Telegraf's tag_id of a tag set."""

@@ -123,28 +123,23 @@ class RecordDecoder:
 
     def _point_runs(self, fetched: FetchedRecords) -> list[Delivery | PointRun]:
         topic, partition = fetched.partition
-        offsets, values, timestamps_ms = fetched.offsets, fetched.values, fetched.timestamps_ms
         decoded: list[Delivery | PointRun] = []
-        start = 0
-        while start < len(offsets):
-            run, stop = self.parser.read_point_run(
-                topic, partition, offsets, values, timestamps_ms, start
-            )
-            if run is not None:
-                decoded.append(run)
-            if stop < len(offsets):  # a record that needs words
+        for part in self.parser.read_point_runs(
+            topic, partition, fetched.offsets, fetched.values, fetched.timestamps_ms
+        ):
+            if isinstance(part, int):  # a record that needs words
                 decoded.append(
                     self.decode(
                         topic,
                         partition,
-                        offsets[stop],
-                        fetched.keys[stop],
-                        values[stop],
-                        timestamps_ms[stop],
+                        fetched.offsets[part],
+                        fetched.keys[part],
+                        fetched.values[part],
+                        fetched.timestamps_ms[part],
                     )
                 )
-                stop += 1
-            start = stop
+            else:
+                decoded.append(part)
         return decoded
 
     def _one_line_records(

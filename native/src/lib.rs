@@ -42,7 +42,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(python_metrics::format_float, module)?)?;
     module.add_class::<point_tables::PointTable>()?;
     module.add_class::<point_runs::PointRun>()?;
-    module.add_function(wrap_pyfunction!(point_runs::read_point_run, module)?)?;
+    module.add_function(wrap_pyfunction!(point_runs::read_point_runs, module)?)?;
     module.add_function(wrap_pyfunction!(point_tables::point_tables, module)?)?;
     module.add_function(wrap_pyfunction!(point_tables::telegraf_tag_id, module)?)?;
     Ok(())

@@ -3,14 +3,14 @@
 //!
 //! A store only needs each line's measurement, tag_id and tags, field keys, values and time;
 //! making an `agent.metric.Metric` of each line first, then reading it back, cost more
-//! than the parsing itself. `read_point_run()` parses consecutive records of one partition
+//! than the parsing itself. `read_point_runs()` parses consecutive records of one partition
 //! (without the GIL) into a `PointRun`, which `point_tables()` merges into the stores'
 //! tables as it merges the metrics of records decoded one by one. Series (measurement and
 //! tag set) and key lists are kept once per run, as a fleet's lines repeat them.
 //!
 //! A record that needs words (a line that does not parse, a record time past 64-bit
 //! nanoseconds) ends the run before it: the caller decodes that record on its own, which
-//! says what is wrong, and starts the next run after it, so records stay in order.
+//! says what is wrong, and the next run starts after it, so records stay in order.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -95,6 +95,8 @@ struct Builder {
     last_shape: Option<usize>,
     lines: Vec<RunLine>,
     shape_key: Vec<u8>,
+    /// Records read into the run.
+    records: usize,
 }
 
 /// Text the reader accepted (it checks UTF-8), as an owned string.
@@ -114,6 +116,7 @@ impl Builder {
             last_shape: None,
             lines: Vec::with_capacity(capacity),
             shape_key: Vec::new(),
+            records: 0,
         }
     }
 
@@ -219,47 +222,47 @@ impl Builder {
                 values,
             });
         }
+        self.records += 1;
         true
     }
 }
 
-/// The records from index `start` of one fetched partition (its `offsets`, `values` and
-/// `timestamps_ms` lists, as the sink's fetcher gives them), read as line protocol into a
-/// run, up to the first record that needs words: (the run, or None if that record is the
-/// first; the index of the record that ended the run, or the number of records). A line
-/// without a timestamp takes its record's (milliseconds; `now_ns` where it is negative);
-/// timestamps in the lines are multiplied by `scale`.
+/// The records of one fetched partition (its `offsets`, `values` and `timestamps_ms` lists,
+/// as the sink's fetcher gives them), read as line protocol into runs: a list of runs and,
+/// between them, the index of each record that needs words (the caller decodes those on
+/// their own), in the records' order. A line without a timestamp takes its record's
+/// (milliseconds; `now_ns` where it is negative); timestamps in the lines are multiplied by
+/// `scale`.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-pub fn read_point_run(
-    py: Python<'_>,
-    topic: Bound<'_, PyString>,
+pub fn read_point_runs<'py>(
+    py: Python<'py>,
+    topic: Bound<'py, PyString>,
     partition: i32,
-    offsets: &Bound<'_, PyList>,
-    values: &Bound<'_, PyList>,
-    timestamps_ms: &Bound<'_, PyList>,
-    start: usize,
+    offsets: &Bound<'py, PyList>,
+    values: &Bound<'py, PyList>,
+    timestamps_ms: &Bound<'py, PyList>,
     now_ns: i64,
     scale: i64,
-) -> PyResult<(Option<PointRun>, usize)> {
+) -> PyResult<Bound<'py, PyList>> {
     let count = offsets.len();
     if values.len() != count || timestamps_ms.len() != count {
         return Err(PyTypeError::new_err(
             "offsets, values and timestamps_ms differ in length",
         ));
     }
-    let mut records: Vec<(i64, Option<i64>)> = Vec::with_capacity(count.saturating_sub(start));
-    let mut held: Vec<Bound<'_, PyAny>> = Vec::with_capacity(count.saturating_sub(start));
-    for index in start..count {
-        let offset: i64 = offsets.get_item(index)?.extract()?;
-        let record_time_ns = match timestamps_ms.get_item(index)?.extract::<i64>()? {
+    let mut record_offsets: Vec<i64> = Vec::with_capacity(count);
+    let mut record_times_ns: Vec<Option<i64>> = Vec::with_capacity(count);
+    let mut held: Vec<Bound<'py, PyAny>> = Vec::with_capacity(count);
+    for index in 0..count {
+        record_offsets.push(offsets.get_item(index)?.extract()?);
+        record_times_ns.push(match timestamps_ms.get_item(index)?.extract::<i64>()? {
             ms if ms < 0 => Some(now_ns),
             ms => ms.checked_mul(1_000_000),
-        };
-        records.push((offset, record_time_ns));
+        });
         held.push(values.get_item(index)?);
     }
-    let mut texts: Vec<&[u8]> = Vec::with_capacity(held.len());
+    let mut texts: Vec<&[u8]> = Vec::with_capacity(count);
     for value in &held {
         if value.is_none() {
             texts.push(b"");
@@ -270,28 +273,44 @@ pub fn read_point_run(
             texts.push(bytes.as_bytes());
         }
     }
-    let (builder, taken) = py.detach(|| {
-        let mut builder = Builder::new(texts.len());
-        let mut taken = 0;
-        for (index, (text, (_, record_time_ns))) in texts.iter().zip(&records).enumerate() {
-            if !builder.add_record(text, index, *record_time_ns, scale) {
-                break;
+    // Each run as (its first record's index, what was read), or a record that needs words.
+    let parts: Vec<Result<(usize, Builder), usize>> = py.detach(|| {
+        let mut parts = Vec::new();
+        let mut builder = Builder::new(count);
+        let mut first = 0;
+        for (index, (text, record_time_ns)) in texts.iter().zip(&record_times_ns).enumerate() {
+            if builder.add_record(text, index - first, *record_time_ns, scale) {
+                continue;
             }
-            taken += 1;
+            if index > first {
+                parts.push(Ok((first, builder)));
+            }
+            parts.push(Err(index));
+            builder = Builder::new(0); // after a refused record, grown as needed
+            first = index + 1;
         }
-        (builder, taken)
+        if count > first {
+            parts.push(Ok((first, builder)));
+        }
+        parts
     });
-    if taken == 0 {
-        return Ok((None, start));
+    let result = PyList::empty(py);
+    for part in parts {
+        match part {
+            Ok((first, builder)) => {
+                let taken = builder.records;
+                result.append(PointRun {
+                    topic: topic.clone().unbind(),
+                    partition,
+                    offsets: record_offsets[first..first + taken].to_vec(),
+                    names: builder.names,
+                    series: builder.series,
+                    shapes: builder.shapes,
+                    lines: builder.lines,
+                })?
+            }
+            Err(index) => result.append(index)?,
+        }
     }
-    let run = PointRun {
-        topic: topic.unbind(),
-        partition,
-        offsets: records[..taken].iter().map(|(offset, _)| *offset).collect(),
-        names: builder.names,
-        series: builder.series,
-        shapes: builder.shapes,
-        lines: builder.lines,
-    };
-    Ok((Some(run), start + taken))
+    Ok(result)
 }

@@ -93,20 +93,19 @@ class InfluxParser:
         sink's records of one metric each, read in one call."""
         return _native.parse_influx_records(values, timestamps_ms, time.time_ns(), self._scale)
 
-    def read_point_run(
+    def read_point_runs(
         self,
         topic: str,
         partition: int,
         offsets: list[int],
         values: list[bytes | None],
         timestamps_ms: list[int],
-        start: int,
-    ) -> tuple[PointRun | None, int]:
-        """The sink's records from index `start`, read straight into store points up to the
-        first record that does not read cleanly: the run (None if that is the first) and
-        that record's index (or the number of records). Dated as parse_each_dated() dates."""
-        return _native.read_point_run(
-            topic, partition, offsets, values, timestamps_ms, start, time.time_ns(), self._scale
+    ) -> list[PointRun | int]:
+        """The sink's records of one partition, read straight into store points: runs of
+        records and, between them, the index of each record that does not read cleanly
+        (to be decoded on its own). Dated as parse_each_dated() dates."""
+        return _native.read_point_runs(
+            topic, partition, offsets, values, timestamps_ms, time.time_ns(), self._scale
         )
 
     def _parse(

@@ -472,3 +472,15 @@ def test_a_record_dated_past_64_bit_nanoseconds_is_refused_alone_from_a_run(capl
     assert [type(item) for item in decoded] == [PointRun, Delivery, PointRun]
     assert decoded[1].metrics == []
     assert "offset 2: metric 'b': timestamp" in caplog.text
+
+
+def test_records_that_need_words_first_last_and_side_by_side_are_each_decoded_alone():
+    values = [b"bad\n", b"bad again\n", b"a v=1 1\n", b"b v=2 2\n", b"still bad\n"]
+    records = [record(offset, value) for offset, value in enumerate(values)]
+    decoded = RecordDecoder("influx", into_points=True).decode_fetched(fetched(records))
+    assert [(type(item), item.offset, item.records) for item in decoded] == [
+        (Delivery, 0, 1),
+        (Delivery, 1, 1),
+        (PointRun, 2, 2),
+        (Delivery, 4, 1),
+    ]
