@@ -242,3 +242,57 @@ def test_stop_while_a_gather_with_a_full_batch_is_under_way_ends():
     held.release.set()
     stopping.join(30)
     assert not stopping.is_alive(), "stop() never returned: the gather's flush blocked it"
+
+
+def test_an_output_flushing_at_the_inputs_interval_is_flushed_after_each_round_of_gathers():
+    output, first, second = Collect(), Ticker(), Ticker()
+    agent = agent_with(
+        [first, second], output, interval=Duration(0.3), flush_interval=Duration(0.3)
+    )
+    schedule = Schedule(agent)
+    schedule.start()
+    try:
+        # No flush job of its own: the round's last gather flushes it.
+        assert [job.name for job in schedule.scheduler.get_jobs()] == ["inputs.ticker"] * 2
+        wait_for(lambda: len(output.writes) >= 3)
+    finally:
+        schedule.stop()
+    assert len(output.writes) >= 3
+    # Each write is one round: both inputs' metrics of it, nothing left for the next.
+    for write in output.writes[:3]:
+        assert len(write) == 2, write
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"flush_interval": Duration(0.6)},
+        {"flush_interval": Duration(0.3), "flush_jitter": Duration(0.1)},
+    ],
+    ids=["another interval", "flush_jitter"],
+)
+def test_an_output_with_another_flush_interval_or_a_flush_jitter_keeps_its_own_flush_job(settings):
+    agent = agent_with([Ticker()], Collect(), interval=Duration(0.3), **settings)
+    schedule = Schedule(agent)
+    schedule.start()
+    try:
+        names = sorted(job.name for job in schedule.scheduler.get_jobs())
+    finally:
+        schedule.stop()
+    assert names == ["inputs.ticker", "outputs.collect"]
+
+
+def test_a_stuck_input_delays_the_rounds_flush_once_and_not_the_later_ones():
+    stuck, fast, output = Stuck(), Ticker(), Collect()
+    agent = agent_with([stuck, fast], output, interval=Duration(0.2), flush_interval=Duration(0.2))
+    schedule = Schedule(agent)
+    schedule.start()
+    try:
+        assert stuck.started.wait(10)
+        wait_for(lambda: len(output.writes) >= 3)
+        assert not stuck.release.is_set()  # every write came while the input was stuck
+    finally:
+        stuck.release.set()
+        schedule.stop()
+    assert len(output.writes) >= 3
+    assert all(metric.name == "tick" for write in output.writes for metric in write)
