@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import kafka.codec
 import kafka.errors as errors
 from kafka import TopicPartition
 from kafka.net.compat import KafkaNetClient
@@ -36,6 +35,7 @@ from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
 
 from agent import _native
 from agent.logs import Outage
+from plugins.common.kafka import CODECS
 from plugins.common.kafka_exchange import read_exactly
 
 log = logging.getLogger("sink")
@@ -53,13 +53,6 @@ REQUEST_TIMEOUT_MS = 30_000
 METADATA_WAIT_MS = 5_000
 # While no broker can be asked, wait this long between tries rather than spin.
 RETRY_WAIT_MS = 100
-CODECS = {
-    1: kafka.codec.gzip_decode,
-    2: kafka.codec.snappy_decode,
-    3: kafka.codec.lz4_decode,
-    4: kafka.codec.zstd_decode,
-}
-CODEC_NAMES = {1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 # Fetch v12 is the first flexible version: its response header ends with tagged fields.
 FIRST_FLEXIBLE_FETCH = 12
 FRAME_SIZE = struct.Struct(">i")
@@ -71,15 +64,14 @@ class CorruptRecords(errors.KafkaError):
 
 def decompress(codec: int, data: bytes) -> bytes:
     """The body of a compressed record batch, with kafka-python's codec functions."""
-    decode = CODECS.get(codec)
-    if decode is None:
+    known = CODECS.get(codec)
+    if known is None:
         raise CorruptRecords(f"unknown compression codec {codec}")
     try:
-        return bytes(decode(data))
+        return bytes(known.decompress(data))
     except ImportError:
         raise CorruptRecords(
-            f"a record batch is compressed with {CODEC_NAMES[codec]}, whose Python package is"
-            " not installed"
+            f"a record batch is compressed with {known.name}, whose Python package is not installed"
         ) from None
 
 

@@ -1,4 +1,5 @@
-"""TLS and SASL settings for Kafka clients, with Telegraf's option names.
+"""TLS and SASL settings for Kafka clients, with Telegraf's option names; broker addresses;
+the compression codecs of record batches.
 
 Shared by outputs.kafka and the sink, so both accept the same `tls_*` and `sasl_*` options
 and turn them into the same kafka-python settings. Nothing here logs a password.
@@ -9,14 +10,39 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import kafka.codec
 
 from agent.options import ignored
 
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 PROBE_TIMEOUT_S = 5.0
 DEFAULT_KAFKA_PORT = 9092
+
+
+@dataclass(frozen=True)
+class Codec:
+    """A compression codec of record batches (kafka-python's codec functions, whose Python
+    packages are optional: `installed()` says whether this one's is)."""
+
+    name: str
+    compress: Callable[[bytes], bytes]
+    decompress: Callable[[bytes], bytes]
+    installed: Callable[[], bool]
+
+
+# By the number a record batch's attributes (and outputs.kafka's compression_codec) give.
+CODECS: dict[int, Codec] = {
+    1: Codec("gzip", kafka.codec.gzip_encode, kafka.codec.gzip_decode, kafka.codec.has_gzip),
+    2: Codec(
+        "snappy", kafka.codec.snappy_encode, kafka.codec.snappy_decode, kafka.codec.has_snappy
+    ),
+    3: Codec("lz4", kafka.codec.lz4_encode, kafka.codec.lz4_decode, kafka.codec.has_lz4),
+    4: Codec("zstd", kafka.codec.zstd_encode, kafka.codec.zstd_decode, kafka.codec.has_zstd),
+}
 
 
 def broker_address(text: str) -> tuple[str, int]:

@@ -23,7 +23,7 @@ from agent.buffer import Batch
 from agent.options import ignored
 from agent.plugin import Output, WriteError
 from agent.registry import output
-from plugins.common.kafka import KafkaSecurity, broker_address
+from plugins.common.kafka import CODECS, KafkaSecurity, broker_address
 from plugins.outputs.kafka_deliveries import Deliveries, Sending
 from plugins.outputs.kafka_producer import (
     Producer,
@@ -136,8 +136,7 @@ WRITE_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 10.0
 SEND_BLOCK_MS = 2_000
 BOOTSTRAP_TIMEOUT_MS = 5_000
-CODECS: dict[int, str | None] = {0: None, 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
-CODEC_NAMES = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+CODEC_NUMBERS = {"none": 0} | {codec.name: number for number, codec in CODECS.items()}
 
 
 @output("kafka")
@@ -176,13 +175,13 @@ class Kafka(KafkaSecurity, Output):
     def __post_init__(self) -> None:
         if isinstance(self.compression_codec, str):
             name = self.compression_codec.lower()
-            if name not in CODEC_NAMES:
+            if name not in CODEC_NUMBERS:
                 raise ValueError(
                     f'compression_codec: unknown codec "{self.compression_codec}" '
                     "(expected 0-4 or none, gzip, snappy, lz4, zstd)"
                 )
-            self.compression_codec = CODEC_NAMES[name]
-        if self.compression_codec not in CODECS:
+            self.compression_codec = CODEC_NUMBERS[name]
+        if self.compression_codec not in CODEC_NUMBERS.values():
             raise ValueError(
                 f"compression_codec: expected 0 (none), 1 (gzip), 2 (snappy), 3 (lz4) "
                 f"or 4 (zstd), got {self.compression_codec}"

@@ -37,7 +37,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import kafka.codec
 import kafka.errors as errors
 from kafka.partitioner.default import murmur2
 from kafka.protocol.metadata import (
@@ -55,6 +54,7 @@ from kafka.protocol.producer import (
 
 from agent import _native
 from agent.logs import Outage
+from plugins.common.kafka import CODECS
 from plugins.common.kafka_exchange import KafkaExchange
 
 log = logging.getLogger("outputs.kafka")
@@ -84,20 +84,6 @@ NO_PRODUCER_EPOCH = -1
 NO_SEQUENCE = -1
 MAX_SEQUENCE = 2**31 - 1
 
-CODECS: dict[int, Callable[[bytes], bytes]] = {
-    1: kafka.codec.gzip_encode,
-    2: kafka.codec.snappy_encode,
-    3: kafka.codec.lz4_encode,
-    4: kafka.codec.zstd_encode,
-}
-CODEC_NAMES = {1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
-CODEC_CHECKS = {
-    1: kafka.codec.has_gzip,
-    2: kafka.codec.has_snappy,
-    3: kafka.codec.has_lz4,
-    4: kafka.codec.has_zstd,
-}
-
 # Errors after which the broker no longer knows where this producer's sequences stand: the
 # producer takes a new id and numbers its batches from 0 again.
 # Errors of a batch over the broker's or the topic's size limit: split, it may go.
@@ -110,14 +96,14 @@ SEQUENCE_LOST = (
 
 
 def compress(codec: int, body: bytes) -> bytes:
-    return bytes(CODECS[codec](body))
+    return bytes(CODECS[codec].compress(body))
 
 
 def check_codec(codec: int) -> None:
     """Raise ValueError when the package of `codec` is not installed."""
-    if codec and not CODEC_CHECKS[codec]():
+    if codec and not CODECS[codec].installed():
         raise ValueError(
-            f"compression_codec: {CODEC_NAMES[codec]} needs its Python package, which is not "
+            f"compression_codec: {CODECS[codec].name} needs its Python package, which is not "
             "installed"
         )
 
