@@ -106,7 +106,12 @@ class RunningInput:
             self.log.error("Gather error: %s", error)
             gathered = []
         self.stats.gather_time_ns = time.perf_counter_ns() - started
-        finished = self.finish_all(gathered)
+        try:
+            finished = self.finish_all(gathered)
+        except Exception as error:  # a plugin that handed over something other than metrics
+            self.stats.errors += 1
+            self.log.error("Gather error: %s", error)
+            finished = []
         self.stats.metrics_gathered += len(finished)
         return finished
 
@@ -271,7 +276,7 @@ class RunningOutput:
                     raise
                 self.connected = True
             self._write_all()
-        except (WriteError, ConnectionError, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - any plugin failure leaves the metrics buffered
             self.stats.errors += 1
             self.log.error("Write failed: %s; %d metrics stay buffered", error, len(self.buffer))
             return False

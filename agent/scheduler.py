@@ -14,8 +14,9 @@ An output whose flush_interval is the interval of some inputs, without flush_jit
 usual case: both 10s), is flushed by the last of those inputs to gather in each round,
 right after it, instead of by a job of its own: the metrics leave as soon as they are made,
 and the process wakes once a round instead of twice (at the seed's settings that was a
-third of the idle agent's CPU). A gather skipped because the previous one is still running
-counts as done for the round, so a stuck input delays one flush, never all later ones.
+third of the idle agent's CPU). A gather skipped because the previous one is still running,
+or one that failed, counts as done for the round, so a stuck input delays one flush, never
+all later ones. An output that is failing is retried by a job of its own each round.
 Other outputs flush on their own schedule. Any output is also flushed as soon as it holds a
 full batch.
 """
@@ -149,21 +150,31 @@ class Schedule:
 
     def gather(self, running: RunningInput, interval: float) -> None:
         lock = self._gathering[id(running)]
-        if lock.acquire(blocking=False):
-            try:
-                self._gather(running, interval)
-            finally:
-                lock.release()
-        else:
-            running.stats.gather_timeouts += 1
-            running.log.warning(
-                "Gather skipped: the previous one is still running after its interval of %gs",
-                interval,
-            )
-        gather_round = self._rounds[interval]
-        if gather_round.finished(running):
-            for output in gather_round.outputs:
+        try:
+            if lock.acquire(blocking=False):
+                try:
+                    self._gather(running, interval)
+                finally:
+                    lock.release()
+            else:
+                running.stats.gather_timeouts += 1
+                running.log.warning(
+                    "Gather skipped: the previous one is still running after its interval of %gs",
+                    interval,
+                )
+        finally:
+            if self._rounds[interval].finished(running):
+                self._flush_round(self._rounds[interval])
+
+    def _flush_round(self, gather_round: GatherRound) -> None:
+        """Flush the outputs that flush with a round, now it has ended. A failing output (its
+        broker away) is retried by a job of its own: a write that waits out its timeout must
+        not hold up this input's next gather."""
+        for output in gather_round.outputs:
+            if output.healthy:
                 output.flush()
+            else:
+                self.flush_soon(output)
 
     def _gather(self, running: RunningInput, interval: float) -> None:
         jitter = running.settings.collection_jitter

@@ -296,3 +296,85 @@ def test_a_stuck_input_delays_the_rounds_flush_once_and_not_the_later_ones():
         schedule.stop()
     assert len(output.writes) >= 3
     assert all(metric.name == "tick" for write in output.writes for metric in write)
+
+
+@dataclass
+class NotMetrics(Input):
+    """A broken plugin: hands over something that is not a metric."""
+
+    plugin_name = "broken"
+
+    def gather(self):
+        return [None]
+
+
+@dataclass
+class Raising(Collect):
+    """An output whose plugin fails with an error no output should raise."""
+
+    plugin_name = "raising"
+
+    def write(self, metrics):
+        raise ValueError("a bug in the plugin")
+
+
+def agent_with_outputs(inputs: list[Input], outputs: list[Output], **settings) -> Agent:
+    agent_config = Config(agent=AgentSettings(**settings))
+    agent_config.inputs = [InputConfig("ticker", p, InputSettings(), "test") for p in inputs]
+    agent_config.outputs = [
+        OutputConfig(output.plugin_name, output, OutputSettings(), "test") for output in outputs
+    ]
+    return Agent(agent_config)
+
+
+def test_a_broken_input_is_one_logged_error_and_its_round_still_flushes(caplog):
+    ticker, output = Ticker(), Collect()
+    agent = agent_with(
+        [NotMetrics(), ticker], output, interval=Duration(0.2), flush_interval=Duration(0.2)
+    )
+    run_until(agent, lambda: len(output.writes) >= 3)
+    assert len(output.writes) >= 3
+    assert "Gather error" in caplog.text
+    assert agent.inputs[0].stats.errors >= 1
+
+
+def test_an_output_failing_with_any_error_keeps_its_metrics_and_the_others_write(caplog):
+    raising, healthy = Raising(), Collect()
+    agent = agent_with_outputs(
+        [Ticker()], [raising, healthy], interval=Duration(0.2), flush_interval=Duration(0.2)
+    )
+    run_until(agent, lambda: len(healthy.writes) >= 3)
+    assert len(healthy.writes) >= 3
+    assert "Write failed: a bug in the plugin" in caplog.text
+    assert len(agent.outputs[0].buffer) >= 3  # kept for the next flush
+
+
+def test_failing_outputs_are_retried_by_jobs_of_their_own_and_the_inputs_gather_on():
+    release = threading.Event()
+
+    @dataclass
+    class Failing(Collect):
+        plugin_name = "failing"
+        tries: int = 0
+
+        def write(self, metrics):
+            self.tries += 1
+            if self.tries > 1:  # the retries wait (a broker that does not answer)
+                release.wait(30)
+            raise ConnectionError("broker away")
+
+    ticker, outputs = Ticker(), [Failing(), Failing()]
+    agent = agent_with_outputs(
+        [ticker], outputs, interval=Duration(0.2), flush_interval=Duration(0.2)
+    )
+    schedule = Schedule(agent)
+    schedule.start()
+    try:
+        wait_for(lambda: all(output.tries >= 2 for output in outputs))
+        gathered = len(ticker.times)
+        wait_for(lambda: len(ticker.times) >= gathered + 5)
+        assert len(ticker.times) >= gathered + 5  # gathering on while both retries hang
+        assert not release.is_set()
+    finally:
+        release.set()
+        schedule.stop()
