@@ -48,8 +48,16 @@ def format_influx_joined(metrics: Iterable[Metric], sort_fields: bool, uint_supp
 def format_float(value: float) -> str:
     """The shortest decimal text that reads back as `value`, without an exponent."""
 
-def group_by_tag(metrics: Sequence[Metric], key: str) -> dict[str | None, list[int]]:
-    """Positions of `metrics` grouped by their tag `key`'s value (None: without it)."""
+def format_influx_records(
+    metrics: Sequence[Metric],
+    sort_fields: bool,
+    uint_support: bool,
+    routing_tag: str | None,
+    limit: int,
+) -> tuple[list[tuple[str | None, bytes, list[int]]], list[tuple[int, int]]]:
+    """use_batch_format's records of a write: lines grouped by tag `routing_tag`'s value,
+    cut at `limit` bytes, as (tag value, value, positions); and (position, size) of each
+    line over the limit."""
 
 def finish_metrics(
     metrics: Iterable[Metric], tags: list[tuple[str, str]], precision_ns: int

@@ -19,7 +19,6 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<metric::Metric>()?;
-    module.add_function(wrap_pyfunction!(metric::group_by_tag, module)?)?;
     module.add_function(wrap_pyfunction!(metric::finish_metrics, module)?)?;
     module.add_function(wrap_pyfunction!(python_metrics::parse_influx, module)?)?;
     module.add_function(wrap_pyfunction!(
@@ -40,6 +39,10 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
         module
     )?)?;
     module.add_function(wrap_pyfunction!(python_metrics::format_float, module)?)?;
+    module.add_function(wrap_pyfunction!(
+        python_metrics::format_influx_records,
+        module
+    )?)?;
     module.add_class::<point_tables::PointTable>()?;
     module.add_class::<point_runs::PointRun>()?;
     module.add_function(wrap_pyfunction!(point_runs::read_point_runs, module)?)?;

@@ -531,41 +531,6 @@ impl<'a, 'py> FieldView<'a, 'py> {
     }
 }
 
-/// The positions of `metrics` grouped by the value of their tag `key` (None for metrics
-/// without it), groups in order of first appearance, positions in order.
-#[pyfunction]
-pub fn group_by_tag<'py>(
-    py: Python<'py>,
-    metrics: &Bound<'py, PyAny>,
-    key: &Bound<'py, PyString>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let groups = PyDict::new(py);
-    // The group of the metric before: a batch often holds runs of one series.
-    let mut last: Option<(Py<PyAny>, Bound<'py, PyList>)> = None;
-    for (position, metric) in metrics.try_iter()?.enumerate() {
-        let metric = metric?;
-        let value = Metric::tag_value(as_metric(&metric)?, key)?;
-        let value = value.unwrap_or_else(|| py.None());
-        let members = match &last {
-            Some((last_value, members)) if last_value.bind(py).eq(&value)? => members.clone(),
-            _ => {
-                let members = match groups.get_item(&value)? {
-                    Some(found) => found.cast_into::<PyList>()?,
-                    None => {
-                        let made = PyList::empty(py);
-                        groups.set_item(&value, &made)?;
-                        made
-                    }
-                };
-                last = Some((value, members.clone()));
-                members
-            }
-        };
-        members.append(position)?;
-    }
-    Ok(groups)
-}
-
 /// What the agent does to each gathered metric when no filter or rename applies: leaves out
 /// metrics without fields, adds `tags` the metric lacks, rounds time_ns to `precision_ns`
 /// (when over 1). The metrics kept, in order.

@@ -516,3 +516,112 @@ pub fn parse_influx_records<'py>(
     }
     Ok(Some(metrics))
 }
+
+/// The lines of one routing group: their text back to back, and each line's end and the
+/// position of its metric.
+struct RoutedLines {
+    tag_value: Option<Py<PyAny>>,
+    text: Vec<u8>,
+    lines: Vec<(usize, usize)>,
+}
+
+/// outputs.kafka's use_batch_format with line protocol, for a whole write: the lines of the
+/// metrics grouped by the value of tag `routing_tag` (one group without it; metrics that lack
+/// the tag form the group None), groups in order of first appearance, each group's lines cut
+/// into records of at most `limit` bytes (at least one line each). Returns the records as
+/// (tag value or None, value, positions of their metrics) and the lines over the limit as
+/// (position, size); metrics with nothing to write are left out.
+#[pyfunction]
+#[pyo3(signature = (metrics, sort_fields, uint_support, routing_tag, limit))]
+pub fn format_influx_records<'py>(
+    py: Python<'py>,
+    metrics: &Bound<'py, PyAny>,
+    sort_fields: bool,
+    uint_support: bool,
+    routing_tag: Option<Bound<'py, PyString>>,
+    limit: usize,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+    let style = FieldStyle {
+        sort_fields,
+        uint_support,
+    };
+    let uint = uint_type(py)?;
+    let too_large = PyList::empty(py);
+    let mut groups: Vec<RoutedLines> = Vec::new();
+    let mut group_index: FxHashMap<String, usize> = FxHashMap::default();
+    let mut untagged: Option<usize> = None;
+    let mut line = Vec::with_capacity(512);
+    for (position, metric) in metrics.try_iter()?.enumerate() {
+        let metric = metric?;
+        line.clear();
+        push_line(&mut line, &metric, uint, style)?;
+        if line.is_empty() {
+            continue;
+        }
+        if line.len() > limit {
+            too_large.append((position, line.len()))?;
+            continue;
+        }
+        let tag_value = match &routing_tag {
+            Some(key) => Metric::tag_value(as_metric(&metric)?, key)?,
+            None => None,
+        };
+        let index = match &tag_value {
+            None => *untagged.get_or_insert_with(|| {
+                groups.push(RoutedLines {
+                    tag_value: None,
+                    text: Vec::new(),
+                    lines: Vec::new(),
+                });
+                groups.len() - 1
+            }),
+            Some(value) => {
+                let text = value.bind(py).cast::<PyString>()?.to_str()?;
+                match group_index.get(text) {
+                    Some(&index) => index,
+                    None => {
+                        group_index.insert(text.to_owned(), groups.len());
+                        groups.push(RoutedLines {
+                            tag_value: Some(value.clone_ref(py)),
+                            text: Vec::new(),
+                            lines: Vec::new(),
+                        });
+                        groups.len() - 1
+                    }
+                }
+            }
+        };
+        let group = &mut groups[index];
+        group.text.extend_from_slice(&line);
+        group.lines.push((group.text.len(), position));
+    }
+    let records = PyList::empty(py);
+    for group in &groups {
+        let mut first = 0; // the first line of the next record
+        let mut start = 0; // where its text starts
+        while first < group.lines.len() {
+            // Lines while the record stays within the limit, at least one.
+            let mut stop = first + 1;
+            while stop < group.lines.len() && group.lines[stop].0 - start <= limit {
+                stop += 1;
+            }
+            let end = group.lines[stop - 1].0;
+            let positions: Vec<usize> = group.lines[first..stop]
+                .iter()
+                .map(|(_, position)| *position)
+                .collect();
+            let tag_value = match &group.tag_value {
+                Some(value) => value.clone_ref(py).into_bound(py),
+                None => py.None().into_bound(py),
+            };
+            records.append((
+                tag_value,
+                PyBytes::new(py, &group.text[start..end]),
+                positions,
+            ))?;
+            first = stop;
+            start = end;
+        }
+    }
+    Ok((records, too_large))
+}

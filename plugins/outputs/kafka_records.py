@@ -6,13 +6,10 @@ max_message_bytes allows).
 from __future__ import annotations
 
 import uuid
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Literal
 
-from agent import _native
 from agent.metric import Metric
 from agent.plugin import Serializer
 
@@ -141,7 +138,7 @@ class RecordBuilder:
             indexes, chosen, self.serializer.serialize_each(chosen), strict=True
         ):
             if len(value) > limit:
-                self._log_too_large(metric, value)
+                self._log_too_large(metric, len(value))
             elif value:
                 yield index, metric, value
 
@@ -151,57 +148,27 @@ class RecordBuilder:
 
     def _lines_in_records(self, metrics: list[Metric], indexes: Sequence[int]) -> Iterator[Record]:
         """use_batch_format with line protocol to one topic: the lines of each key
-        (routing_tag's value, else routing_key's, none without either), grouped in the
-        native core, in records as batched() makes them, with the per-line work (serializing,
-        sizes, where records split) done for all lines at once."""
+        (routing_tag's value, else routing_key's, none without either) in records as
+        batched() makes them, serialized, grouped and cut by the native core in one call."""
         chosen = metrics if len(indexes) == len(metrics) else [metrics[i] for i in indexes]
-        values = self._values_of(chosen)
-        if self.routing_tag:
-            by_tag = _native.group_by_tag(chosen, self.routing_tag)
-        else:
-            by_tag = {None: range(len(chosen))}
-        limit = self.max_message_bytes
-        for tag_value, positions in by_tag.items():
+        records, too_large = self.serializer.serialize_routed(
+            chosen, self.routing_tag, self.max_message_bytes
+        )
+        for position, size in too_large:
+            self._log_too_large(chosen[position], size)
+        for tag_value, value, positions in records:
             key = self.default_key() if tag_value is None else tag_value.encode()
-            members = [p for p in positions if 0 < len(values[p]) <= limit]
-            if len(members) != len(positions):
-                for p in positions:
-                    if len(values[p]) > limit:
-                        self._log_too_large(chosen[p], values[p])
-            yield from self._split_lines(
+            yield Record(
                 self.topic,
-                key,
-                [chosen[p] for p in members],
-                [values[p] for p in members],
-                [len(values[p]) for p in members],
-                [indexes[p] for p in members],
+                drawn(key),
+                value,
+                self.timestamp_ms(chosen[positions[0]]),
+                [indexes[p] for p in positions],
             )
 
-    def _split_lines(
-        self,
-        topic: str,
-        key: bytes | RandomKey | None,
-        metrics: Sequence[Metric],
-        values: Sequence[bytes],
-        sizes: list[int],
-        indexes: Sequence[int],
-    ) -> Iterator[Record]:
-        """Records of consecutive lines (none empty or over the limit): what batched()
-        makes, with where records split found for all lines at once."""
-        limit = self.max_message_bytes
-        ends = list(accumulate(sizes))
-        start, written = 0, 0
-        while start < len(values):
-            # A record takes lines while their total stays within the limit (at least one).
-            stop = max(bisect_right(ends, written + limit, start), start + 1)
-            value = values[start] if stop - start == 1 else b"".join(values[start:stop])
-            timestamp_ms = self.timestamp_ms(metrics[start])
-            yield Record(topic, drawn(key), value, timestamp_ms, list(indexes[start:stop]))
-            written, start = ends[stop - 1], stop
-
-    def _log_too_large(self, metric: Metric, value: bytes) -> None:
+    def _log_too_large(self, metric: Metric, size: int) -> None:
         self.report_rejected(
-            f"Dropped metric {metric.name} of {len(value)} bytes: larger than "
+            f"Dropped metric {metric.name} of {size} bytes: larger than "
             f"max_message_bytes ({self.max_message_bytes})"
         )
 
@@ -213,7 +180,7 @@ class RecordBuilder:
             if not value:
                 continue
             if len(value) > limit:
-                self._log_too_large(metric, value)
+                self._log_too_large(metric, len(value))
                 continue
             topic = self.topic_for(metric)
             key = self.key_rule(metric)

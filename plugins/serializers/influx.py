@@ -49,6 +49,21 @@ class InfluxSerializer(Serializer):
             metrics, self.influx_sort_fields, self.influx_uint_support
         )
 
+    def serialize_routed(
+        self, metrics: Sequence[Metric], routing_tag: str, limit: int
+    ) -> tuple[list[tuple[str | None, bytes, list[int]]], list[tuple[int, int]]]:
+        """outputs.kafka's use_batch_format, a write at once: the lines grouped by the value
+        of tag `routing_tag` (one group if empty; None for metrics without it), in records
+        of at most `limit` bytes as (tag value, value, positions of the metrics); and the
+        lines over the limit as (position, size). Metrics with nothing to write are left out."""
+        return _native.format_influx_records(
+            metrics,
+            self.influx_sort_fields,
+            self.influx_uint_support,
+            routing_tag or None,
+            limit,
+        )
+
     def serialize_batch(self, metrics: Iterable[Metric]) -> bytes:
         return _native.format_influx_joined(
             metrics, self.influx_sort_fields, self.influx_uint_support

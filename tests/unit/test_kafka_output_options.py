@@ -279,3 +279,19 @@ def test_batch_format_keyed_by_routing_tag_takes_only_the_chosen_metrics(tmp_pat
     batch = [cpu({"host": f"h{i % 3}"}) for i in range(9)]
     records = list(output.record_builder().records(batch, [1, 2, 4, 8]))
     assert [(r.key, r.indexes) for r in records] == [(b"h1", [1, 4]), (b"h2", [2, 8])]
+
+
+def test_batch_format_puts_metrics_without_the_routing_tag_in_a_record_of_routing_keys(tmp_path):
+    output = kafka_output(
+        tmp_path, 'routing_tag = "host"\nrouting_key = "fallback"\nuse_batch_format = true\n'
+    )
+    untagged = Metric("cpu", {}, {"usage_idle": 1.5}, 1_000_000)
+    batch = [cpu({"host": "h2"}), untagged, cpu({"host": "h1"}), untagged, cpu({"host": "h2"})]
+    records = list(output.record_builder().records(batch, range(5)))
+    # Groups in order of first appearance; the untagged metrics keyed by routing_key.
+    assert [(r.key, r.indexes) for r in records] == [
+        (b"h2", [0, 4]),
+        (b"fallback", [1, 3]),
+        (b"h1", [2]),
+    ]
+    assert records[1].value == b"cpu usage_idle=1.5 1000000\ncpu usage_idle=1.5 1000000\n"
