@@ -23,6 +23,10 @@ use crate::metric::{
 /// Lines parsed per release of the GIL: enough to make the release cheap, few enough that
 /// the parsed lines waiting for their Python objects stay small.
 const CHUNK_LINES: usize = 4096;
+/// Data from this size on is read by a thread of its own, ahead of the Python objects made
+/// of it, at most this many chunks ahead.
+const READ_AHEAD_BYTES: usize = 1 << 20;
+const READ_AHEAD_CHUNKS: usize = 4;
 /// Distinct series or keys remembered within one call; past it the memory starts over.
 const SHARED_STRINGS_LIMIT: usize = 65_536;
 /// Characters of a refused line that its error shows.
@@ -230,19 +234,8 @@ fn read_all<'py>(
     metrics: &Bound<'py, PyList>,
     errors: &Bound<'py, PyList>,
 ) -> PyResult<()> {
-    // Room for the lines of a chunk, guessed from the size of the data (a line takes some
-    // tens of bytes at least), so a call of one line does not reserve a chunk's worth.
-    let capacity = CHUNK_LINES.min(bytes.len() / 32 + 1);
-    loop {
-        let chunk: Vec<Item<'_>> = py.detach(|| {
-            let mut chunk = Vec::with_capacity(capacity);
-            chunk.extend(reader.by_ref().take(CHUNK_LINES));
-            chunk
-        });
-        if chunk.is_empty() {
-            break;
-        }
-        for item in &chunk {
+    let mut keep = |chunk: &[Item<'_>]| -> PyResult<()> {
+        for item in chunk {
             match item {
                 Item::Metric(line) => {
                     metrics.append(metric_object(py, shared, line, default_time_ns)?)?
@@ -250,8 +243,56 @@ fn read_all<'py>(
                 Item::Error(error) => errors.append(error_tuple(py, bytes, error)?)?,
             }
         }
+        Ok(())
+    };
+    if bytes.len() < READ_AHEAD_BYTES {
+        // Room for the lines of a chunk, guessed from the size of the data (a line takes
+        // some tens of bytes at least), so a call of one line does not reserve a chunk's worth.
+        let capacity = CHUNK_LINES.min(bytes.len() / 32 + 1);
+        loop {
+            let chunk: Vec<Item<'_>> = py.detach(|| {
+                let mut chunk = Vec::with_capacity(capacity);
+                chunk.extend(reader.by_ref().take(CHUNK_LINES));
+                chunk
+            });
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            keep(&chunk)?;
+        }
     }
-    Ok(())
+    // Much data (a whole file): a thread of its own reads the next chunks while this one
+    // makes the Python objects of the last, so the two halves of the work overlap.
+    std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<Item<'_>>>(READ_AHEAD_CHUNKS);
+        let reading = scope.spawn(move || loop {
+            let mut chunk = Vec::with_capacity(CHUNK_LINES);
+            chunk.extend(reader.by_ref().take(CHUNK_LINES));
+            if chunk.is_empty() || chunks.send(chunk).is_err() {
+                return;
+            }
+        });
+        let mut result = Ok(());
+        let mut received = received;
+        loop {
+            // The wait lets other Python threads run (the receiver goes along and back).
+            let (back, next) = py.detach(move || {
+                let next = received.recv();
+                (received, next)
+            });
+            received = back;
+            let Ok(chunk) = next else { break };
+            result = keep(&chunk);
+            if result.is_err() {
+                break; // dropping the receiver ends the reading thread
+            }
+        }
+        drop(received);
+        if reading.join().is_err() {
+            result = Err(PyValueError::new_err("the line reader failed"));
+        }
+        result
+    })
 }
 
 /// How the fields of one metric are written: as the outputs' influx options say.

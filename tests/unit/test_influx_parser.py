@@ -290,3 +290,17 @@ def test_a_gather_of_many_lines_reads_every_line():
     assert errors == []
     assert len(metrics) == 200_000
     assert metrics[-1] == Metric("cpu", {"host": "h49"}, {"v": 199999.5, "n": 199999}, 199999)
+
+
+def test_much_data_read_ahead_by_a_thread_gives_every_metric_and_error_in_order():
+    # Over the size from which a thread reads ahead of the metrics being made: the result
+    # must be what a line-by-line reading gives, errors numbered by their line in the data.
+    block = 'm,k=v f={i}i {i}\nnot line protocol\ns,k=v t="a\nb" {i}\n'
+    blocks = 20_000
+    data = "".join(block.format(i=i) for i in range(blocks)).encode()
+    assert len(data) > 1 << 20
+    metrics, errors = InfluxParser().parse(data)
+    assert len(metrics) == 2 * blocks
+    assert [m.time_ns for m in metrics[:4]] == [0, 0, 1, 1]
+    assert metrics[-2].fields == {"f": blocks - 1} and metrics[-1].fields == {"t": "a\nb"}
+    assert [e.line for e in errors] == [2 + 4 * i for i in range(blocks)]
