@@ -29,10 +29,11 @@ gather's are. *One whole-file gather*: one call on the 500,000 lines of the file
 benchmark, as `--once` makes it, then the serializer on its metrics; best of the runs; all
 500,000 metrics alive at once. The gather must not cost more a line than the chunks (a cost
 that grows with the gather, as the garbage collector scanning every metric made so far once
-did). Both parse figures count the young-generation collection of the garbage collector that
-the metrics made bring on (the chunks' as it comes in the loop, the gather's right after the
-call). *Values repeating*: the
-secondary data (ratios of small tick counts, four fields always 0), 1,000-line chunks.
+did); it costs less, since a call on 1 MiB or more reads its lines in a thread of its own
+ahead of the metrics being made (docs/NATIVE.md). Both parse figures count the
+young-generation collection of the garbage collector that the metrics made bring on (the
+chunks' as it comes in the loop, the gather's right after the call). *Values repeating*:
+the secondary data (ratios of small tick counts, four fields always 0), 1,000-line chunks.
 """
 
 T = TypeVar("T")
