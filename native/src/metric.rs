@@ -12,6 +12,8 @@
 //! was given, as the dataclass it replaces did.
 
 use std::sync::Arc;
+
+use crate::line_protocol::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::basic::CompareOp;
@@ -37,6 +39,18 @@ pub enum ParsedValue {
 }
 
 impl ParsedValue {
+    /// A value as the line protocol reader typed it; an error for a string that is not
+    /// UTF-8 (the reader checks every line it accepts, so this does not happen).
+    pub fn read(value: &Value<'_>) -> Result<Self, std::str::Utf8Error> {
+        Ok(match value {
+            Value::Float(number) => ParsedValue::Float(*number),
+            Value::Int(number) => ParsedValue::Int(*number),
+            Value::UInt(number) => ParsedValue::UInt(*number),
+            Value::Bool(flag) => ParsedValue::Bool(*flag),
+            Value::Str(text) => ParsedValue::Str(std::str::from_utf8(text)?.into()),
+        })
+    }
+
     fn to_object<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(match self {
             ParsedValue::Float(number) => PyFloat::new(py, *number).into_any(),

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 use rustc_hash::FxHashMap;
 
-use crate::line_protocol::{Item, Line, Reader, Value};
+use crate::line_protocol::{Item, Line, Reader};
 use crate::metric::ParsedValue;
 use crate::point_tables::tag_id;
 
@@ -201,19 +201,17 @@ impl Builder {
                 self.lines.truncate(kept);
                 return false;
             };
-            let series = self.series_of(&line);
-            let shape = self.shape_of(&line);
-            let values = line
+            let Ok(values) = line
                 .fields
                 .iter()
-                .map(|(_, value)| match value {
-                    Value::Float(number) => ParsedValue::Float(*number),
-                    Value::Int(number) => ParsedValue::Int(*number),
-                    Value::UInt(number) => ParsedValue::UInt(*number),
-                    Value::Bool(flag) => ParsedValue::Bool(*flag),
-                    Value::Str(bytes) => ParsedValue::Str(text(bytes).into_boxed_str()),
-                })
-                .collect();
+                .map(|(_, value)| ParsedValue::read(value))
+                .collect()
+            else {
+                self.lines.truncate(kept);
+                return false;
+            };
+            let series = self.series_of(&line);
+            let shape = self.shape_of(&line);
             self.lines.push(RunLine {
                 series,
                 shape,

@@ -14,7 +14,7 @@ use crate::influx_format::{
     push_field_key, push_float, push_int, push_measurement, push_string, push_tag_text, push_uint,
     tag_text_is_empty,
 };
-use crate::line_protocol::{Item, Line, LineError, Reader, Value};
+use crate::line_protocol::{Item, Line, LineError, Reader};
 use crate::metric::{
     as_metric, field_views, tag_texts, uint_type, FieldKeys, FieldObjects, FieldView, Fields,
     Metric, ParsedValue, SeriesTags, TagObjects,
@@ -114,16 +114,6 @@ impl Shared {
     }
 }
 
-fn parsed_value(value: &Value<'_>) -> PyResult<ParsedValue> {
-    Ok(match value {
-        Value::Float(number) => ParsedValue::Float(*number),
-        Value::Int(number) => ParsedValue::Int(*number),
-        Value::UInt(number) => ParsedValue::UInt(*number),
-        Value::Bool(flag) => ParsedValue::Bool(*flag),
-        Value::Str(text) => ParsedValue::Str(utf8(text)?.into()),
-    })
-}
-
 fn metric_object<'py>(
     py: Python<'py>,
     shared: &mut Shared,
@@ -135,7 +125,9 @@ fn metric_object<'py>(
     let values = line
         .fields
         .iter()
-        .map(|(_, value)| parsed_value(value))
+        .map(|(_, value)| {
+            ParsedValue::read(value).map_err(|error| PyValueError::new_err(error.to_string()))
+        })
         .collect::<PyResult<std::sync::Arc<[ParsedValue]>>>()?;
     let time_ns = line
         .time_ns
