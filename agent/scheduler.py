@@ -125,10 +125,7 @@ class Schedule:
             )
         for running in self.agent.outputs:
             interval = running.settings.flush_interval or self.settings.flush_interval
-            jitter = running.settings.flush_jitter
-            if jitter is None:
-                jitter = self.settings.flush_jitter
-            if interval in self._rounds and jitter == 0:
+            if interval in self._rounds and self._flush_jitter(running) == 0:
                 self._rounds[interval].outputs.append(running)
                 continue
             self.scheduler.add_job(
@@ -141,6 +138,10 @@ class Schedule:
 
     def _interval(self, running: RunningInput) -> float:
         return running.settings.interval or self.settings.interval
+
+    def _flush_jitter(self, running: RunningOutput) -> float:
+        jitter = running.settings.flush_jitter
+        return self.settings.flush_jitter if jitter is None else jitter
 
     def stop(self) -> None:
         """No more gathers or flushes; waits for those under way."""
@@ -202,9 +203,7 @@ class Schedule:
                 self.scheduler.add_job(self.flush, args=[running, False])
 
     def flush(self, running: RunningOutput, jittered: bool = True) -> None:
-        jitter = running.settings.flush_jitter
-        if jitter is None:
-            jitter = self.settings.flush_jitter
+        jitter = self._flush_jitter(running)
         if jittered and jitter > 0:
             self.sleep(self.jitter_delay_s(jitter))
         running.flush()
